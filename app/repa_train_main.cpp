@@ -1,0 +1,83 @@
+// repa-train: the headless worker and its tools. Thin: parsing the subcommand and mapping errors to exit
+// codes; the work lives in core/.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "app/train_commands.h"
+#include "core/base/error.h"
+#include "core/base/threads.h"
+#include "core/base/version.h"
+
+namespace {
+
+void print_help() {
+  std::printf(
+      "repa-train %s — train diffusion models with representation alignment (REPA / U-REPA)\n\n"
+      "Usage: repa-train [--threads N] COMMAND [ARGS...]\n"
+      "       repa-train --version | --help\n\n"
+      "Commands:\n",
+      repa::kVersion);
+  for (const auto& command : repa::app::train_commands()) std::printf("  %-10s %s\n", command.name, command.summary);
+  std::printf(
+      "\nOptions:\n"
+      "  --threads N   LibTorch intra-op threads (default: $REPA_NUM_THREADS, else every core)\n"
+      "  --version     print the version, the LibTorch version and the compute devices\n"
+      "  --help        this text; 'repa-train COMMAND --help' describes a command\n\n"
+      "Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, config, files).\n");
+}
+
+void print_version() {
+  std::printf("repa-train %s\nlibtorch %s\ncuda %s\nthreads %d\n", repa::kVersion, TORCH_VERSION,
+              torch::cuda::is_available() ? "available" : "not available", torch::get_num_threads());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0;
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--threads" && i + 1 < argc) {
+      try {
+        threads = std::stoi(argv[++i]);
+      } catch (const std::exception&) {
+        std::fprintf(stderr, "repa-train: --threads expects a whole number, got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (arg == "--help" || arg == "-h") {
+      print_help();
+      return 0;
+    } else if (arg == "--version") {
+      repa::configure_torch_threads(threads);
+      print_version();
+      return 0;
+    } else {
+      break;
+    }
+  }
+  if (i >= argc) {
+    print_help();
+    return 2;
+  }
+  const std::string name = argv[i];
+  for (const auto& command : repa::app::train_commands()) {
+    if (name != command.name) continue;
+    repa::configure_torch_threads(threads);
+    repa::app::Args args(argv + i + 1, argv + argc);
+    try {
+      return command.run(args);
+    } catch (const repa::InputError& e) {
+      std::fprintf(stderr, "repa-train %s: %s\n", command.name, e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "repa-train %s: %s\n", command.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "repa-train: unknown command '%s' (see repa-train --help)\n", name.c_str());
+  return 2;
+}

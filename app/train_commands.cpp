@@ -1,0 +1,15 @@
+#include "app/train_commands.h"
+
+namespace repa::app {
+
+// Each command is defined in its own app/train_<name>.cpp.
+int inspect_command(const Args& args);
+
+const std::vector<TrainCommand>& train_commands() {
+  static const std::vector<TrainCommand> commands = {
+      {"inspect", "list the tensors and metadata of a safetensors file or sharded index", inspect_command},
+  };
+  return commands;
+}
+
+}  // namespace repa::app

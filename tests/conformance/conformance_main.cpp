@@ -1,0 +1,94 @@
+// Runs every conformance fixture of a directory and prints one line per fixture: file, kind, max abs
+// error, PASS / FAIL / PENDING. Exit status 1 on any failure, unreadable fixture, unknown kind or empty
+// directory.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/base/threads.h"
+#include "tests/conformance/fixture.h"
+
+namespace {
+
+// Kinds whose implementation is still being built: printed as PENDING, never PASS. Each issue that
+// implements a kind removes it from this list.
+const std::set<std::string> kPendingKinds = {
+    "coefficient_schedule", "crepa_image_loss", "urepa_loss",  "dinov2_forward",
+    "sit_forward",          "unet2d_forward",   "autoencoder_kl",
+};
+
+// Every kind the fixtures' README defines; anything else is an unknown kind and fails.
+const std::set<std::string> kKnownKinds = {
+    "coefficient_schedule", "crepa_image_loss", "urepa_loss",     "dinov2_forward",
+    "sit_forward",          "unet2d_forward",   "autoencoder_kl",
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace fs = std::filesystem;
+  repa::configure_torch_threads();
+  std::string dir = REPA_DEFAULT_CONFORMANCE_DIR;
+  if (const char* env = std::getenv("REPA_CONFORMANCE_DIR")) dir = env;
+  if (argc > 1) dir = argv[1];
+
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.is_regular_file() && entry.path().extension() == ".safetensors") files.push_back(entry.path());
+  if (ec) {
+    std::printf("conformance: cannot read directory %s: %s\n", dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    std::printf("conformance: no fixtures (*.safetensors) in %s\n", dir.c_str());
+    return 1;
+  }
+
+  int passed = 0, failed = 0, pending = 0;
+  for (const auto& path : files) {
+    const std::string name = path.filename().string();
+    std::string kind = "?";
+    try {
+      repa::conformance::Fixture fixture(path.string());
+      kind = fixture.kind();
+      if (!kKnownKinds.count(kind)) {
+        std::printf("%-48s %-22s %12s  FAIL  unknown kind\n", name.c_str(), kind.c_str(), "-");
+        ++failed;
+        continue;
+      }
+      if (kPendingKinds.count(kind)) {
+        std::printf("%-48s %-22s %12s  PENDING\n", name.c_str(), kind.c_str(), "-");
+        ++pending;
+        continue;
+      }
+      const auto* check = repa::conformance::find_kind(kind);
+      if (!check) {
+        std::printf("%-48s %-22s %12s  FAIL  no checker linked for this kind\n", name.c_str(), kind.c_str(), "-");
+        ++failed;
+        continue;
+      }
+      const auto result = (*check)(fixture);
+      if (result.checked() == 0) {
+        std::printf("%-48s %-22s %12s  FAIL  nothing was compared\n", name.c_str(), kind.c_str(), "-");
+        ++failed;
+        continue;
+      }
+      std::printf("%-48s %-22s %12.3e  %s\n", name.c_str(), kind.c_str(), result.max_abs_error(),
+                  result.passed() ? "PASS" : "FAIL");
+      for (const auto& failure : result.failures()) std::printf("    %s\n", failure.c_str());
+      result.passed() ? ++passed : ++failed;
+    } catch (const std::exception& e) {
+      std::printf("%-48s %-22s %12s  FAIL  %s\n", name.c_str(), kind.c_str(), "-", e.what());
+      ++failed;
+    }
+  }
+  std::printf("conformance: %d fixtures in %s: %d passed, %d failed, %d pending\n", static_cast<int>(files.size()),
+              dir.c_str(), passed, failed, pending);
+  return failed == 0 ? 0 : 1;
+}
