@@ -1,0 +1,20 @@
+// Multi-head self-attention with one fused qkv projection (timm's Attention, as DiT/SiT/REPA use it).
+#pragma once
+#include <torch/torch.h>
+
+namespace repa::nn {
+
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias = true);
+
+  // x (B, S, D) → (B, S, D); the product runs through compat::scaled_dot_product_attention.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  int64_t num_heads;
+  int64_t head_dim;
+  torch::nn::Linear qkv{nullptr};
+  torch::nn::Linear proj{nullptr};
+};
+TORCH_MODULE(Attention);
+
+}  // namespace repa::nn
