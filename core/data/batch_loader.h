@@ -1,0 +1,88 @@
+// Training batches in a fixed, resumable order, built ahead of time on background threads. The order and the
+// flips are decided on the caller's side from the seed alone (EpochShuffle, mix_seed), so how the worker
+// threads are scheduled never changes what a step sees; workers only decode, crop and read caches.
+#pragma once
+#include <torch/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/data/epoch_shuffle.h"
+#include "core/data/feature_cache.h"
+#include "core/data/image_folder.h"
+
+namespace repa::data {
+
+struct Batch {
+  torch::Tensor pixels;  // (B,3,H,W) in [-1,1]; undefined unless the loader was asked for pixels
+  torch::Tensor labels;  // (B,) int64; -1 where the dataset has no classes
+  TensorMap cached;      // each cache's tensors stacked (B,...), already in the sample's orientation
+  std::vector<int64_t> indices;  // into folder.images
+  std::vector<bool> flipped;
+};
+
+struct BatchLoaderOptions {
+  int batch_size = 1;
+  int resolution = 32;
+  bool load_pixels = true;
+  bool random_flip = false;
+  uint64_t seed = 0;
+  int threads = 2;   // background decoding threads (0: build batches on the caller's thread)
+  int prefetch = 2;  // batches prepared ahead
+  std::vector<const FeatureCache*> caches;  // each must hold every image of the folder
+};
+
+class BatchLoader {
+ public:
+  BatchLoader(const ImageFolder& folder, BatchLoaderOptions options);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+
+  Batch next();
+
+  // The position after the last batch next() returned (what a checkpoint stores), and its restore; a restore
+  // drops any batch prepared ahead.
+  nlohmann::json state() const;
+  void load_state(const nlohmann::json& state);
+
+  // Builds the batch of the given draw synchronously (also what the workers run).
+  Batch build(const std::vector<int64_t>& indices, const std::vector<bool>& flipped) const;
+
+ private:
+  struct Job {
+    int64_t sequence;
+    std::vector<int64_t> indices;
+    std::vector<bool> flipped;
+    nlohmann::json position_after;
+  };
+  void start_workers();
+  void stop_workers();
+  void plan_jobs();  // keeps `prefetch` jobs queued or running
+  void worker_loop();
+
+  const ImageFolder& folder_;
+  BatchLoaderOptions options_;
+  EpochShuffle shuffle_;
+  nlohmann::json consumed_position_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Job> pending_;                // planned, not yet taken by a worker
+  std::deque<Job> planned_;                // every job not yet consumed, in order (for positions)
+  std::map<int64_t, Batch> ready_;
+  std::map<int64_t, std::string> failed_;  // sequence -> error
+  int64_t next_plan_ = 0, next_consume_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace repa::data
