@@ -156,7 +156,9 @@ DownloadResult download_file(const DownloadRequest& request) {
     } else if (t.status >= 400) {
       if (t.status == 416) fs::remove(part);
       throw Error("download of " + request.url + " failed: HTTP " + std::to_string(t.status) +
-                  (t.error_body.empty() ? "" : " (" + t.error_body.substr(0, t.error_body.find('\n')) + ")"));
+                  (t.error_body.empty() || t.error_body[0] == '<'  // an HTML page says nothing useful in one line
+                       ? ""
+                       : " (" + t.error_body.substr(0, t.error_body.find('\n')) + ")"));
     } else if (code != CURLE_OK) {
       throw Error("download of " + request.url + " interrupted after " + std::to_string(on_disk) + " bytes: " +
                   (error[0] ? std::string(error) : curl_easy_strerror(code)) + "; " + part +

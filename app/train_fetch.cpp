@@ -1,0 +1,187 @@
+// repa-train fetch NAME: downloads an encoder's Hugging Face model.safetensors into the studio's cache, with a
+// progress bar, resume of a partial download, size and sha256 checks and an atomic rename.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "app/train_commands.h"
+#include "core/base/error.h"
+#include "core/encoders/dinov2_weights.h"
+#include "core/encoders/encoder_catalog.h"
+#include "core/encoders/weight_download.h"
+#include "core/encoders/weight_location.h"
+
+namespace repa::app {
+namespace {
+
+void print_usage() {
+  std::printf(
+      "Usage: repa-train fetch NAME [--url URL] [--dest FILE] [--force]\n"
+      "       repa-train fetch --list\n\n"
+      "Downloads the Hugging Face model.safetensors of encoder NAME (a name or SimpleTuner alias:\n"
+      "dinov2_vitg14, dinov2_s, dinov2_vitb14_reg, ...) to $XDG_CACHE_HOME/repa-studio/encoders/NAME/\n"
+      "(default ~/.cache/...). An interrupted download resumes when run again.\n\n"
+      "  --url URL    download from URL instead (a mirror); $HF_ENDPOINT replaces https://huggingface.co\n"
+      "  --dest FILE  write FILE instead of the cache\n"
+      "  --force      download again even if the file is present\n"
+      "  --list       the known encoders, their files and whether they are cached\n");
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000.0 && u < 4) bytes /= 1000.0, ++u;
+  char text[32];
+  std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return text;
+}
+
+// A one-line bar redrawn in place on a terminal; on a pipe, a line every 10%.
+class ProgressBar {
+ public:
+  ProgressBar() : tty_(::isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()) {}
+
+  void update(const encoders::DownloadProgress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (first_) first_ = false, first_bytes_ = p.received;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(p.received - first_bytes_) / seconds : 0.0;
+    if (tty_) {
+      if (now - last_draw_ < std::chrono::milliseconds(100) && p.received != p.total) return;
+      last_draw_ = now;
+      std::string line;
+      if (p.total > 0) {
+        const double fraction = static_cast<double>(p.received) / static_cast<double>(p.total);
+        const int filled = static_cast<int>(fraction * 30);
+        line = "[" + std::string(filled, '#') + std::string(30 - filled, '.') + "] ";
+        char pct[16];
+        std::snprintf(pct, sizeof pct, "%5.1f%% ", 100.0 * fraction);
+        line += pct + human_bytes(static_cast<double>(p.received)) + " / " + human_bytes(static_cast<double>(p.total));
+      } else {
+        line = human_bytes(static_cast<double>(p.received));
+      }
+      line += "  " + human_bytes(rate) + "/s";
+      std::fprintf(stderr, "\r%-78s", line.c_str());
+      drawn_ = true;
+    } else if (p.total > 0) {
+      const int decile = static_cast<int>(10 * p.received / p.total);
+      if (decile <= last_decile_) return;
+      last_decile_ = decile;
+      std::fprintf(stderr, "%3d%%  %s / %s\n", decile * 10, human_bytes(static_cast<double>(p.received)).c_str(),
+                   human_bytes(static_cast<double>(p.total)).c_str());
+    }
+  }
+
+  void finish() {
+    if (drawn_) std::fprintf(stderr, "\n");
+    drawn_ = false;
+  }
+
+ private:
+  bool tty_;
+  bool first_ = true;
+  bool drawn_ = false;
+  uint64_t first_bytes_ = 0;
+  int last_decile_ = -1;
+  std::chrono::steady_clock::time_point start_, last_draw_{};
+};
+
+int list_encoders() {
+  for (const auto& e : encoders::known_encoders()) {
+    const auto path = encoders::cached_weights_path(e);
+    std::printf("%-18s %-38s %s\n", e.name.c_str(), e.hf_repo.c_str(),
+                std::filesystem::is_regular_file(path) ? ("cached: " + path).c_str() : "not cached");
+  }
+  return 0;
+}
+
+// The downloaded file must be the architecture the name promises; a wrong file is removed rather than cached.
+void check_architecture(const encoders::EncoderSpec& spec, const std::string& path) {
+  encoders::Dinov2LoadOptions options;
+  options.expected = encoders::Dinov2Config::for_size(spec.size, spec.registers);
+  try {
+    encoders::load_dinov2_file(path, options);
+  } catch (const InputError& e) {
+    std::filesystem::remove(path);
+    throw Error(std::string("the downloaded file is not ") + spec.name + " and was removed: " + e.what());
+  }
+}
+
+}  // namespace
+
+int fetch_command(const Args& args) {
+  std::string name, url, dest;
+  bool force = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--help" || a == "-h") {
+      print_usage();
+      return 0;
+    } else if (a == "--list") {
+      return list_encoders();
+    } else if (a == "--force") {
+      force = true;
+    } else if ((a == "--url" || a == "--dest") && i + 1 < args.size()) {
+      (a == "--url" ? url : dest) = args[++i];
+    } else if (!a.empty() && a[0] != '-' && name.empty()) {
+      name = a;
+    } else {
+      std::fprintf(stderr, "repa-train fetch: unexpected argument '%s'\n", a.c_str());
+      print_usage();
+      return 2;
+    }
+  }
+  if (name.empty()) {
+    print_usage();
+    return 2;
+  }
+  const auto& spec = encoders::find_encoder(name);
+  if (dest.empty()) dest = encoders::cached_weights_path(spec);
+  if (url.empty()) {
+    url = spec.url;
+    if (const char* endpoint = std::getenv("HF_ENDPOINT"); endpoint && *endpoint) {
+      const std::string hub = "https://huggingface.co";
+      std::string base = endpoint;
+      while (!base.empty() && base.back() == '/') base.pop_back();
+      url = base + url.substr(hub.size());
+    }
+  }
+  if (!force && std::filesystem::is_regular_file(dest)) {
+    std::printf("%s is already downloaded: %s (use --force to fetch it again)\n", spec.name.c_str(), dest.c_str());
+    return 0;
+  }
+  if (force) std::filesystem::remove(encoders::partial_path(dest));
+
+  std::printf("fetching %s (%s)\n  from %s\n  to   %s\n", spec.name.c_str(), spec.hf_repo.c_str(), url.c_str(),
+              dest.c_str());
+  std::fflush(stdout);
+  ProgressBar bar;
+  encoders::DownloadRequest request;
+  request.url = url;
+  request.destination = dest;
+  request.expected_bytes = spec.bytes;
+  request.expected_sha256 = spec.sha256;
+  request.on_progress = [&](const encoders::DownloadProgress& p) { bar.update(p); };
+  request.on_notice = [&](const std::string& text) {
+    bar.finish();
+    std::fprintf(stderr, "note: %s\n", text.c_str());
+  };
+  encoders::DownloadResult result;
+  try {
+    result = encoders::download_file(request);
+  } catch (...) {
+    bar.finish();
+    throw;
+  }
+  bar.finish();
+  check_architecture(spec, dest);
+  std::printf("saved %s (%s, sha256 %s%s)\n", dest.c_str(), human_bytes(static_cast<double>(result.bytes)).c_str(),
+              result.sha256.c_str(), result.digest_checked ? ", verified" : ", not verified: digest unknown");
+  return 0;
+}
+
+}  // namespace repa::app
