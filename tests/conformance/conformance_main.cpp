@@ -18,7 +18,7 @@ namespace {
 // implements a kind removes it from this list.
 const std::set<std::string> kPendingKinds = {
     "crepa_image_loss", "urepa_loss",
-    "sit_forward",          "unet2d_forward",   "autoencoder_kl",
+    "unet2d_forward",   "autoencoder_kl",
 };
 
 // Every kind the fixtures' README defines; anything else is an unknown kind and fails.
