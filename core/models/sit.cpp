@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/base/torch_compat.h"
 #include "core/io/safetensors.h"
 #include "core/nn/adaln.h"
 #include "core/nn/pos_embed.h"
@@ -53,6 +54,8 @@ SiTConfig SiTConfig::from_json(const nlohmann::json& config, int64_t input_size,
   }
   c.mlp_ratio = studio.value("mlp_ratio", 4.0);
   c.class_dropout_prob = studio.value("class_dropout_prob", 0.1);
+  c.bf16_autocast = config.contains("mixed_precision") && config.at("mixed_precision").is_string() &&
+                    config.at("mixed_precision").get<std::string>() == "bf16";
   c.input_size = input_size;
   c.in_channels = in_channels;
   c.num_classes = num_classes;
@@ -202,6 +205,8 @@ SiTOutput SiTImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const
     throw InputError("SiT: block index " + str(tap_block) + " is past the depth " + str(config.depth) +
                      " (0-based: 0.." + str(config.depth - 1) + ", or -1 for none)");
 
+  // Matmuls in bf16 on CUDA when asked; LayerNorm and softmax stay fp32 by autocast's own rules.
+  compat::AutocastScope autocast(config.bf16_autocast && x.is_cuda());
   auto h = x_embedder->forward(x) + pos_embed;
   const auto c = t_embedder->forward(t.to(h.scalar_type())) + y_embedder->forward(y, is_training(), force_drop);
   SiTOutput out;

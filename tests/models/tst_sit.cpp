@@ -78,6 +78,8 @@ TEST_CASE("size presets S, B, L, XL with patch 2/4/8; custom sizes from the run 
   CHECK(contains(error_of([&] { models::tap_block_from_json({{"crepa_enabled", true}, {"crepa_block_index", 6}}, c); }),
                  "crepa_block_index 6 is past the SiT's depth 6"));
   CHECK(models::tap_block_from_json({{"crepa_enabled", false}}, c) == -1);
+  CHECK(!c.bf16_autocast);
+  CHECK(models::SiTConfig::from_json({{"mixed_precision", "bf16"}}, 8, 4, 10).bf16_autocast);
   CHECK(contains(error_of([] { models::SiTConfig::from_json({{"studio", {{"patch_size", 4}}}}, 30, 4, 10); }),
                  "latent size 30 is not divisible by patch_size 4"));
   // SiT-S/2 on 32×32×4 latents: 12 blocks of 18·384² + 15·384 weights (qkv 3d², proj d², fc1 4d², fc2 4d²,
@@ -123,6 +125,16 @@ TEST_CASE("the tapped hidden state is the output of that block; unpatchify inver
   std::vector<torch::Tensor> after;
   for (int i = 0; i < 3; ++i) after.push_back(h = model->blocks[i]->as<models::SiTBlockImpl>()->forward(h, c));
   for (int i = 0; i < 3; ++i) CHECK(torch::allclose(model->forward(x, t, y, i).hidden, after[i], 1e-5, 1e-6));
+  // bf16 autocast is a CUDA-only scope: on CPU the forward is unchanged and stays fp32.
+  auto with_autocast = tiny(4);
+  with_autocast.bf16_autocast = true;
+  models::SiT same(with_autocast);
+  nn::load_state(*same, nn::module_state(*model), "the first model");
+  same->eval();
+  const auto plain = model->forward(x, t, y).prediction;
+  const auto autocast = same->forward(x, t, y).prediction;
+  CHECK((autocast.scalar_type() == torch::kFloat32));
+  CHECK(torch::equal(plain, autocast));
   // Token (row 0, col 1), patch pixel (0, 2), channel 3 of a 4×4 patch sits at image (3, 0, 2, 6).
   const auto tokens = torch::zeros({1, 4, 4 * 4 * 4});
   tokens[0][1][(0 * 4 + 2) * 4 + 3] = 1.0;
