@@ -18,9 +18,10 @@ python=/usr/bin/python3
 echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; threads $threads"
 "$python" "$here/dinov2_reference.py" check
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
-"$build/bench/bench_dinov2" --sizes s,b --image 224 --batch "$batch" --iters "$iters" --warmup 1 \
-  --threads "$threads" --weights-dir "$weights"
+# Interleaved per size, so that a change in machine load hits both sides alike.
 for size in s b; do
+  "$build/bench/bench_dinov2" --sizes "$size" --image 224 --batch "$batch" --iters "$iters" --warmup 1 \
+    --threads "$threads" --weights-dir "$weights"
   "$python" "$here/dinov2_reference.py" bench --weights "$weights/dinov2_vit${size}14.safetensors" --image 224 \
     --batch "$batch" --iters "$iters" --warmup 1 --threads "$threads"
 done

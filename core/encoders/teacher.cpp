@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "core/base/error.h"
@@ -74,6 +75,24 @@ TeacherTokens Dinov2Teacher::encode(const torch::Tensor& pixels) {
   return {features.patch_tokens.to(torch::kFloat32), features.cls_token.to(torch::kFloat32)};
 }
 
+namespace {
+
+std::string recipe_identity(const TeacherOptions& o) {
+  return o.preprocessing == Preprocessing::Repa ? "repa@" + std::to_string(repa_encoder_input_size(o.resolution))
+                                                : "simpletuner@" + std::to_string(o.image_size);
+}
+
+// Weights by path, size and modification time: a re-downloaded or replaced file changes the identity.
+std::string file_identity(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return path + ":" + std::to_string(ec ? 0 : size) + ":" + std::to_string(ec ? 0 : mtime);
+}
+
+}  // namespace
+
 bool is_torchscript_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
@@ -82,20 +101,28 @@ bool is_torchscript_file(const std::string& path) {
 }
 
 std::unique_ptr<Teacher> make_teacher(const TeacherOptions& options) {
-  if (!options.weights.empty() && is_torchscript_file(options.weights))
-    return std::make_unique<TorchScriptTeacher>(options.weights, options);
+  std::unique_ptr<Teacher> teacher;
+  if (!options.weights.empty() && is_torchscript_file(options.weights)) {
+    teacher = std::make_unique<TorchScriptTeacher>(options.weights, options);
+    teacher->identity_ = "torchscript|" + file_identity(options.weights) + "|" + recipe_identity(options);
+    return teacher;
+  }
   const auto& spec = find_encoder(options.encoder);
   const auto config = Dinov2Config::for_size(spec.size, spec.registers);
   if (options.random_init) {
     auto model = random_dinov2(config, options.seed);
-    return std::make_unique<Dinov2Teacher>(model, options,
-                                           spec.name + " (random init, seed " + std::to_string(options.seed) + ")");
+    teacher = std::make_unique<Dinov2Teacher>(model, options,
+                                              spec.name + " (random init, seed " + std::to_string(options.seed) + ")");
+    teacher->identity_ = spec.name + "|random:" + std::to_string(options.seed) + "|" + recipe_identity(options);
+    return teacher;
   }
   const auto path = resolve_encoder_weights(spec, options.weights);
   Dinov2LoadOptions load;
   load.expected = config;
   auto model = load_dinov2_file(path, load);
-  return std::make_unique<Dinov2Teacher>(model, options, spec.name + " from " + path);
+  teacher = std::make_unique<Dinov2Teacher>(model, options, spec.name + " from " + path);
+  teacher->identity_ = spec.name + "|" + file_identity(path) + "|" + recipe_identity(options);
+  return teacher;
 }
 
 }  // namespace repa::encoders

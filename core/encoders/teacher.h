@@ -48,6 +48,13 @@ class Teacher {
   virtual TeacherTokens encode(const torch::Tensor& pixels) = 0;
   virtual int64_t token_dim() const = 0;
   virtual std::string describe() const = 0;
+  // What determines the tokens besides the image (encoder, weights, preprocessing, input size), as one
+  // string: part of the key of cached teacher tokens.
+  std::string identity() const { return identity_; }
+
+ private:
+  friend std::unique_ptr<Teacher> make_teacher(const TeacherOptions& options);
+  std::string identity_;
 };
 
 // A native DINOv2 teacher around an already built model.

@@ -56,6 +56,12 @@ TEST_CASE("a seeded random ViT-S/14 teacher (demo) gives patch and class tokens"
   CHECK((tokens.cls_token.sizes() == torch::IntArrayRef{2, 384}));
   CHECK_FALSE(tokens.patch_tokens.requires_grad());
   CHECK(torch::equal(tokens.patch_tokens, again->encode(images).patch_tokens));
+  // The cache identity follows the seed and the recipe, nothing else.
+  CHECK(teacher->identity() == again->identity());
+  CHECK(teacher->identity() == "dinov2_vits14|random:11|simpletuner@56");
+  auto other = o;
+  other.seed = 12;
+  CHECK(make_teacher(other)->identity() != teacher->identity());
   // The final LayerNorm (weight 1, bias 0 at init) leaves each token with mean 0.
   CHECK(tokens.patch_tokens.mean(-1).abs().max().item<double>() < 1e-4);
 }
