@@ -31,18 +31,30 @@ Options parse(int argc, char** argv) {
     const std::string a = argv[i];
     if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
     const std::string v = argv[++i];
-    if (a == "--batch") o.batch = std::stoll(v);
-    else if (a == "--input") o.input = std::stoll(v);
-    else if (a == "--channels") o.channels = std::stoll(v);
-    else if (a == "--depth") o.depth = std::stoll(v);
-    else if (a == "--width") o.width = std::stoll(v);
-    else if (a == "--heads") o.heads = std::stoll(v);
-    else if (a == "--patch") o.patch = std::stoll(v);
-    else if (a == "--tap") o.tap = std::stoll(v);
-    else if (a == "--iters") o.iters = std::stoi(v);
-    else if (a == "--warmup") o.warmup = std::stoi(v);
-    else if (a == "--threads") o.threads = std::stoi(v);
-    else throw std::runtime_error("unknown option " + a);
+    if (a == "--batch")
+      o.batch = std::stoll(v);
+    else if (a == "--input")
+      o.input = std::stoll(v);
+    else if (a == "--channels")
+      o.channels = std::stoll(v);
+    else if (a == "--depth")
+      o.depth = std::stoll(v);
+    else if (a == "--width")
+      o.width = std::stoll(v);
+    else if (a == "--heads")
+      o.heads = std::stoll(v);
+    else if (a == "--patch")
+      o.patch = std::stoll(v);
+    else if (a == "--tap")
+      o.tap = std::stoll(v);
+    else if (a == "--iters")
+      o.iters = std::stoi(v);
+    else if (a == "--warmup")
+      o.warmup = std::stoi(v);
+    else if (a == "--threads")
+      o.threads = std::stoi(v);
+    else
+      throw std::runtime_error("unknown option " + a);
   }
   return o;
 }
@@ -91,12 +103,13 @@ int main(int argc, char** argv) {
     std::sort(ms.begin(), ms.end());
     int64_t params = 0;
     for (const auto& p : model->parameters()) params += p.numel();
-    std::printf("libtorch  sit depth %lld width %lld heads %lld patch %lld input %lldx%lldx%lld batch %lld params %.2fM "
-                "threads %d: median %.1f ms/step (min %.1f, max %.1f, %d iters)\n",
-                static_cast<long long>(o.depth), static_cast<long long>(o.width), static_cast<long long>(o.heads),
-                static_cast<long long>(o.patch), static_cast<long long>(o.channels), static_cast<long long>(o.input),
-                static_cast<long long>(o.input), static_cast<long long>(o.batch), params / 1e6, threads,
-                ms[ms.size() / 2], ms.front(), ms.back(), o.iters);
+    std::printf(
+        "libtorch  sit depth %lld width %lld heads %lld patch %lld input %lldx%lldx%lld batch %lld params %.2fM "
+        "threads %d: median %.1f ms/step (min %.1f, max %.1f, %d iters)\n",
+        static_cast<long long>(o.depth), static_cast<long long>(o.width), static_cast<long long>(o.heads),
+        static_cast<long long>(o.patch), static_cast<long long>(o.channels), static_cast<long long>(o.input),
+        static_cast<long long>(o.input), static_cast<long long>(o.batch), params / 1e6, threads, ms[ms.size() / 2],
+        ms.front(), ms.back(), o.iters);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_sit: %s\n", e.what());

@@ -13,15 +13,23 @@ LossConfig LossConfig::from_json(const nlohmann::json& config) {
     return config.contains(key) && !config.at(key).is_null() ? config.at(key).get<std::string>() : fallback;
   };
   const auto type = text("loss_type", "l2");
-  if (type == "l2") c.type = LossType::L2;
-  else if (type == "huber") c.type = LossType::Huber;
-  else if (type == "smooth_l1") c.type = LossType::SmoothL1;
-  else throw InputError("loss_type: unknown \"" + type + "\" (expected l2, huber or smooth_l1)");
+  if (type == "l2")
+    c.type = LossType::L2;
+  else if (type == "huber")
+    c.type = LossType::Huber;
+  else if (type == "smooth_l1")
+    c.type = LossType::SmoothL1;
+  else
+    throw InputError("loss_type: unknown \"" + type + "\" (expected l2, huber or smooth_l1)");
   const auto schedule = text("huber_schedule", "snr");
-  if (schedule == "snr") c.huber_schedule = HuberSchedule::Snr;
-  else if (schedule == "exponential") c.huber_schedule = HuberSchedule::Exponential;
-  else if (schedule == "constant") c.huber_schedule = HuberSchedule::Constant;
-  else throw InputError("huber_schedule: unknown \"" + schedule + "\" (expected snr, exponential or constant)");
+  if (schedule == "snr")
+    c.huber_schedule = HuberSchedule::Snr;
+  else if (schedule == "exponential")
+    c.huber_schedule = HuberSchedule::Exponential;
+  else if (schedule == "constant")
+    c.huber_schedule = HuberSchedule::Constant;
+  else
+    throw InputError("huber_schedule: unknown \"" + schedule + "\" (expected snr, exponential or constant)");
   if (config.contains("huber_c") && !config.at("huber_c").is_null()) c.huber_c = config.at("huber_c").get<double>();
   if (!(c.huber_c > 0)) throw InputError("huber_c must be positive, got " + std::to_string(c.huber_c));
   if (config.contains("snr_gamma") && !config.at("snr_gamma").is_null()) {
@@ -29,7 +37,8 @@ LossConfig LossConfig::from_json(const nlohmann::json& config) {
     if (gamma < 0) throw InputError("snr_gamma must be >= 0, got " + std::to_string(gamma));
     if (gamma > 0) c.snr_gamma = gamma;
   }
-  if (config.contains("snr_weight") && !config.at("snr_weight").is_null()) c.snr_weight = config.at("snr_weight").get<double>();
+  if (config.contains("snr_weight") && !config.at("snr_weight").is_null())
+    c.snr_weight = config.at("snr_weight").get<double>();
   return c;
 }
 
@@ -84,8 +93,8 @@ torch::Tensor min_snr_weights(const Objective& objective, const torch::Tensor& t
 DiffusionLoss diffusion_loss(const LossConfig& config, const Objective& objective, const torch::Tensor& prediction,
                              const NoisedBatch& batch) {
   const bool huber = config.type != LossType::L2;
-  const auto c = huber ? scheduled_huber_c(config, objective, batch.timesteps)
-                       : torch::full({prediction.size(0)}, config.huber_c);
+  const auto c =
+      huber ? scheduled_huber_c(config, objective, batch.timesteps) : torch::full({prediction.size(0)}, config.huber_c);
   auto loss = elementwise_loss(prediction, batch.target, config.type, c);
   std::vector<int64_t> dims;
   for (int64_t d = 1; d < loss.dim(); ++d) dims.push_back(d);

@@ -11,15 +11,20 @@ ObjectiveKind objective_from_name(const std::string& name) {
   if (name == "cosine") return ObjectiveKind::Cosine;
   if (name == "vp_epsilon") return ObjectiveKind::VpEpsilon;
   if (name == "vp_v") return ObjectiveKind::VpV;
-  throw InputError("studio.objective: unknown objective \"" + name + "\" (expected linear, cosine, vp_epsilon or vp_v)");
+  throw InputError("studio.objective: unknown objective \"" + name +
+                   "\" (expected linear, cosine, vp_epsilon or vp_v)");
 }
 
 std::string objective_name(ObjectiveKind kind) {
   switch (kind) {
-    case ObjectiveKind::Linear: return "linear";
-    case ObjectiveKind::Cosine: return "cosine";
-    case ObjectiveKind::VpEpsilon: return "vp_epsilon";
-    case ObjectiveKind::VpV: return "vp_v";
+    case ObjectiveKind::Linear:
+      return "linear";
+    case ObjectiveKind::Cosine:
+      return "cosine";
+    case ObjectiveKind::VpEpsilon:
+      return "vp_epsilon";
+    case ObjectiveKind::VpV:
+      return "vp_v";
   }
   return "?";
 }
@@ -37,7 +42,8 @@ TimestepSampler TimestepSampler::from_json(const nlohmann::json& config) {
   }
   if (config.contains("flow_sigmoid_scale") && !config.at("flow_sigmoid_scale").is_null())
     s.logit_scale = config.at("flow_sigmoid_scale").get<double>();
-  if (!(s.logit_scale > 0)) throw InputError("flow_sigmoid_scale must be positive, got " + std::to_string(s.logit_scale));
+  if (!(s.logit_scale > 0))
+    throw InputError("flow_sigmoid_scale must be positive, got " + std::to_string(s.logit_scale));
   return s;
 }
 
@@ -63,8 +69,7 @@ torch::Tensor Objective::sample_time(const TimestepSampler& sampler, int64_t n, 
 }
 
 PathCoefficients Objective::path(const torch::Tensor& t) const {
-  if (kind_ == ObjectiveKind::Linear)
-    return {1.0 - t, t, torch::full_like(t, -1.0), torch::ones_like(t)};
+  if (kind_ == ObjectiveKind::Linear) return {1.0 - t, t, torch::full_like(t, -1.0), torch::ones_like(t)};
   if (kind_ == ObjectiveKind::Cosine) {
     const double h = M_PI / 2;
     return {torch::cos(t * h), torch::sin(t * h), -h * torch::sin(t * h), h * torch::cos(t * h)};

@@ -24,10 +24,14 @@ SamplerConfig SamplerConfig::from_json(const nlohmann::json& config, int64_t num
   static const nlohmann::json kEmpty = nlohmann::json::object();
   const auto& studio = config.contains("studio") ? config.at("studio") : kEmpty;
   const std::string kind = studio.value("sampler", std::string("euler"));
-  if (kind == "euler") c.kind = SamplerKind::Euler;
-  else if (kind == "euler_maruyama") c.kind = SamplerKind::EulerMaruyama;
-  else if (kind == "ddim") c.kind = SamplerKind::Ddim;
-  else throw InputError("studio.sampler: unknown \"" + kind + "\" (expected euler, euler_maruyama or ddim)");
+  if (kind == "euler")
+    c.kind = SamplerKind::Euler;
+  else if (kind == "euler_maruyama")
+    c.kind = SamplerKind::EulerMaruyama;
+  else if (kind == "ddim")
+    c.kind = SamplerKind::Ddim;
+  else
+    throw InputError("studio.sampler: unknown \"" + kind + "\" (expected euler, euler_maruyama or ddim)");
   auto number = [&](const nlohmann::json& obj, const char* key, double fallback) {
     return obj.contains(key) && !obj.at(key).is_null() ? obj.at(key).get<double>() : fallback;
   };
@@ -55,7 +59,9 @@ torch::Tensor guided_prediction(const DenoiserFn& model, const SamplerConfig& co
   return halves[1] + config.guidance_scale * (halves[0] - halves[1]);
 }
 
-torch::Tensor euler_time_grid(int64_t num_steps) { return torch::linspace(1.0, 0.0, num_steps + 1, torch::kFloat64); }
+torch::Tensor euler_time_grid(int64_t num_steps) {
+  return torch::linspace(1.0, 0.0, num_steps + 1, torch::kFloat64);
+}
 
 torch::Tensor euler_maruyama_time_grid(int64_t num_steps) {
   return torch::cat({torch::linspace(1.0, 0.04, num_steps, torch::kFloat64), torch::zeros({1}, torch::kFloat64)});
@@ -69,7 +75,8 @@ std::vector<int64_t> ddim_timesteps(int64_t num_train_timesteps, int64_t num_ste
   return steps;
 }
 
-torch::Tensor score_from_velocity(const Objective& objective, const torch::Tensor& v, const torch::Tensor& x, double t) {
+torch::Tensor score_from_velocity(const Objective& objective, const torch::Tensor& v, const torch::Tensor& x,
+                                  double t) {
   const auto c = objective.path(torch::full({1}, t, torch::kFloat64));
   const double alpha = c.alpha.item<double>(), sigma = c.sigma.item<double>();
   const double d_alpha = c.d_alpha.item<double>(), d_sigma = c.d_sigma.item<double>();
@@ -81,7 +88,8 @@ torch::Tensor score_from_velocity(const Objective& objective, const torch::Tenso
 
 torch::Tensor euler_sample(const DenoiserFn& model, const Objective& objective, const SamplerConfig& config,
                            const torch::Tensor& noise, const torch::Tensor& labels) {
-  require(objective.is_flow(), "sampler euler needs a flow objective (linear or cosine), not " + objective_name(objective.kind()));
+  require(objective.is_flow(),
+          "sampler euler needs a flow objective (linear or cosine), not " + objective_name(objective.kind()));
   torch::NoGradGuard no_grad;
   const auto grid = euler_time_grid(config.num_steps);
   auto x = noise.to(torch::kFloat64);
@@ -97,7 +105,8 @@ torch::Tensor euler_maruyama_sample(const DenoiserFn& model, const Objective& ob
                                     const torch::Tensor& noise, const torch::Tensor& labels) {
   require(objective.is_flow(),
           "sampler euler_maruyama needs a flow objective (linear or cosine), not " + objective_name(objective.kind()));
-  require(config.num_steps >= 2, "sampler euler_maruyama needs at least 2 steps, got " + std::to_string(config.num_steps));
+  require(config.num_steps >= 2,
+          "sampler euler_maruyama needs at least 2 steps, got " + std::to_string(config.num_steps));
   torch::NoGradGuard no_grad;
   const auto grid = euler_maruyama_time_grid(config.num_steps);
   auto x = noise.to(torch::kFloat64);
@@ -160,9 +169,12 @@ torch::Tensor ddim_sample(const DenoiserFn& model, const Objective& objective, c
 torch::Tensor sample(const DenoiserFn& model, const Objective& objective, const SamplerConfig& config,
                      const torch::Tensor& noise, const torch::Tensor& labels) {
   switch (config.kind) {
-    case SamplerKind::Euler: return euler_sample(model, objective, config, noise, labels);
-    case SamplerKind::EulerMaruyama: return euler_maruyama_sample(model, objective, config, noise, labels);
-    case SamplerKind::Ddim: return ddim_sample(model, objective, config, noise, labels);
+    case SamplerKind::Euler:
+      return euler_sample(model, objective, config, noise, labels);
+    case SamplerKind::EulerMaruyama:
+      return euler_maruyama_sample(model, objective, config, noise, labels);
+    case SamplerKind::Ddim:
+      return ddim_sample(model, objective, config, noise, labels);
   }
   throw Error("unknown sampler");
 }

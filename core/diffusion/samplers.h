@@ -16,8 +16,8 @@
 namespace repa::diffusion {
 
 // The network: (x (N, ...), model_time (N,), labels (N,)) → prediction (velocity, ε or v per objective).
-using DenoiserFn = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& model_time,
-                                               const torch::Tensor& labels)>;
+using DenoiserFn =
+    std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& model_time, const torch::Tensor& labels)>;
 
 enum class SamplerKind { Euler, EulerMaruyama, Ddim };
 
@@ -27,7 +27,7 @@ struct SamplerConfig {
   double guidance_scale = 1.0;  // CFG applies when > 1
   double guidance_low = 0.0;    // ... and low <= t <= high (t ∈ [0, 1]; VP: k / T)
   double guidance_high = 1.0;
-  int64_t null_label = 1000;    // the label embedder's null class (= num_classes)
+  int64_t null_label = 1000;  // the label embedder's null class (= num_classes)
   // studio.sampler, validation_num_inference_steps, validation_guidance, studio.guidance_interval_low/high.
   static SamplerConfig from_json(const nlohmann::json& config, int64_t num_classes);
 };

@@ -13,7 +13,9 @@
 namespace repa::models {
 namespace {
 
-std::string str(int64_t v) { return std::to_string(v); }
+std::string str(int64_t v) {
+  return std::to_string(v);
+}
 
 }  // namespace
 
@@ -100,7 +102,8 @@ void SiTConfig::validate() const {
     throw InputError("SiT: latent size " + str(input_size) + " is not divisible by patch_size " + str(patch_size));
   if (hidden_size % num_heads)
     throw InputError("SiT: hidden_size " + str(hidden_size) + " is not divisible by num_heads " + str(num_heads));
-  if (hidden_size % 4) throw InputError("SiT: hidden_size " + str(hidden_size) + " must be divisible by 4 (2-D sin-cos positions)");
+  if (hidden_size % 4)
+    throw InputError("SiT: hidden_size " + str(hidden_size) + " must be divisible by 4 (2-D sin-cos positions)");
   if (mlp_ratio <= 0) throw InputError("SiT: mlp_ratio must be positive, got " + std::to_string(mlp_ratio));
   if (class_dropout_prob < 0 || class_dropout_prob >= 1)
     throw InputError("SiT: class_dropout_prob must be in [0, 1), got " + std::to_string(class_dropout_prob));
@@ -145,8 +148,8 @@ SiTImpl::SiTImpl(const SiTConfig& cfg) : config(cfg) {
   x_embedder = register_module("x_embedder", nn::PatchEmbed(config.in_channels, d, config.patch_size));
   t_embedder = register_module("t_embedder", nn::TimestepEmbedder(d, 256));
   y_embedder = register_module("y_embedder", nn::LabelEmbedder(config.num_classes, d, config.class_dropout_prob));
-  pos_embed = register_buffer("pos_embed", nn::sincos_2d_position_embedding(d, config.grid_size(), config.grid_size())
-                                               .unsqueeze(0));
+  pos_embed = register_buffer("pos_embed",
+                              nn::sincos_2d_position_embedding(d, config.grid_size(), config.grid_size()).unsqueeze(0));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.depth; ++i) blocks->push_back(SiTBlock(d, config.num_heads, config.mlp_ratio));
   projectors = register_module("projectors", torch::nn::ModuleList());
@@ -171,8 +174,7 @@ void SiTImpl::reset_parameters() {
   w.view({w.size(0), -1}).copy_(torch::nn::init::xavier_uniform_(torch::empty({w.size(0), w[0].numel()})));
   x_embedder->proj->bias.zero_();
   torch::nn::init::normal_(y_embedder->embedding_table->weight, 0.0, 0.02);
-  for (const int i : {0, 2})
-    torch::nn::init::normal_(t_embedder->mlp[i]->as<torch::nn::Linear>()->weight, 0.0, 0.02);
+  for (const int i : {0, 2}) torch::nn::init::normal_(t_embedder->mlp[i]->as<torch::nn::Linear>()->weight, 0.0, 0.02);
   // adaLN-Zero: every block starts as the identity, and the output starts at zero.
   for (const auto& block : *blocks) {
     auto* b = block->as<SiTBlockImpl>();
@@ -192,7 +194,8 @@ torch::Tensor SiTImpl::unpatchify(const torch::Tensor& tokens) const {
 
 SiTOutput SiTImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, int64_t tap_block,
                            const std::optional<torch::Tensor>& force_drop) {
-  if (x.dim() != 4 || x.size(1) != config.in_channels || x.size(2) != config.input_size || x.size(3) != config.input_size)
+  if (x.dim() != 4 || x.size(1) != config.in_channels || x.size(2) != config.input_size ||
+      x.size(3) != config.input_size)
     throw InputError("SiT: expected latents (N, " + str(config.in_channels) + ", " + str(config.input_size) + ", " +
                      str(config.input_size) + "), got " + c10::str(x.sizes()) +
                      (x.dim() == 4 && (x.size(2) % config.patch_size || x.size(3) % config.patch_size)
@@ -228,7 +231,8 @@ void load_sit_checkpoint(SiT& model, const std::string& path, const std::string&
   const auto checkpoint = io::SafetensorsCheckpoint::open(path);
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& name : checkpoint.names())
-    if (name.compare(0, prefix.size(), prefix) == 0) tensors[name.substr(prefix.size())] = checkpoint.tensor(name, true);
+    if (name.compare(0, prefix.size(), prefix) == 0)
+      tensors[name.substr(prefix.size())] = checkpoint.tensor(name, true);
   nn::StateLoadOptions options;
   if (model->config.z_dims.empty()) options.ignore_unexpected_prefixes.push_back("projectors.");
   nn::load_state(*model, tensors, path, options);

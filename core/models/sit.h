@@ -30,14 +30,15 @@ struct SiTConfig {
   bool learn_sigma = false;         // DiT's variance channels: output 2·in_channels
   std::vector<int64_t> z_dims;      // REPA's in-model projectors (one per target width); empty = none
   int64_t projector_dim = 2048;
-  bool bf16_autocast = false;       // CUDA only: the forward runs under a bf16 autocast scope
+  bool bf16_autocast = false;  // CUDA only: the forward runs under a bf16 autocast scope
 
   // The REPA/DiT sizes: S (12×384, 6 heads), B (12×768, 12), L (24×1024, 16), XL (28×1152, 16).
   static SiTConfig preset(const std::string& size, int64_t patch_size);
   // From a resolved run config: studio.sit_size (or "custom" with studio.depth/hidden_size/num_heads),
   // studio.patch_size, studio.mlp_ratio, studio.class_dropout_prob; mixed_precision "bf16" turns on
   // bf16_autocast. The latent side, channels and class count come from the data.
-  static SiTConfig from_json(const nlohmann::json& config, int64_t input_size, int64_t in_channels, int64_t num_classes);
+  static SiTConfig from_json(const nlohmann::json& config, int64_t input_size, int64_t in_channels,
+                             int64_t num_classes);
   // From the keyword arguments of REPA's SiT constructor (input_size, patch_size, depth, ..., z_dims).
   static SiTConfig from_repa_kwargs(const nlohmann::json& kwargs);
 

@@ -33,7 +33,8 @@ torch::Tensor TimestepEmbedderImpl::forward(const torch::Tensor& t) {
 LabelEmbedderImpl::LabelEmbedderImpl(int64_t classes, int64_t hidden_size, double dropout)
     : num_classes(classes), dropout_prob(dropout) {
   if (classes <= 0) throw InputError("label embedder: num_classes must be positive, got " + std::to_string(classes));
-  embedding_table = register_module("embedding_table", torch::nn::Embedding(classes + (dropout > 0 ? 1 : 0), hidden_size));
+  embedding_table =
+      register_module("embedding_table", torch::nn::Embedding(classes + (dropout > 0 ? 1 : 0), hidden_size));
 }
 
 torch::Tensor LabelEmbedderImpl::drop_labels(const torch::Tensor& labels, const torch::Tensor& drop) const {

@@ -6,7 +6,8 @@
 
 namespace repa::nn {
 
-PatchEmbedImpl::PatchEmbedImpl(int64_t channels, int64_t embed_dim, int64_t patch) : in_channels(channels), patch_size(patch) {
+PatchEmbedImpl::PatchEmbedImpl(int64_t channels, int64_t embed_dim, int64_t patch)
+    : in_channels(channels), patch_size(patch) {
   if (patch <= 0) throw InputError("patch embedding: patch_size must be positive, got " + std::to_string(patch));
   proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, embed_dim, patch).stride(patch)));
 }

@@ -21,8 +21,8 @@ torch::Tensor sincos_2d_position_embedding(int64_t embed_dim, int64_t grid_h, in
   // Token k = row·grid_w + col; the reference's meshgrid puts the column coordinate first.
   const auto rows = torch::arange(grid_h, f64).repeat_interleave(grid_w);
   const auto cols = torch::arange(grid_w, f64).repeat({grid_h});
-  return torch::cat({sincos_1d_position_embedding(embed_dim / 2, cols), sincos_1d_position_embedding(embed_dim / 2, rows)},
-                    1)
+  return torch::cat(
+             {sincos_1d_position_embedding(embed_dim / 2, cols), sincos_1d_position_embedding(embed_dim / 2, rows)}, 1)
       .to(torch::kFloat32);
 }
 

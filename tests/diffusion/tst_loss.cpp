@@ -10,7 +10,9 @@
 using namespace repa::diffusion;
 
 namespace {
-double value_at(const torch::Tensor& t, int64_t i = 0) { return t.flatten()[i].item<double>(); }
+double value_at(const torch::Tensor& t, int64_t i = 0) {
+  return t.flatten()[i].item<double>();
+}
 }  // namespace
 
 TEST_CASE("element-wise l2, huber and smooth_l1 (pseudo-Huber forms)") {
@@ -78,8 +80,9 @@ TEST_CASE("diffusion_loss: per-sample means, SNR weights only for VP, snr_weight
   CHECK(value_at(diffusion_loss(plain, vp, pred, batch).loss) == doctest::Approx(7.0));
   auto huber = LossConfig::from_json({{"loss_type", "huber"}, {"huber_schedule", "constant"}, {"huber_c", 0.1}});
   batch.timesteps = torch::tensor({100.0f, 900.0f});
-  const auto h = diffusion_loss(huber, Objective(ObjectiveKind::Linear), torch::tensor({{1.0f}, {0.0f}}),
-                                NoisedBatch{torch::Tensor(), torch::zeros({2, 1}), torch::Tensor(), batch.timesteps, torch::Tensor()});
+  const auto h = diffusion_loss(
+      huber, Objective(ObjectiveKind::Linear), torch::tensor({{1.0f}, {0.0f}}),
+      NoisedBatch{torch::Tensor(), torch::zeros({2, 1}), torch::Tensor(), batch.timesteps, torch::Tensor()});
   CHECK(value_at(h.loss) == doctest::Approx(0.1809975124 / 2).epsilon(1e-6));
   CHECK_THROWS_AS(LossConfig::from_json({{"loss_type", "l1"}}), repa::InputError);
   CHECK_THROWS_AS(LossConfig::from_json({{"huber_schedule", "cosine"}}), repa::InputError);

@@ -10,7 +10,9 @@
 using namespace repa::diffusion;
 
 namespace {
-double value_at(const torch::Tensor& t, int64_t i = 0) { return t.flatten()[i].item<double>(); }
+double value_at(const torch::Tensor& t, int64_t i = 0) {
+  return t.flatten()[i].item<double>();
+}
 }  // namespace
 
 TEST_CASE("linear interpolant: x_t = (1 - t) x + t eps, target eps - x") {
@@ -28,7 +30,7 @@ TEST_CASE("linear interpolant: x_t = (1 - t) x + t eps, target eps - x") {
 TEST_CASE("cosine interpolant: x_t = cos(pi t/2) x + sin(pi t/2) eps, target its time derivative") {
   Objective objective(ObjectiveKind::Cosine);
   const auto b = objective.noise(torch::full({1, 1}, 2.0), torch::full({1, 1}, -1.0), torch::tensor({0.5f}));
-  CHECK(value_at(b.x_t) == doctest::Approx(0.7071067812).epsilon(1e-6));   // √½·(2 − 1)
+  CHECK(value_at(b.x_t) == doctest::Approx(0.7071067812).epsilon(1e-6));      // √½·(2 − 1)
   CHECK(value_at(b.target) == doctest::Approx(-3.3321622036).epsilon(1e-6));  // (π/2)(−√½ − 2√½)
   const auto c = objective.path(torch::tensor({0.0, 1.0}, torch::kFloat64));
   CHECK(value_at(c.alpha, 0) == doctest::Approx(1.0));
@@ -70,12 +72,14 @@ TEST_CASE("timestep sampling: uniform and logit-normal ranges and medians; VP in
   CHECK(u.min().item<double>() >= 0.0);
   CHECK(u.max().item<double>() < 1.0);
   CHECK(u.mean().item<double>() == doctest::Approx(0.5).epsilon(0.02));
-  const auto logit = TimestepSampler::from_json({{"studio", {{"timestep_sampling", "logit_normal"}}}, {"flow_sigmoid_scale", 1.0}});
+  const auto logit =
+      TimestepSampler::from_json({{"studio", {{"timestep_sampling", "logit_normal"}}}, {"flow_sigmoid_scale", 1.0}});
   CHECK((logit.kind == TimestepSampling::LogitNormal));
   const auto l = logit.sample_unit(20000);
   // sigmoid(N(0,1)): median 0.5, and P(u < sigmoid(1)) = Φ(1) = 0.8413.
   CHECK(l.median().item<double>() == doctest::Approx(0.5).epsilon(0.02));
-  CHECK(l.lt(1.0 / (1.0 + std::exp(-1.0))).to(torch::kDouble).mean().item<double>() == doctest::Approx(0.8413).epsilon(0.02));
+  CHECK(l.lt(1.0 / (1.0 + std::exp(-1.0))).to(torch::kDouble).mean().item<double>() ==
+        doctest::Approx(0.8413).epsilon(0.02));
   const auto steps = Objective(ObjectiveKind::VpEpsilon).sample_time(uniform, 5000);
   CHECK((steps.scalar_type() == torch::kLong));
   CHECK(steps.min().item<int64_t>() >= 0);

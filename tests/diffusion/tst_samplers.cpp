@@ -96,8 +96,9 @@ TEST_CASE("DDIM lands exactly on x* for exact epsilon and v predictions of a sin
   const auto noise = torch::tensor({{1.0}, {-2.0}}, torch::kFloat64);
   const auto labels = torch::zeros({2}, torch::kLong);
   for (const int64_t steps : {1, 4, 25}) {
-    CHECK(ddim_sample(eps_model, Objective(ObjectiveKind::VpEpsilon), config_of(SamplerKind::Ddim, steps), noise, labels)
-              .allclose(torch::full({2, 1}, target, torch::kFloat64), 0.0, 1e-9));
+    CHECK(
+        ddim_sample(eps_model, Objective(ObjectiveKind::VpEpsilon), config_of(SamplerKind::Ddim, steps), noise, labels)
+            .allclose(torch::full({2, 1}, target, torch::kFloat64), 0.0, 1e-9));
     CHECK(ddim_sample(v_model, Objective(ObjectiveKind::VpV), config_of(SamplerKind::Ddim, steps), noise, labels)
               .allclose(torch::full({2, 1}, target, torch::kFloat64), 0.0, 1e-9));
   }
@@ -129,21 +130,24 @@ TEST_CASE("classifier-free guidance applies only inside [low, high]") {
 TEST_CASE("samplers refuse objectives they do not fit; config from the resolved JSON") {
   const auto noise = torch::zeros({1, 1});
   const auto labels = torch::zeros({1}, torch::kLong);
-  CHECK_THROWS_AS(sample(point_velocity(0), Objective(ObjectiveKind::Linear), config_of(SamplerKind::Ddim, 2), noise, labels),
-                  repa::InputError);
-  CHECK_THROWS_AS(sample(point_velocity(0), Objective(ObjectiveKind::VpV), config_of(SamplerKind::Euler, 2), noise, labels),
-                  repa::InputError);
-  const auto c = SamplerConfig::from_json({{"validation_num_inference_steps", 30},
-                                           {"validation_guidance", 4.0},
-                                           {"studio", {{"sampler", "euler_maruyama"}, {"guidance_interval_low", 0.1},
-                                                       {"guidance_interval_high", 0.7}}}},
-                                          1000);
+  CHECK_THROWS_AS(
+      sample(point_velocity(0), Objective(ObjectiveKind::Linear), config_of(SamplerKind::Ddim, 2), noise, labels),
+      repa::InputError);
+  CHECK_THROWS_AS(
+      sample(point_velocity(0), Objective(ObjectiveKind::VpV), config_of(SamplerKind::Euler, 2), noise, labels),
+      repa::InputError);
+  const auto c = SamplerConfig::from_json(
+      {{"validation_num_inference_steps", 30},
+       {"validation_guidance", 4.0},
+       {"studio", {{"sampler", "euler_maruyama"}, {"guidance_interval_low", 0.1}, {"guidance_interval_high", 0.7}}}},
+      1000);
   CHECK((c.kind == SamplerKind::EulerMaruyama));
   CHECK(c.num_steps == 30);
   CHECK(c.guidance_scale == 4.0);
   CHECK(c.guidance_low == 0.1);
   CHECK(c.null_label == 1000);
   CHECK_THROWS_AS(SamplerConfig::from_json({{"studio", {{"sampler", "heun"}}}}, 10), repa::InputError);
-  CHECK_THROWS_AS(SamplerConfig::from_json({{"studio", {{"guidance_interval_low", 0.8}, {"guidance_interval_high", 0.2}}}}, 10),
-                  repa::InputError);
+  CHECK_THROWS_AS(
+      SamplerConfig::from_json({{"studio", {{"guidance_interval_low", 0.8}, {"guidance_interval_high", 0.2}}}}, 10),
+      repa::InputError);
 }

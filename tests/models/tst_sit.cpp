@@ -37,7 +37,9 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -66,21 +68,32 @@ TEST_CASE("size presets S, B, L, XL with patch 2/4/8; custom sizes from the run 
   CHECK(models::SiTConfig::preset("S", 2).num_heads == 6);
   CHECK(contains(error_of([] { models::SiTConfig::preset("M", 2); }), "unknown size \"M\""));
   CHECK(contains(error_of([] { models::SiTConfig::preset("B", 3); }), "patch 2, 4 or 8, got 3"));
-  const nlohmann::json run = {{"crepa_enabled", true}, {"crepa_block_index", 5},
-                              {"studio", {{"sit_size", "custom"}, {"patch_size", 4}, {"depth", 6}, {"hidden_size", 64},
-                                          {"num_heads", 4}, {"mlp_ratio", 2.0}, {"class_dropout_prob", 0.2}}}};
+  const nlohmann::json run = {{"crepa_enabled", true},
+                              {"crepa_block_index", 5},
+                              {"studio",
+                               {{"sit_size", "custom"},
+                                {"patch_size", 4},
+                                {"depth", 6},
+                                {"hidden_size", 64},
+                                {"num_heads", 4},
+                                {"mlp_ratio", 2.0},
+                                {"class_dropout_prob", 0.2}}}};
   const auto c = models::SiTConfig::from_json(run, 16, 4, 7);
   CHECK(c.depth == 6);
   CHECK(c.patch_size == 4);
   CHECK(c.mlp_ratio == 2.0);
   CHECK(c.num_classes == 7);
   CHECK(models::tap_block_from_json(run, c) == 5);
-  CHECK(contains(error_of([&] { models::tap_block_from_json({{"crepa_enabled", true}, {"crepa_block_index", 6}}, c); }),
+  CHECK(contains(error_of([&] {
+                   models::tap_block_from_json({{"crepa_enabled", true}, {"crepa_block_index", 6}}, c);
+                 }),
                  "crepa_block_index 6 is past the SiT's depth 6"));
   CHECK(models::tap_block_from_json({{"crepa_enabled", false}}, c) == -1);
   CHECK(!c.bf16_autocast);
   CHECK(models::SiTConfig::from_json({{"mixed_precision", "bf16"}}, 8, 4, 10).bf16_autocast);
-  CHECK(contains(error_of([] { models::SiTConfig::from_json({{"studio", {{"patch_size", 4}}}}, 30, 4, 10); }),
+  CHECK(contains(error_of([] {
+                   models::SiTConfig::from_json({{"studio", {{"patch_size", 4}}}}, 30, 4, 10);
+                 }),
                  "latent size 30 is not divisible by patch_size 4"));
   // SiT-S/2 on 32×32×4 latents: 12 blocks of 18·384² + 15·384 weights (qkv 3d², proj d², fc1 4d², fc2 4d²,
   // adaLN 6d²), plus embedders and the final layer: about DiT-S/2's 33M.
@@ -183,10 +196,19 @@ TEST_CASE("clear errors: input size, block index, labels") {
   models::SiT model(tiny(4));
   const auto t = torch::rand({1});
   const auto y = torch::tensor({1}, torch::kLong);
-  CHECK(contains(error_of([&] { model->forward(torch::zeros({1, 4, 10, 10}), t, y); }), "not divisible by patch_size 4"));
+  CHECK(contains(error_of([&] {
+                   model->forward(torch::zeros({1, 4, 10, 10}), t, y);
+                 }),
+                 "not divisible by patch_size 4"));
   CHECK(contains(error_of([&] { model->forward(torch::zeros({1, 3, 8, 8}), t, y); }), "expected latents (N, 4, 8, 8)"));
-  CHECK(contains(error_of([&] { model->forward(torch::zeros({1, 4, 8, 8}), t, y, 3); }), "block index 3 is past the depth 3"));
-  CHECK(contains(error_of([&] { model->forward(torch::zeros({1, 4, 8, 8}), t, torch::tensor({11})); }), "class label 11"));
+  CHECK(contains(error_of([&] {
+                   model->forward(torch::zeros({1, 4, 8, 8}), t, y, 3);
+                 }),
+                 "block index 3 is past the depth 3"));
+  CHECK(contains(error_of([&] {
+                   model->forward(torch::zeros({1, 4, 8, 8}), t, torch::tensor({11}));
+                 }),
+                 "class label 11"));
   auto bad = tiny();
   bad.num_heads = 5;
   CHECK(contains(error_of([&] { models::SiT m(bad); }), "hidden_size 32 is not divisible by num_heads 5"));
@@ -223,8 +245,10 @@ TEST_CASE("checkpoint loading: round trip, prefixes, every mismatch named") {
   // A deeper model misses blocks.3.*; a wider label table has the wrong shape; a stray tensor is unexpected.
   io::NamedTensors broken;
   for (const auto& [name, tensor] : tensors) {
-    if (name == "ema.y_embedder.embedding_table.weight") broken.emplace_back(name, torch::zeros({12, 32}));
-    else broken.emplace_back(name, tensor);
+    if (name == "ema.y_embedder.embedding_table.weight")
+      broken.emplace_back(name, torch::zeros({12, 32}));
+    else
+      broken.emplace_back(name, tensor);
   }
   broken.emplace_back("ema.extra.weight", torch::zeros({1}));
   io::save_safetensors(dir.file("broken.safetensors"), broken);

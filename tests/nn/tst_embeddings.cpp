@@ -66,7 +66,8 @@ TEST_CASE("label embedder: null class row, forced drop, dropout rate, range erro
   const auto dropped = embedder->drop_labels(many, torch::rand({4000}) < 0.5);
   CHECK(torch::equal(dropped.eq(10).logical_or(dropped.eq(0)), torch::ones({4000}, torch::kBool)));
   const auto out = embedder->forward(many, true);
-  const double rate = out.sub(embedder->embedding_table->weight[10]).abs().sum(1).eq(0).to(torch::kDouble).mean().item<double>();
+  const double rate =
+      out.sub(embedder->embedding_table->weight[10]).abs().sum(1).eq(0).to(torch::kDouble).mean().item<double>();
   CHECK(rate == doctest::Approx(0.5).epsilon(0.08));
   CHECK_THROWS_AS(embedder->forward(torch::tensor({11}, torch::kLong), false), InputError);
   nn::LabelEmbedder no_cfg(10, 8, 0.0);
