@@ -5,11 +5,19 @@ namespace repa::app {
 // Each command is defined in its own app/train_<name>.cpp.
 int inspect_command(const Args& args);
 int fetch_command(const Args& args);
+int validate_command(const Args& args);
+int export_command(const Args& args);
+int options_command(const Args& args);
+int schedule_command(const Args& args);
 
 const std::vector<TrainCommand>& train_commands() {
   static const std::vector<TrainCommand> commands = {
       {"inspect", "list the tensors and metadata of a safetensors file or sharded index", inspect_command},
       {"fetch", "download an encoder's weights (DINOv2 model.safetensors) into the cache", fetch_command},
+      {"validate", "check a run config (preset, file, --set) and report every problem", validate_command},
+      {"export", "write a config for SimpleTuner (config.json + multidatabackend.json) or the studio", export_command},
+      {"options", "list every option with type, default and range; --presets lists the presets", options_command},
+      {"schedule", "print the planned REPA / U-REPA weight per step (CSV or table)", schedule_command},
   };
   return commands;
 }

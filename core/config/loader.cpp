@@ -1,0 +1,223 @@
+#include "core/config/loader.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/base/error.h"
+#include "core/config/presets.h"
+#include "core/config/simpletuner_fields.h"
+#include "core/config/suggest.h"
+#include "core/config/values.h"
+
+namespace repa::config {
+namespace {
+
+std::string strip_dashes(const std::string& key) {
+  std::size_t start = 0;
+  while (start < key.size() && key[start] == '-') ++start;
+  return key.substr(start);
+}
+
+// Everything a key could have meant: declared keys, SimpleTuner's names, flags and aliases.
+const std::vector<std::string>& known_top_level_names() {
+  static const std::vector<std::string> names = [] {
+    std::set<std::string> all;
+    for (const auto& spec : registry())
+      if (spec.simpletuner) all.insert(spec.key);
+    for (const auto& field : simpletuner_fields()) {
+      all.insert(field.name);
+      if (*field.arg_name) all.insert(strip_dashes(field.arg_name));
+    }
+    return std::vector<std::string>(all.begin(), all.end());
+  }();
+  return names;
+}
+
+std::vector<std::string> studio_names() {
+  std::vector<std::string> names;
+  for (const auto& spec : registry())
+    if (!spec.simpletuner) names.push_back(spec.key.substr(7));
+  return names;
+}
+
+class Layering {
+ public:
+  explicit Layering(LoadReport& report) : report_(report) {}
+
+  void apply(const nlohmann::json& layer, const std::string& origin) {
+    if (layer.is_null()) return;  // an empty layer
+    if (!layer.is_object()) {
+      report_.problems.push_back({"", origin + ": expected a JSON object of options, got " + describe_value(layer)});
+      return;
+    }
+    for (const auto& [raw_key, value] : layer.items()) {
+      const std::string key = strip_dashes(raw_key);
+      if (key == "studio") {
+        apply_studio(value, origin);
+      } else if (key.rfind("studio.", 0) == 0) {
+        apply_studio_key(key.substr(7), value);
+      } else {
+        apply_key(key, value);
+      }
+    }
+  }
+
+ private:
+  void apply_studio(const nlohmann::json& studio, const std::string& origin) {
+    if (studio.is_null()) return;
+    if (!studio.is_object()) {
+      report_.problems.push_back({"studio", origin + ": \"studio\" must be an object, got " + describe_value(studio)});
+      return;
+    }
+    for (const auto& [name, value] : studio.items()) apply_studio_key(name, value);
+  }
+
+  void apply_studio_key(const std::string& name, const nlohmann::json& value) {
+    const OptionSpec* spec = find_option("studio." + name);
+    if (spec == nullptr) {
+      report_.problems.push_back({"studio." + name, "unknown studio option" + did_you_mean(name, studio_names())});
+      return;
+    }
+    set(*spec, value);
+  }
+
+  void apply_key(const std::string& key, const nlohmann::json& value) {
+    const OptionSpec* spec = find_option(key);
+    if (spec != nullptr && spec->simpletuner) {
+      if (key != spec->key)
+        report_.notes.push_back("'" + key + "' is SimpleTuner's older name for '" + spec->key + "'; read as " +
+                                spec->key);
+      set(*spec, value);
+      return;
+    }
+    if (find_simpletuner_field(key) != nullptr) {
+      // SimpleTuner knows it, the studio does not use it: keep it unchanged for export. null = not given.
+      if (!value.is_null()) report_.config[key] = value;
+      return;
+    }
+    report_.problems.push_back({key, "unknown option" + did_you_mean(key, known_top_level_names())});
+  }
+
+  void set(const OptionSpec& spec, const nlohmann::json& raw) {
+    const ParsedValue parsed = parse_value(spec, raw);
+    if (!parsed.error.empty()) {
+      report_.problems.push_back({spec.key, parsed.error});
+      return;
+    }
+    if (!parsed.given) return;
+    if (spec.simpletuner)
+      report_.config[spec.key] = parsed.value;
+    else
+      report_.config["studio"][spec.key.substr(7)] = parsed.value;
+  }
+
+  LoadReport& report_;
+};
+
+// "key=value": the value is read as JSON when it parses (numbers, true, null, {...}), else as text.
+std::pair<std::string, nlohmann::json> parse_override(const std::string& text, std::vector<Problem>& problems) {
+  const auto equals = text.find('=');
+  if (equals == std::string::npos || equals == 0) {
+    problems.push_back({text, "--set expects key=value, got '" + text + "'"});
+    return {"", nullptr};
+  }
+  const std::string key = text.substr(0, equals);
+  const std::string value_text = text.substr(equals + 1);
+  auto value = nlohmann::json::parse(value_text, nullptr, false);
+  if (value.is_discarded()) value = value_text;
+  return {key, value};
+}
+
+}  // namespace
+
+nlohmann::json default_config() {
+  nlohmann::json config = nlohmann::json::object();
+  config["studio"] = nlohmann::json::object();
+  for (const auto& spec : registry()) {
+    if (spec.simpletuner)
+      config[spec.key] = spec.default_value;
+    else
+      config["studio"][spec.key.substr(7)] = spec.default_value;
+  }
+  return config;
+}
+
+LoadReport load_config(const nlohmann::json& user_config, const std::string& preset,
+                       const std::vector<std::string>& overrides) {
+  LoadReport report;
+  report.config = default_config();
+  Layering layering(report);
+  if (!preset.empty()) {
+    try {
+      layering.apply(find_preset(preset).config, "preset " + preset);
+    } catch (const InputError& e) {
+      report.problems.push_back({"preset", e.what()});
+    }
+  }
+  layering.apply(user_config, "config");
+  for (const auto& text : overrides) {
+    auto [key, value] = parse_override(text, report.problems);
+    if (!key.empty()) layering.apply(nlohmann::json{{key, value}}, "--set " + text);
+  }
+  // Keys already reported for their type keep an earlier value; report each key's problems once.
+  std::set<std::string> reported;
+  for (const auto& problem : report.problems) reported.insert(problem.key);
+  for (auto& problem : validate(report.config))
+    if (!reported.count(problem.key)) report.problems.push_back(std::move(problem));
+  const auto ignored = ignored_simpletuner_keys(report.config);
+  if (!ignored.empty()) {
+    std::string list;
+    for (const auto& key : ignored) list += (list.empty() ? "" : ", ") + key;
+    report.notes.push_back(std::to_string(ignored.size()) +
+                           " SimpleTuner options the studio does not use, kept for export: " + list);
+  }
+  return report;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw InputError("cannot read config file '" + path + "'");
+  std::stringstream text;
+  text << file.rdbuf();
+  try {
+    return nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError("config file '" + path + "' is not valid JSON: " + e.what());
+  }
+}
+
+std::vector<std::string> ignored_simpletuner_keys(const nlohmann::json& resolved) {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : resolved.items()) {
+    if (key == "studio") continue;
+    const OptionSpec* spec = find_option(key);
+    if ((spec == nullptr || !spec->simpletuner) && find_simpletuner_field(key) != nullptr) keys.push_back(key);
+  }
+  return keys;
+}
+
+std::string format_problems(const std::vector<Problem>& problems, const std::string& source) {
+  std::string text = std::to_string(problems.size()) + (problems.size() == 1 ? " problem" : " problems") +
+                     (source.empty() ? "" : " in " + source) + ":";
+  for (const auto& problem : problems)
+    text += "\n  " + (problem.key.empty() ? std::string() : problem.key + ": ") + problem.message;
+  return text;
+}
+
+nlohmann::json resolve_json(const nlohmann::json& user_config, const std::string& preset,
+                            const std::vector<std::string>& overrides) {
+  auto report = load_config(user_config, preset, overrides);
+  if (!report.problems.empty()) throw InputError(format_problems(report.problems, "config"));
+  return std::move(report.config);
+}
+
+nlohmann::json resolve_config(const std::string& file_path, const std::string& preset,
+                              const std::vector<std::string>& overrides) {
+  const nlohmann::json user = file_path.empty() ? nlohmann::json::object() : read_json_file(file_path);
+  auto report = load_config(user, preset, overrides);
+  if (!report.problems.empty()) throw InputError(format_problems(report.problems, file_path));
+  return std::move(report.config);
+}
+
+}  // namespace repa::config

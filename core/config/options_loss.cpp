@@ -1,0 +1,413 @@
+// Tab "training", section "loss_functions": every field SimpleTuner shows there, with its exact name, type,
+// default, range, choices, label, order and visibility rule; our own help text. The main group comes
+// first, then the "advanced" subsection, each by SimpleTuner's order. One deliberate difference: the encoder
+// image sizes go down to 14 px (one DINOv2 patch) where SimpleTuner's web form asks for 64; its command line
+// takes any size, and the demo feeds 56 px images to a small encoder.
+#include "core/config/option_builder.h"
+
+namespace repa::config::detail {
+namespace {
+
+using T = OptionType;
+constexpr auto Bool = T::Bool;
+constexpr auto Int = T::Int;
+constexpr auto Float = T::Float;
+constexpr auto Choice = T::Choice;
+constexpr auto String = T::String;
+constexpr auto Json = T::Json;
+
+Declare loss(const char* key, OptionType type, nlohmann::json default_value, double order, const char* label) {
+  return Declare(key, type, std::move(default_value)).at("training", "loss_functions", "", order).label(label);
+}
+
+Declare loss_advanced(const char* key, OptionType type, nlohmann::json default_value, double order, const char* label) {
+  return Declare(key, type, std::move(default_value)).at("training", "loss_functions", "advanced", order).label(label);
+}
+
+}  // namespace
+
+std::vector<OptionSpec> loss_options() {
+  return {
+      loss("loss_type", Choice, "l2", 1, "Loss Function")
+          .choices({"l2", "huber", "smooth_l1"})
+          .help("Distance between prediction and target: squared error, Huber or smooth L1."),
+      loss("huber_schedule", Choice, "snr", 2, "Huber Schedule")
+          .choices({"snr", "exponential", "constant"})
+          .show_if("loss_type", "equals", "huber")
+          .help("How the Huber threshold changes with the timestep."),
+      loss("huber_c", Float, 0.1, 3, "Huber C Threshold")
+          .min(0.0)
+          .show_if("loss_type", "equals", "huber")
+          .help("Huber threshold between the quadratic and the linear part."),
+      loss("snr_gamma", Int, nullptr, 4, "SNR Gamma")
+          .min(0)
+          .help("Min-SNR weighting: clamp the per-timestep loss weight at this SNR (unset: no weighting)."),
+      loss("masked_loss_probability", Float, 1.0, 5, "Masked Loss Probability")
+          .min(0.0)
+          .max(1.0)
+          .help("Chance of applying a dataset's mask to the loss for a sample."),
+      loss("xm_enabled", Bool, false, 5.1, "Enable XM")
+          .help("Score several noise candidates per sample and train on the best one (XM)."),
+      loss("xm_candidate_count", Int, 1, 5.2, "XM Candidates")
+          .min(2)
+          .show_if("xm_enabled", "equals", true)
+          .range_only_when_visible()
+          .help("Candidates scored per sample."),
+      loss("xm_training_target", Choice, "noise", 5.3, "XM Training Target")
+          .choices({"noise", "route"})
+          .show_if("xm_enabled", "equals", true)
+          .help("What XM chooses among: noise draws or route embeddings."),
+      loss("xm_selection_scope", Choice, "sample", 5.4, "XM Selection Scope")
+          .choices({"sample", "block"})
+          .show_if("xm_enabled", "equals", true)
+          .help("Choose the best candidate per sample or per block of tokens."),
+      loss("xm_block_size", Int, 0, 5.5, "XM Block Size")
+          .min(0)
+          .show_if("xm_enabled", "equals", true)
+          .show_if("xm_selection_scope", "equals", "block")
+          .help("Tokens per block when choosing per block (0: automatic)."),
+      loss("nextlat_enabled", Bool, false, 5.6, "Enable NextLat").help("Add the NextLat latent-prediction objective."),
+      loss("nextlat_block_index", Int, -1, 5.7, "NextLat Block Index")
+          .show_if("nextlat_enabled", "equals", true)
+          .help("Transformer block whose hidden states NextLat predicts from (-1: the last)."),
+      loss("nextlat_weight", Float, 0.0, 5.8, "NextLat Weight")
+          .min(0.0001)
+          .show_if("nextlat_enabled", "equals", true)
+          .range_only_when_visible()
+          .help("Weight of the NextLat loss."),
+      loss("nextlat_state_loss", Choice, "smooth_l1", 5.9, "NextLat State Loss")
+          .choices({"smooth_l1", "mse"})
+          .show_if("nextlat_enabled", "equals", true)
+          .help("Distance used by NextLat between predicted and actual states."),
+      loss("nextlat_kl_weight", Float, 0.0, 5.95, "NextLat KL Weight")
+          .min(0.0)
+          .show_if("nextlat_enabled", "equals", true)
+          .help("Weight of NextLat's KL term."),
+      loss("hidream_use_load_balancing_loss", Bool, false, 6, "Enable HiDream Load Balancing Loss")
+          .show_if("model_family", "equals", "hidream")
+          .help("Add HiDream's mixture-of-experts load-balancing loss."),
+      loss("irepa_enabled", Bool, false, 6, "Enable iREPA")
+          .help("Improve REPA with a spatially normalised teacher and a convolutional projector (iREPA)."),
+      loss("hidream_load_balancing_loss_weight", Float, nullptr, 7, "HiDream Load Balancing Weight")
+          .min(0.0)
+          .show_if("hidream_use_load_balancing_loss", "equals", true)
+          .help("Weight of that load-balancing loss."),
+      loss("irepa_spatial_norm_alpha", Float, 0.6, 7, "iREPA Spatial Norm Alpha")
+          .min(0.0)
+          .show_if("irepa_enabled", "equals", true)
+          .help("Strength of iREPA's spatial normalisation of the teacher tokens."),
+      loss("irepa_projector_kernel_size", Choice, 3, 7.1, "iREPA Projector Kernel")
+          .choices({1, 3, 5, 7})
+          .show_if("irepa_enabled", "equals", true)
+          .help("Kernel size of iREPA's convolutional projector."),
+      loss("crepa_enabled", Bool, false, 8, "Enable CREPA")
+          .help("Align a transformer block's hidden states with a frozen vision encoder (REPA)."),
+      loss("crepa_block_index", Int, 8, 9, "CREPA Block Index")
+          .min(0)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Block whose output is aligned, counted from 0 (block index k taps after block k+1)."),
+      loss("crepa_lambda", Float, 0.5, 10, "CREPA Weight")
+          .min(0.0)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Weight of the alignment loss."),
+      loss("crepa_adjacent_distance", Int, 1, 11, "CREPA Adjacent Distance")
+          .min(0)
+          .show_if("crepa_enabled", "equals", true)
+          .help("For video: how many neighbouring frames each frame is also aligned with."),
+      loss("crepa_adjacent_tau", Float, 1.0, 12, "CREPA Temporal Decay")
+          .min(0.01)
+          .show_if("crepa_enabled", "equals", true)
+          .help("For video: how fast a neighbour's weight decays with its distance."),
+      loss("crepa_encoder", String, "dinov2_vitg14", 13, "CREPA Vision Model")
+          .show_if("crepa_enabled", "equals", true)
+          .help("Vision encoder that provides the teacher tokens (a DINOv2 name such as dinov2_vitg14)."),
+      loss("crepa_encoder_frames_batch_size", Int, -1, 14, "CREPA image encoder frames batch size")
+          .show_if("crepa_enabled", "equals", true)
+          .help("Frames sent through the encoder at once (-1: all)."),
+      loss("crepa_use_backbone_features", Bool, false, 15, "CREPA: Use Backbone Features")
+          .show_if("crepa_enabled", "equals", true)
+          .help("Legacy flag: take the teacher from the model's own deeper block (use crepa_feature_source)."),
+      loss("crepa_feature_source", Choice, "encoder", 15.1, "CREPA Feature Source")
+          .choices({"encoder", "backbone", "self_flow"})
+          .show_if("crepa_enabled", "equals", true)
+          .help("Where the teacher tokens come from: the vision encoder, a deeper backbone block, or self-flow."),
+      loss("crepa_self_flow", Bool, false, 15.2, "CREPA: Self-Flow Legacy Alias")
+          .show_if("crepa_enabled", "equals", true)
+          .help("Legacy flag for crepa_feature_source = self_flow."),
+      loss("crepa_teacher_block_index", Int, nullptr, 16, "CREPA Teacher Block")
+          .min(0)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Backbone block used as the teacher when the teacher is internal."),
+      loss("crepa_self_flow_mask_ratio", Float, 0.1, 16.1, "Self-Flow Mask Ratio")
+          .min(0.0)
+          .max(0.5)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Share of tokens masked for self-flow teaching."),
+      loss("crepa_encoder_image_size", Int, 518, 17, "CREPA Encoder Resolution")
+          .min(14)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Image size fed to the vision encoder (518 for DINOv2 at full size, 224 for speed)."),
+      loss("crepa_drop_vae_encoder", Bool, false, 18, "CREPA: Drop VAE Encoder")
+          .show_if("crepa_enabled", "equals", true)
+          .help("Free the VAE encoder once latents are cached, decoding for the teacher instead."),
+      loss("crepa_normalize_by_frames", Bool, true, 19, "CREPA: Normalize by Frames")
+          .show_if("crepa_enabled", "equals", true)
+          .help("For video: average the alignment over frames rather than sum."),
+      loss("crepa_normalize_neighbour_sum", Bool, false, 19.5, "CREPA: Normalize Neighbour Sum")
+          .show_if("crepa_enabled", "equals", true)
+          .help("For video: normalise the neighbour weights to sum to one."),
+      loss("crepa_spatial_align", Bool, true, 20, "CREPA: Spatial Token Align")
+          .show_if("crepa_enabled", "equals", true)
+          .help("Align token by token (spatially) rather than pooled features."),
+      loss("crepa_use_tae", Bool, false, 21, "CREPA: Use Tiny AutoEncoder")
+          .show_if("crepa_enabled", "equals", true)
+          .help("Decode latents for the teacher with a tiny autoencoder."),
+      loss("twinflow_enabled", Bool, false, 21, "Enable TwinFlow (RCGM)")
+          .show_if("distillation_method", "equals", nullptr)
+          .show_if("scheduled_sampling_max_step_offset", "equals", 0)
+          .help("Train one- and few-step generation alongside the usual objective (TwinFlow)."),
+      loss("crepa_scheduler", Choice, "constant", 22, "CREPA Scheduler")
+          .choices({"constant", "linear", "cosine", "polynomial"})
+          .show_if("crepa_enabled", "equals", true)
+          .help("How the alignment weight changes over training."),
+      loss("twinflow_target_step_count", Int, 1, 22, "TwinFlow Target Steps")
+          .min(1)
+          .max(8)
+          .show_if("twinflow_enabled", "equals", true)
+          .help("Sampling steps TwinFlow trains for."),
+      loss("crepa_warmup_steps", Int, 0, 23, "CREPA Warmup Steps")
+          .min(0)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Steps over which the weight ramps up from 0."),
+      loss("internal_guidance_enabled", Bool, false, 23, "Enable Internal Guidance")
+          .help("Add an auxiliary loss on an intermediate block for internal guidance."),
+      loss("crepa_decay_steps", Int, 0, 24, "CREPA Decay Steps")
+          .min(0)
+          .show_if("crepa_enabled", "equals", true)
+          .show_if("crepa_scheduler", "not_equals", "constant")
+          .help("Step at which the decay reaches the end weight (0: max_train_steps)."),
+      loss("internal_guidance_loss_weight", Float, 0.5, 24, "Internal Guidance Weight")
+          .min(0.0001)
+          .show_if("internal_guidance_enabled", "equals", true)
+          .help("Weight of that auxiliary loss."),
+      loss("crepa_lambda_end", Float, 0.0, 25, "CREPA End Weight")
+          .min(0.0)
+          .show_if("crepa_enabled", "equals", true)
+          .show_if("crepa_scheduler", "not_equals", "constant")
+          .help("Weight reached at the end of the decay."),
+      loss("internal_guidance_block_index", Int, nullptr, 25, "Internal Guidance Block")
+          .min(0)
+          .show_if("internal_guidance_enabled", "equals", true)
+          .help("Block that carries the auxiliary output."),
+      loss("crepa_power", Float, 1.0, 26, "CREPA Polynomial Power")
+          .min(0.1)
+          .show_if("crepa_enabled", "equals", true)
+          .show_if("crepa_scheduler", "equals", "polynomial")
+          .help("Exponent of the polynomial decay."),
+      loss("validation_internal_guidance_scale", Float, 1.0, 26, "Internal Guidance Scale")
+          .min(0.0001)
+          .show_if("internal_guidance_enabled", "equals", true)
+          .help("Guidance scale of internal guidance during validation."),
+      loss("crepa_cutoff_step", Int, 0, 27, "CREPA Cutoff Step")
+          .min(0)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Step after which the alignment loss is switched off (0: never)."),
+      loss("layersync_enabled", Bool, false, 27, "Enable LayerSync")
+          .help("Align an early block with a later block of the same model (LayerSync)."),
+      loss("crepa_similarity_threshold", Float, nullptr, 28, "CREPA Similarity Threshold")
+          .min(0.0)
+          .max(1.0)
+          .show_if("crepa_enabled", "equals", true)
+          .help("Switch alignment off once the smoothed similarity reaches this value (unset: never)."),
+      loss("layersync_student_block", Int, nullptr, 28, "LayerSync Student Block")
+          .min(0)
+          .show_if("layersync_enabled", "equals", true)
+          .help("Block that is pulled towards the teacher block."),
+      loss("crepa_similarity_ema_decay", Float, 0.99, 29, "CREPA Similarity EMA Decay")
+          .min(0.0)
+          .max(1.0)
+          .show_if("crepa_similarity_threshold", "is_set", true)
+          .help("Smoothing of the similarity that is compared with the threshold."),
+      loss("layersync_teacher_block", Int, nullptr, 29, "LayerSync Teacher Block")
+          .min(0)
+          .show_if("layersync_enabled", "equals", true)
+          .help("Block that teaches."),
+      loss("crepa_threshold_mode", Choice, "permanent", 30, "CREPA Threshold Mode")
+          .choices({"permanent", "recoverable"})
+          .show_if("crepa_similarity_threshold", "is_set", true)
+          .help("Whether reaching the threshold switches alignment off for good or only while above it."),
+      loss("layersync_lambda", Float, 0.2, 30, "LayerSync Weight")
+          .min(0.0)
+          .show_if("layersync_enabled", "equals", true)
+          .help("Weight of the LayerSync loss."),
+      loss("urepa_enabled", Bool, false, 40, "Enable U-REPA")
+          .help("Align a UNet's mid-block output with a frozen vision encoder (U-REPA)."),
+      loss("urepa_lambda", Float, 0.5, 41, "U-REPA Weight")
+          .min(0.0)
+          .show_if("urepa_enabled", "equals", true)
+          .help("Weight of the U-REPA loss."),
+      loss("urepa_manifold_weight", Float, 3.0, 42, "U-REPA Manifold Weight")
+          .min(0.0)
+          .show_if("urepa_enabled", "equals", true)
+          .help("Weight of the manifold term (matching token similarity structure) inside the U-REPA loss."),
+      loss("urepa_model", String, "dinov2_vitg14", 43, "U-REPA Vision Model")
+          .show_if("urepa_enabled", "equals", true)
+          .help("Vision encoder that provides the teacher tokens (a DINOv2 name)."),
+      loss("urepa_encoder_image_size", Int, 518, 44, "U-REPA Encoder Resolution")
+          .min(14)
+          .show_if("urepa_enabled", "equals", true)
+          .help("Image size fed to the vision encoder."),
+      loss("urepa_use_tae", Bool, false, 45, "U-REPA: Use Tiny AutoEncoder")
+          .show_if("urepa_enabled", "equals", true)
+          .help("Decode latents for the teacher with a tiny autoencoder."),
+      loss("urepa_scheduler", Choice, "constant", 46, "U-REPA Scheduler")
+          .choices({"constant", "linear", "cosine", "polynomial"})
+          .show_if("urepa_enabled", "equals", true)
+          .help("How the U-REPA weight changes over training."),
+      loss("urepa_warmup_steps", Int, 0, 47, "U-REPA Warmup Steps")
+          .min(0)
+          .show_if("urepa_enabled", "equals", true)
+          .help("Steps over which the weight ramps up from 0."),
+      loss("urepa_decay_steps", Int, 0, 48, "U-REPA Decay Steps")
+          .min(0)
+          .show_if("urepa_enabled", "equals", true)
+          .show_if("urepa_scheduler", "not_equals", "constant")
+          .help("Step at which the decay reaches the end weight (0: max_train_steps)."),
+      loss("urepa_lambda_end", Float, 0.0, 49, "U-REPA End Weight")
+          .min(0.0)
+          .show_if("urepa_enabled", "equals", true)
+          .show_if("urepa_scheduler", "not_equals", "constant")
+          .help("Weight reached at the end of the decay."),
+      loss("urepa_power", Float, 1.0, 50, "U-REPA Polynomial Power")
+          .min(0.1)
+          .show_if("urepa_enabled", "equals", true)
+          .show_if("urepa_scheduler", "equals", "polynomial")
+          .help("Exponent of the polynomial decay."),
+      loss("urepa_cutoff_step", Int, 0, 51, "U-REPA Cutoff Step")
+          .min(0)
+          .show_if("urepa_enabled", "equals", true)
+          .help("Step after which the U-REPA loss is switched off (0: never)."),
+      loss("urepa_similarity_threshold", Float, nullptr, 52, "U-REPA Similarity Threshold")
+          .min(0.0)
+          .max(1.0)
+          .show_if("urepa_enabled", "equals", true)
+          .help("Switch U-REPA off once the smoothed similarity reaches this value (unset: never)."),
+      loss("urepa_similarity_ema_decay", Float, 0.99, 53, "U-REPA Similarity EMA Decay")
+          .min(0.0)
+          .max(1.0)
+          .show_if("urepa_similarity_threshold", "is_set", true)
+          .help("Smoothing of the similarity that is compared with the threshold."),
+      loss("urepa_threshold_mode", Choice, "permanent", 54, "U-REPA Threshold Mode")
+          .choices({"permanent", "recoverable"})
+          .show_if("urepa_similarity_threshold", "is_set", true)
+          .help("Whether reaching the threshold switches U-REPA off for good or only while above it."),
+      loss_advanced("use_soft_min_snr", Bool, false, 8, "Use Soft Min-SNR")
+          .show_if("snr_gamma", "greater_than", 0)
+          .help("Weight the loss with the smooth (soft) variant of Min-SNR instead of the hard clamp."),
+      loss_advanced("flow_sigmoid_scale", Float, 1.0, 20, "Flow Sigmoid Scale")
+          .min(0)
+          .help("Scale of the logits before the sigmoid when drawing flow-matching timesteps."),
+      loss_advanced("flow_use_uniform_schedule", Bool, false, 21, "Use Uniform Schedule")
+          .help("Draw flow-matching timesteps uniformly instead of from a sigmoid."),
+      loss_advanced("flow_use_beta_schedule", Bool, false, 22, "Use Beta Schedule")
+          .help("Draw flow-matching timesteps from a Beta distribution."),
+      loss_advanced("flow_beta_schedule_alpha", Float, 2.0, 23, "Beta Schedule Alpha")
+          .min(0)
+          .help("Alpha of that Beta distribution."),
+      loss_advanced("flow_beta_schedule_beta", Float, 2.0, 24, "Beta Schedule Beta")
+          .min(0)
+          .help("Beta of that Beta distribution."),
+      loss_advanced("flow_cubic_schedule_weights", Json, nullptr, 24.5, "Cubic Schedule Weights")
+          .help("Weights (JSON) of a cubic timestep schedule."),
+      loss_advanced("flow_schedule_shift", Float, 3.0, 25, "Schedule Shift")
+          .min(0)
+          .help("Shift of the flow-matching timesteps towards noise (higher) or detail (lower)."),
+      loss_advanced("flow_schedule_auto_shift", Bool, false, 26, "Auto Shift Schedule")
+          .help("Derive the shift from the image's pixel count."),
+      loss_advanced("mixflow_enabled", Bool, false, 26.05, "MixFlow Training")
+          .help("Mix the training input's noise level with a shifted one (MixFlow)."),
+      loss_advanced("mixflow_gamma", Float, 0.8, 26.1, "MixFlow Gamma")
+          .min(0.0)
+          .max(1.0)
+          .show_if("mixflow_enabled", "equals", true)
+          .help("How far MixFlow may move the noise level."),
+      loss_advanced("audio_flow_schedule_shift", Float, nullptr, 26.2, "Audio Schedule Shift")
+          .min(0)
+          .help("Flow-matching shift used for audio models."),
+      loss_advanced("flow_custom_timesteps", String, nullptr, 26.5, "Custom Flow Timesteps")
+          .help("Fixed list of timesteps to train on, comma-separated."),
+      loss_advanced("flow_timesteps_mode", Choice, "fixed-list", 26.6, "Flow Timesteps Mode")
+          .choices({"fixed-list", "round-robin"})
+          .help("Whether custom timesteps are drawn from the list or visited in turn."),
+      loss_advanced("diff2flow_enabled", Bool, false, 27, "Enable Diff2Flow Bridge")
+          .help("Bridge an epsilon/v-prediction model to a flow-matching objective."),
+      loss_advanced("soft_min_snr_sigma_data", Int, nullptr, 27, "Soft Min SNR Sigma Data")
+          .show_if("i_know_what_i_am_doing", "equals", true)
+          .help("Data standard deviation assumed by soft Min-SNR."),
+      loss_advanced("snr_weight", Float, 1.0, 28, "SNR Weight")
+          .min(0.0)
+          .show_if("i_know_what_i_am_doing", "equals", true)
+          .help("Extra multiplier on the SNR-based loss weights."),
+      loss_advanced("diff2flow_loss", Bool, false, 28, "Train With Flow Loss")
+          .enable_if("diff2flow_enabled", "equals", true)
+          .help("Train against the flow-matching target produced by the Diff2Flow bridge."),
+      loss_advanced("scheduled_sampling_max_step_offset", Int, 0, 29, "Scheduled Sampling Max Offset")
+          .min(0)
+          .help("Largest number of steps to roll the model forward when building its own noisy inputs (0 disables "
+                "scheduled sampling)."),
+      loss_advanced("scheduled_sampling_strategy", Choice, "uniform", 30, "Scheduled Sampling Strategy")
+          .choices({"uniform", "biased_early", "biased_late"})
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("How the roll-out offset is drawn between 0 and the maximum."),
+      loss_advanced("scheduled_sampling_probability", Float, 0.0, 31, "Scheduled Sampling Probability")
+          .min(0.0)
+          .max(1.0)
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Fixed chance per sample of using a self-generated input."),
+      loss_advanced("scheduled_sampling_prob_start", Float, 0.0, 32, "Scheduled Sampling Prob (Start)")
+          .min(0.0)
+          .max(1.0)
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Chance of a self-generated input at the start of the ramp."),
+      loss_advanced("scheduled_sampling_prob_end", Float, 0.5, 33, "Scheduled Sampling Prob (End)")
+          .min(0.0)
+          .max(1.0)
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Chance of a self-generated input at the end of the ramp."),
+      loss_advanced("scheduled_sampling_ramp_steps", Int, 0, 34, "Scheduled Sampling Ramp Steps")
+          .min(0)
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Steps over which that chance moves from its start to its end value."),
+      loss_advanced("scheduled_sampling_start_step", Int, 0, 35, "Scheduled Sampling Start Step")
+          .min(0)
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Training step at which scheduled sampling begins."),
+      loss_advanced("scheduled_sampling_ramp_shape", Choice, "linear", 36, "Scheduled Sampling Ramp Shape")
+          .choices({"linear", "cosine"})
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Shape of the ramp between the start and end chance."),
+      loss_advanced("scheduled_sampling_sampler", Choice, "unipc", 37, "Scheduled Sampling Solver")
+          .choices({"unipc", "euler", "dpm"})
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Solver used to roll the model forward."),
+      loss_advanced("scheduled_sampling_order", Int, 2, 38, "Scheduled Sampling Solver Order")
+          .min(1)
+          .max(9)
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Order of that solver."),
+      loss_advanced("scheduled_sampling_reflexflow", Bool, nullptr, 39, "Enable ReflexFlow Enhancements")
+          .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
+          .help("Add the ReflexFlow corrections to scheduled sampling."),
+      loss_advanced("scheduled_sampling_reflexflow_alpha", Float, 1.0, 40, "ReflexFlow FC Alpha")
+          .show_if("scheduled_sampling_reflexflow", "equals", true)
+          .help("ReflexFlow frequency-compensation strength."),
+      loss_advanced("scheduled_sampling_reflexflow_beta1", Float, 10.0, 41, "ReflexFlow ADR Weight")
+          .show_if("scheduled_sampling_reflexflow", "equals", true)
+          .help("Weight of ReflexFlow's anti-drift term."),
+      loss_advanced("scheduled_sampling_reflexflow_beta2", Float, 1.0, 42, "ReflexFlow FC Weight")
+          .show_if("scheduled_sampling_reflexflow", "equals", true)
+          .help("Weight of ReflexFlow's frequency-compensation term."),
+  };
+}
+
+}  // namespace repa::config::detail

@@ -1,0 +1,295 @@
+// The SimpleTuner run settings the studio's trainer reads (model, schedule, optimizer, precision,
+// checkpoints, EMA, validation), declared as SimpleTuner registers them. Where the studio's range differs
+// from SimpleTuner's web form the reason is noted (tests/config/tst_simpletuner_options.cpp lists them):
+// resolution goes down to 8 px for small pixel-space models, train_batch_size has no upper bound (the REPA
+// paper trains at 256; SimpleTuner's parser takes any size), validation_step_interval accepts 0 (never), as
+// SimpleTuner's own examples use it. Selects whose choices SimpleTuner fills at run time are strings here.
+#include "core/config/option_builder.h"
+
+namespace repa::config::detail {
+namespace {
+
+using T = OptionType;
+constexpr auto Bool = T::Bool;
+constexpr auto Int = T::Int;
+constexpr auto Float = T::Float;
+constexpr auto Choice = T::Choice;
+constexpr auto String = T::String;
+constexpr auto Path = T::Path;
+
+}  // namespace
+
+std::vector<OptionSpec> training_options() {
+  return {
+      Declare("model_family", Choice, nullptr)
+          .at("model", "model_config", "architecture", 2)
+          .label("Model Family")
+          .choices({"ace_step",
+                    "anima",
+                    "auraflow",
+                    "boogu_image",
+                    "chroma",
+                    "cosmos",
+                    "cosmos3",
+                    "deepfloyd",
+                    "ernie",
+                    "flux",
+                    "flux2",
+                    "heartmula",
+                    "hidream",
+                    "hunyuanvideo",
+                    "ideogram",
+                    "infinitetalk",
+                    "kandinsky5_image",
+                    "kandinsky5_video",
+                    "kolors",
+                    "krea2",
+                    "longcat_image",
+                    "longcat_video",
+                    "ltxvideo",
+                    "ltxvideo2",
+                    "lumina2",
+                    "mageflow",
+                    "minimaxh3",
+                    "minimaxmusic",
+                    "omnigen",
+                    "pixart",
+                    "qwen_image",
+                    "sana",
+                    "sanavideo",
+                    "sd1x",
+                    "sd3",
+                    "sdxl",
+                    "stable_cascade",
+                    "wan",
+                    "wan_s2v",
+                    "z_image",
+                    "z_image_omni",
+                    "zlab_i1"})
+          .help("Model family the config is written for; decides REPA (transformers) or U-REPA (UNets)."),
+      Declare("model_flavour", String, nullptr)
+          .at("model", "model_config", "architecture", 3)
+          .label("Model Flavour")
+          .show_if("model_family", "not_equals", "")
+          .help("Variant of the model family (SimpleTuner's flavour name)."),
+      Declare("model_type", Choice, "full")
+          .at("model", "model_config", "architecture", 1)
+          .label("Model Type")
+          .choices({"full", "lora"})
+          .help("Full fine-tuning or LoRA."),
+      Declare("pretrained_model_name_or_path", String, nullptr)
+          .at("model", "model_config", "advanced_paths", 4)
+          .label("Base Model Path")
+          .help("Base model to start from (Hub name or local folder)."),
+      Declare("pretrained_vae_model_name_or_path", String, "madebyollin/sdxl-vae-fp16-fix")
+          .at("model", "model_config", "advanced_paths", 27)
+          .label("VAE Model Path")
+          .help("VAE to use instead of the model's own."),
+      Declare("output_dir", Path, "simpletuner-results")
+          .at("basic", "essential_settings", "paths", 5)
+          .label("Output Directory")
+          .help("Folder that receives checkpoints, samples and logs."),
+      Declare("resolution", Int, 1024)
+          .at("basic", "training_essentials", "", 3)
+          .label("Training Resolution")
+          .min(8)
+          .max(4096)
+          .help("Training image size in pixels."),
+      Declare("train_batch_size", Int, 4)
+          .at("basic", "training_data", "", 3)
+          .label("Training Batch Size")
+          .min(1)
+          .help("Images per step on each device."),
+      Declare("gradient_accumulation_steps", Int, 1)
+          .at("training", "training_schedule", "", 4)
+          .label("Gradient Accumulation Steps")
+          .min(1)
+          .help("Steps whose gradients are summed before one optimizer update."),
+      Declare("learning_rate", Float, 4e-07)
+          .at("training", "learning_rate", "", 1)
+          .label("Learning Rate")
+          .min(0)
+          .max(1)
+          .help("Peak learning rate."),
+      Declare("lr_scheduler", Choice, "constant_with_warmup")
+          .at("training", "learning_rate", "", 2)
+          .label("Learning Rate Scheduler")
+          .choices(
+              {"linear", "sine", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"})
+          .help("How the learning rate changes over training."),
+      Declare("lr_warmup_steps", Int, 0)
+          .at("training", "learning_rate", "", 3)
+          .label("Learning Rate Warmup Steps")
+          .min(0)
+          .help("Steps over which the learning rate ramps up from 0."),
+      Declare("lr_num_cycles", Int, 1)
+          .at("training", "learning_rate", "", 5)
+          .label("LR Scheduler Cycles")
+          .min(1)
+          .show_if("lr_scheduler", "equals", "cosine_with_restarts")
+          .help("Number of restarts of the cosine schedule."),
+      Declare("lr_power", Float, 0.8)
+          .at("training", "learning_rate", "", 6)
+          .label("LR Polynomial Power")
+          .min(0.1)
+          .show_if("lr_scheduler", "equals", "polynomial")
+          .help("Exponent of the polynomial learning-rate decay."),
+      Declare("max_train_steps", Int, nullptr)
+          .at("training", "training_schedule", "", 2)
+          .label("Max Training Steps")
+          .min(0)
+          .help("Stop after this many optimizer steps (unset or 0: use num_train_epochs)."),
+      Declare("num_train_epochs", Int, 1)
+          .at("training", "training_schedule", "", 1)
+          .label("Number of Epochs")
+          .min(0)
+          .max(1000)
+          .help("Passes over the dataset when max_train_steps is not set."),
+      Declare("optimizer", String, "adamw_bf16")
+          .at("training", "optimizer_config", "", 5)
+          .label("Optimizer")
+          .help("Optimizer (SimpleTuner's name; the studio trains with AdamW)."),
+      Declare("optimizer_beta1", Float, nullptr)
+          .at("training", "optimizer_config", "advanced", 3)
+          .label("Optimizer Beta 1")
+          .min(0)
+          .max(1)
+          .help("First-moment decay for optimizers other than Adam (unset: the optimizer's default)."),
+      Declare("optimizer_beta2", Float, nullptr)
+          .at("training", "optimizer_config", "advanced", 4)
+          .label("Optimizer Beta 2")
+          .min(0)
+          .max(1)
+          .help("Second-moment decay for optimizers other than Adam (unset: the optimizer's default)."),
+      Declare("adam_beta1", Float, 0.9)
+          .at("training", "optimizer_config", "advanced", 1)
+          .label("Adam Beta 1")
+          .min(0)
+          .max(1)
+          .show_if("optimizer", "in",
+                   nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
+                                          "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
+                                          "deepspeed-adamw"}))
+          .help("AdamW's first-moment decay."),
+      Declare("adam_beta2", Float, 0.999)
+          .at("training", "optimizer_config", "advanced", 2)
+          .label("Adam Beta 2")
+          .min(0)
+          .max(1)
+          .show_if("optimizer", "in",
+                   nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
+                                          "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
+                                          "deepspeed-adamw"}))
+          .help("AdamW's second-moment decay."),
+      Declare("adam_weight_decay", Float, 0.01)
+          .at("training", "optimizer_config", "advanced", 3)
+          .label("Weight Decay")
+          .min(0.0)
+          .show_if("optimizer", "in",
+                   nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
+                                          "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
+                                          "deepspeed-adamw"}))
+          .help("AdamW's decoupled weight decay."),
+      Declare("adam_epsilon", Float, 1e-08)
+          .at("training", "optimizer_config", "advanced", 4)
+          .label("Adam Epsilon")
+          .min(0.0)
+          .show_if("optimizer", "in",
+                   nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
+                                          "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
+                                          "deepspeed-adamw"}))
+          .help("AdamW's epsilon."),
+      Declare("max_grad_norm", Float, 2.0)
+          .at("training", "optimizer_config", "", 6)
+          .label("Max Gradient Norm")
+          .min(0.0)
+          .help("Clip the gradient norm to this value (0: no clipping)."),
+      Declare("mixed_precision", Choice, "bf16")
+          .at("model", "memory_optimization", "advanced", 10)
+          .label("Mixed Precision")
+          .choices({"no", "fp16", "bf16", "fp8"})
+          .show_if("i_know_what_i_am_doing", "equals", true)
+          .help("Number format of the forward pass: none, fp16, bf16 or fp8."),
+      Declare("seed", Int, nullptr)
+          .at("basic", "project", "advanced", 9)
+          .label("Training Seed")
+          .min(0)
+          .max(2147483647)
+          .help("Random seed (unset: a fresh one each run)."),
+      Declare("checkpoint_step_interval", Int, 500)
+          .at("training", "checkpointing", "", 1)
+          .label("Checkpoint Every N Steps")
+          .min(1)
+          .alias("checkpointing_steps")
+          .help("Save a checkpoint every this many steps."),
+      Declare("checkpoints_total_limit", Int, 5)
+          .at("training", "checkpointing", "", 2)
+          .label("Maximum Checkpoints to Keep")
+          .min(0)
+          .help("Keep at most this many checkpoints (0: keep all)."),
+      Declare("resume_from_checkpoint", String, "latest")
+          .at("basic", "training_config", "", 11)
+          .label("Resume From Checkpoint")
+          .help("Checkpoint to resume from: \"latest\", a path, or empty for a fresh start."),
+      Declare("use_ema", Bool, false)
+          .at("model", "ema_config", "", 0)
+          .label("Enable EMA")
+          .help("Keep an exponential moving average of the weights."),
+      Declare("ema_decay", Float, 0.995)
+          .at("model", "ema_config", "", 5)
+          .label("EMA Decay")
+          .min(0.0)
+          .max(0.9999)
+          .show_if("use_ema", "equals", true)
+          .help("Decay of that moving average."),
+      Declare("ema_update_interval", Int, 1)
+          .at("model", "ema_config", "", 3)
+          .label("EMA Update Interval")
+          .min(1)
+          .show_if("use_ema", "equals", true)
+          .help("Update the moving average every this many steps."),
+      Declare("validation_step_interval", Int, 100)
+          .at("validation", "validation_schedule", "", 1)
+          .label("Validation Step Interval")
+          .min(0)
+          .alias("validation_steps")
+          .help("Draw validation samples every this many steps (0: never)."),
+      Declare("validation_num_inference_steps", Int, 30)
+          .at("validation", "validation_schedule", "advanced", 4)
+          .label("Inference Steps")
+          .min(1)
+          .help("Sampling steps of each validation image."),
+      Declare("validation_guidance", Float, 7.5)
+          .at("validation", "validation_guidance", "", 1)
+          .label("Guidance Scale")
+          .min(1)
+          .max(30)
+          .help("Classifier-free guidance scale of the validation images."),
+      Declare("num_validation_images", Int, 1)
+          .at("validation", "validation_schedule", "advanced", 3)
+          .label("Validation Images Count")
+          .min(1)
+          .max(10)
+          .help("Validation images drawn per prompt or class."),
+      Declare("gradient_checkpointing", Bool, true)
+          .at("model", "memory_optimization", "", 1)
+          .label("Enable Gradient Checkpointing")
+          .help("Recompute activations in the backward pass to save memory."),
+      Declare("data_backend_config", Path, nullptr)
+          .at("basic", "data_config", "", 1)
+          .label("Data Backend Config")
+          .help("SimpleTuner's dataset description (multidatabackend.json); the studio writes one for "
+                "studio.dataset_dir on export."),
+      Declare("report_to", Choice, "none")
+          .at("basic", "project_settings", "", 1)
+          .label("Logging Platform")
+          .choices({"simpletuner", "tensorboard", "wandb", "swanlab", "comet_ml", "custom-tracker", "all", "none"})
+          .help("Where SimpleTuner sends its metrics."),
+      Declare("i_know_what_i_am_doing", Bool, false)
+          .at("basic", "project", "advanced", 0)
+          .label("I Know What I'm Doing")
+          .help("Unlock SimpleTuner's expert settings (shows them in the panels)."),
+  };
+}
+
+}  // namespace repa::config::detail

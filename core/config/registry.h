@@ -1,0 +1,61 @@
+// The option registry: one declaration per setting (key, type, default, range or choices, place in the
+// panels, label, help, visibility rule). Loading, --set, validation, `repa-train options`, the GUI panels
+// and docs/options.md are all generated from it. No LibTorch here: this module compiles fast.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace repa::config {
+
+enum class OptionType { Bool, Int, Float, String, Choice, Path, Json };
+
+struct VisibilityRule {
+  std::string field;  // a top-level key, or "studio.<name>"
+  std::string op;     // "equals" "not_equals" "greater_than" "is_set" "in" (value is then a list)
+  nlohmann::json value;
+  std::string action = "show";  // "show": hidden otherwise; "enable": shown but greyed out otherwise
+};
+
+struct OptionSpec {
+  std::string key;  // SimpleTuner name ("crepa_lambda") or "studio.<name>"
+  OptionType type = OptionType::String;
+  nlohmann::json default_value;  // null = unset
+  std::optional<double> min, max;
+  std::vector<nlohmann::json> choices;
+  std::string tab, section, subsection;
+  double order = 0;
+  std::string label, help;                   // label = SimpleTuner's ui_label for its fields
+  std::vector<VisibilityRule> visible_when;  // all must hold
+  bool simpletuner = true;                   // SimpleTuner registers it
+  std::vector<std::string> aliases;          // older spellings, without the leading "--"
+  // SimpleTuner checks some ranges only while the option is in use (xm_candidate_count's minimum of 2 holds
+  // only with xm_enabled); such ranges are checked only while the option is visible.
+  bool range_only_when_visible = false;
+};
+
+const std::vector<OptionSpec>& registry();
+const OptionSpec* find_option(const std::string& key);  // accepts aliases and a leading "--"
+bool is_visible(const OptionSpec& spec, const nlohmann::json& config);
+bool is_enabled(const OptionSpec& spec, const nlohmann::json& config);  // the "enable" rules
+
+const char* type_name(OptionType type);  // "bool", "int", "float", "string", "choice", "path", "json"
+
+// The value a key has in a config: "studio.x" reads config["studio"]["x"]; a key the config lacks reads
+// the registry's default, then SimpleTuner's default for keys only SimpleTuner knows.
+nlohmann::json config_value(const nlohmann::json& config, const std::string& key);
+
+struct Problem {
+  std::string key;
+  std::string message;
+};
+std::vector<Problem> validate(const nlohmann::json& resolved_config);  // every problem at once
+
+// defaults < preset < file < overrides ("key=value"); throws InputError listing every problem.
+nlohmann::json resolve_config(const std::string& file_path, const std::string& preset,
+                              const std::vector<std::string>& overrides);
+nlohmann::json resolve_json(const nlohmann::json& user_config, const std::string& preset = "",
+                            const std::vector<std::string>& overrides = {});
+
+}  // namespace repa::config

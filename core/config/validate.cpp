@@ -1,0 +1,132 @@
+// validate(): every problem of a resolved config at once — types, ranges, choices, unknown keys — and the
+// conflicts SimpleTuner would only notice late, or never (REPA on a UNet does nothing there).
+#include <set>
+
+#include "core/config/registry.h"
+#include "core/config/simpletuner_fields.h"
+#include "core/config/suggest.h"
+#include "core/config/values.h"
+
+namespace repa::config {
+namespace {
+
+// SimpleTuner's U-REPA families (urepa_enabled's model_specific list): UNet backbones with a mid block.
+const std::set<std::string> kUnetFamilies = {"sdxl", "sd1x", "sd2x", "kolors"};
+
+std::string number_text(double value) {
+  nlohmann::json number = value;
+  if (value == static_cast<double>(static_cast<long long>(value))) number = static_cast<long long>(value);
+  return number.dump();
+}
+
+void check_option(const OptionSpec& spec, const nlohmann::json& config, std::vector<Problem>& problems) {
+  const nlohmann::json value = config_value(config, spec.key);
+  if (!has_declared_type(spec, value)) {
+    std::string message = describe_value(value) + " is not " + expected_type(spec);
+    if (spec.type == OptionType::Choice && value.is_string()) {
+      std::vector<std::string> names;
+      for (const auto& choice : spec.choices)
+        if (!choice.is_null()) names.push_back(choice.is_string() ? choice.get<std::string>() : choice.dump());
+      message += did_you_mean(value.get<std::string>(), names);
+    }
+    problems.push_back({spec.key, message});
+    return;
+  }
+  if (!value.is_number() || (spec.range_only_when_visible && !is_visible(spec, config))) return;
+  const double number = value.get<double>();
+  if (spec.min && number < *spec.min)
+    problems.push_back({spec.key, describe_value(value) + " is below the minimum " + number_text(*spec.min)});
+  if (spec.max && number > *spec.max)
+    problems.push_back({spec.key, describe_value(value) + " is above the maximum " + number_text(*spec.max)});
+}
+
+bool enabled(const nlohmann::json& config, const std::string& key) {
+  return config_value(config, key) == true;
+}
+
+// Which backbone the config trains: SimpleTuner's family when one is named, else the studio's architecture.
+bool is_unet(const nlohmann::json& config, std::string* what) {
+  const auto family = config_value(config, "model_family");
+  if (family.is_string()) {
+    *what = "model_family \"" + family.get<std::string>() + "\"";
+    return kUnetFamilies.count(family.get<std::string>()) > 0;
+  }
+  const auto architecture = config_value(config, "studio.architecture");
+  *what = "studio.architecture " + describe_value(architecture);
+  return architecture != "sit";
+}
+
+void check_conflicts(const nlohmann::json& config, std::vector<Problem>& problems) {
+  std::string backbone;
+  const bool unet = is_unet(config, &backbone);
+  if (enabled(config, "crepa_enabled") && unet)
+    problems.push_back(
+        {"crepa_enabled", "true, but " + backbone +
+                              " is a UNet: REPA taps a transformer block and SimpleTuner would "
+                              "silently skip it; use urepa_enabled (U-REPA, aligns the UNet's mid block) instead"});
+  if (enabled(config, "urepa_enabled") && !unet)
+    problems.push_back({"urepa_enabled", "true, but " + backbone +
+                                             " is a transformer: U-REPA needs a UNet mid block and SimpleTuner "
+                                             "would silently skip it; use crepa_enabled (REPA) instead"});
+
+  if (enabled(config, "crepa_enabled")) {
+    const bool backbone_flag = enabled(config, "crepa_use_backbone_features");
+    const bool self_flow_flag = enabled(config, "crepa_self_flow");
+    const auto source = config_value(config, "crepa_feature_source");
+    if (backbone_flag && self_flow_flag)
+      problems.push_back({"crepa_self_flow",
+                          "true together with crepa_use_backbone_features: the legacy flags exclude each other; set "
+                          "crepa_feature_source instead"});
+    else if (backbone_flag && source != "backbone")
+      problems.push_back(
+          {"crepa_use_backbone_features", "true, but crepa_feature_source is " + describe_value(source) +
+                                              ": set crepa_feature_source to \"backbone\" and drop the legacy flag"});
+    else if (self_flow_flag && source != "self_flow")
+      problems.push_back(
+          {"crepa_self_flow", "true, but crepa_feature_source is " + describe_value(source) +
+                                  ": set crepa_feature_source to \"self_flow\" and drop the legacy flag"});
+  }
+
+  for (const std::string prefix : {"crepa", "urepa"}) {
+    const auto power = config_value(config, prefix + "_power");
+    const auto scheduler = config_value(config, prefix + "_scheduler");
+    const auto* spec = find_option(prefix + "_power");
+    if (power.is_number() && spec && power != spec->default_value && scheduler != "polynomial")
+      problems.push_back({prefix + "_power", describe_value(power) + " only applies to " + prefix +
+                                                 "_scheduler \"polynomial\", but the scheduler is " +
+                                                 describe_value(scheduler)});
+  }
+
+  if (config_value(config, "studio.architecture") == "sit" && config_value(config, "studio.sit_size") == "custom") {
+    const auto hidden = config_value(config, "studio.hidden_size");
+    const auto heads = config_value(config, "studio.num_heads");
+    if (hidden.is_number_integer() && heads.is_number_integer() && heads.get<long long>() > 0 &&
+        hidden.get<long long>() % heads.get<long long>() != 0)
+      problems.push_back({"studio.hidden_size",
+                          describe_value(hidden) + " is not a multiple of studio.num_heads " + describe_value(heads)});
+  }
+}
+
+}  // namespace
+
+std::vector<Problem> validate(const nlohmann::json& config) {
+  std::vector<Problem> problems;
+  if (!config.is_object()) return {{"", "a config must be a JSON object, got " + describe_value(config)}};
+  for (const auto& spec : registry()) check_option(spec, config, problems);
+  for (const auto& [key, value] : config.items()) {
+    if (key == "studio") {
+      if (!value.is_object()) {
+        problems.push_back({"studio", "must be an object, got " + describe_value(value)});
+        continue;
+      }
+      for (const auto& [name, ignored] : value.items())
+        if (find_option("studio." + name) == nullptr) problems.push_back({"studio." + name, "unknown studio option"});
+    } else if (find_option(key) == nullptr && find_simpletuner_field(key) == nullptr) {
+      problems.push_back({key, "unknown option"});
+    }
+  }
+  check_conflicts(config, problems);
+  return problems;
+}
+
+}  // namespace repa::config
