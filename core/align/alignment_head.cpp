@@ -42,9 +42,9 @@ ProjectorSetImpl::ProjectorSetImpl(const AlignmentHeadOptions& options, int64_t 
     c.hidden_dim = options.projector_hidden_dim;
     c.kernel_size = options.irepa_kernel_size;
     heads.emplace_back(c);
-    if (teacher_dims.size() > 1) list->push_back(heads.back());
+    list->push_back(heads.back());
   }
-  if (teacher_dims.size() == 1)
+  if (teacher_dims.size() == 1 && options.projector != ProjectorKind::Mlp)
     register_module("projector", heads.front());
   else
     register_module("projectors", list);
@@ -69,6 +69,21 @@ torch::Tensor prepare_teacher(const torch::Tensor& teacher, const AlignmentHeadO
   tokens = tokens.detach().to(torch::kFloat32);
   if (options.irepa) tokens = spatial_zscore(tokens, options.irepa_spatial_norm_alpha);
   return tokens;
+}
+
+std::map<std::string, torch::Tensor> projector_weights_from_simpletuner(
+    const std::map<std::string, torch::Tensor>& checkpoint, const std::string& prefix) {
+  const std::string head = prefix + "_projector.";
+  const std::pair<std::string, std::string> renames[] = {
+      {"0.", "projector.norm."}, {"1.", "projector.linear."}, {"projection.", "projector.projection."}};
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, tensor] : checkpoint) {
+    if (name.rfind(head, 0) != 0) continue;
+    const std::string rest = name.substr(head.size());
+    for (const auto& [from, to] : renames)
+      if (rest.rfind(from, 0) == 0) out[to + rest.substr(from.size())] = tensor;
+  }
+  return out;
 }
 
 TokenGrid teacher_grid(int64_t token_count) {

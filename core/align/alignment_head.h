@@ -41,7 +41,8 @@ struct AlignmentHeadOptions {
 };
 
 // One projector per teacher, registered as "projector" when there is one teacher (SimpleTuner's single head)
-// and "projectors.<i>" when there are several (as REPA's code names them).
+// and "projectors.<i>" when there are several, or always for the mlp kind, so that its names are REPA's
+// checkpoint keys (projectors.0.0.weight, ...).
 struct ProjectorSetImpl : torch::nn::Module {
   ProjectorSetImpl(const AlignmentHeadOptions& options, int64_t input_dim, const std::vector<int64_t>& teacher_dims);
   size_t size() const { return heads.size(); }
@@ -54,6 +55,12 @@ TORCH_MODULE(ProjectorSet);
 // teacher never receives gradients), iREPA z-score when on. `index` names the teacher in messages.
 torch::Tensor prepare_teacher(const torch::Tensor& teacher, const AlignmentHeadOptions& options, int64_t batch,
                               int64_t expected_dim, size_t index, const char* regularizer);
+
+// The projector tensors of a SimpleTuner checkpoint, renamed to this set's names (one teacher): SimpleTuner
+// attaches its head to the model as `<prefix>_projector` (prefix "crepa" or "urepa"), an nn.Sequential
+// (0 = LayerNorm, 1 = Linear) or iREPA's conv (projection.*). Other tensors are left out.
+std::map<std::string, torch::Tensor> projector_weights_from_simpletuner(
+    const std::map<std::string, torch::Tensor>& checkpoint, const std::string& prefix);
 
 // The teacher's token grid for iREPA: inferred from its count against the square encoder input.
 TokenGrid teacher_grid(int64_t token_count);

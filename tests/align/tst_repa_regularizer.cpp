@@ -7,6 +7,7 @@
 
 #include "core/align/repa_regularizer.h"
 #include "core/base/error.h"
+#include "core/nn/state_loading.h"
 
 using namespace repa::align;
 using nlohmann::json;
@@ -148,4 +149,26 @@ TEST_CASE("REPA computes in fp32 from bf16 hidden states, and its state round-tr
   CHECK(restored.schedule().cutoff());
   CHECK(*restored.schedule().similarity_ema() == doctest::Approx(1.0));
   CHECK_THROWS_AS(restored.load_state(json::array()), repa::InputError);
+}
+
+TEST_CASE("weight names: REPA's projectors.<i>.{0,2,4} for the mlp, SimpleTuner checkpoints load renamed") {
+  RepaRegularizer mlp(RepaOptions::from_json({{"crepa_enabled", true}, {"studio", {{"projector", "mlp"}}}}, 0), 4, {3});
+  const auto names = mlp.projectors()->named_parameters();
+  CHECK(names.contains("projectors.0.0.weight"));
+  CHECK(names.contains("projectors.0.4.bias"));
+  CHECK(names["projectors.0.2.weight"].size(0) == 2048);
+
+  // A SimpleTuner model checkpoint carries the head as crepa_projector.{0 = LayerNorm, 1 = Linear}.
+  auto r = make();
+  std::map<std::string, torch::Tensor> checkpoint = {{"crepa_projector.0.weight", torch::full({2}, 2.f)},
+                                                     {"crepa_projector.0.bias", torch::full({2}, 0.5f)},
+                                                     {"crepa_projector.1.weight", torch::full({2, 2}, 3.f)},
+                                                     {"crepa_projector.1.bias", torch::full({2}, -1.f)},
+                                                     {"transformer_blocks.0.attn.to_q.weight", torch::zeros({2, 2})}};
+  const auto renamed = projector_weights_from_simpletuner(checkpoint, "crepa");
+  CHECK(renamed.size() == 4);
+  repa::nn::load_state(*r.projectors(), renamed, "checkpoint.safetensors");
+  CHECK(r.projectors()->at(0)->norm->weight[1].item<float>() == 2.f);
+  CHECK(r.projectors()->at(0)->linear->bias[0].item<float>() == -1.f);
+  CHECK(projector_weights_from_simpletuner(checkpoint, "urepa").empty());
 }
