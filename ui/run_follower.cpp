@@ -1,0 +1,146 @@
+#include "ui/run_follower.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QFileSystemWatcher>
+#include <QTimer>
+
+namespace repa::ui {
+
+std::vector<StreamItem> FileTail::read_new() {
+  QFile file(path_);
+  if (!file.open(QIODevice::ReadOnly)) return {};
+  const qint64 size = file.size();
+  if (size < offset_) {  // truncated or replaced: read it again from the start
+    offset_ = 0;
+    stream_.reset();
+  }
+  if (size == offset_) return {};
+  file.seek(offset_);
+  // Bounded reads keep one poll short even when attaching to a long run; the rest comes next tick.
+  constexpr qint64 kMaxChunk = 8 << 20;
+  const QByteArray bytes = file.read(std::min(kMaxChunk, size - offset_));
+  offset_ += bytes.size();
+  return stream_.feed(bytes);
+}
+
+RunFollower::RunFollower(QObject* parent) : QObject(parent) {
+  watcher_ = new QFileSystemWatcher(this);
+  connect(watcher_, &QFileSystemWatcher::fileChanged, this, &RunFollower::poll);
+  connect(watcher_, &QFileSystemWatcher::directoryChanged, this, &RunFollower::poll);
+  poll_timer_ = new QTimer(this);
+  poll_timer_->setInterval(500);
+  connect(poll_timer_, &QTimer::timeout, this, &RunFollower::poll);
+}
+
+void RunFollower::set_poll_interval_ms(int ms) { poll_timer_->setInterval(ms); }
+
+bool RunFollower::attach(const QString& run_dir) {
+  const QDir dir(run_dir);
+  const bool looks_like_run = dir.exists(QStringLiteral("events.jsonl")) || dir.exists(QStringLiteral("metrics.jsonl")) ||
+                              dir.exists(QStringLiteral("status.json")) || dir.exists(QStringLiteral("config.json"));
+  if (!dir.exists() || !looks_like_run) return false;
+  detach();
+  run_dir_ = dir.absolutePath();
+  events_ = FileTail(dir.filePath(QStringLiteral("events.jsonl")));
+  metrics_ = FileTail(dir.filePath(QStringLiteral("metrics.jsonl")));
+  log_ = FileTail(dir.filePath(QStringLiteral("train.log")));
+  progress_.reset();
+  progress_.run_dir = run_dir_;
+  QFile config(dir.filePath(QStringLiteral("config.json")));
+  if (config.open(QIODevice::ReadOnly)) {
+    const QByteArray bytes = config.readAll();
+    nlohmann::json parsed = nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    if (parsed.is_object()) {
+      progress_.config = parsed;
+      if (parsed.value("max_train_steps", nlohmann::json()).is_number_integer())
+        progress_.max_steps = parsed["max_train_steps"].get<qint64>();
+    }
+  }
+  watcher_->addPath(run_dir_);
+  for (const FileTail* tail : {&events_, &metrics_})
+    if (QFileInfo::exists(tail->path())) watcher_->addPath(tail->path());
+  reported_state_ = RunState::Idle;
+  set_state(RunState::Idle);
+  poll();
+  poll_timer_->start();
+  return true;
+}
+
+void RunFollower::detach() {
+  poll_timer_->stop();
+  if (!watcher_->files().isEmpty()) watcher_->removePaths(watcher_->files());
+  if (!watcher_->directories().isEmpty()) watcher_->removePaths(watcher_->directories());
+  run_dir_.clear();
+  set_state(RunState::Idle);
+}
+
+void RunFollower::poll() {
+  if (run_dir_.isEmpty()) return;
+  // A file that appeared after attaching is watched from now on.
+  for (const FileTail* tail : {&events_, &metrics_})
+    if (!watcher_->files().contains(tail->path()) && QFileInfo::exists(tail->path())) watcher_->addPath(tail->path());
+  // Loop until both files are drained so a long history replays in one go at attach time.
+  for (int round = 0; round < 64; ++round) {
+    auto events = events_.read_new();
+    auto metrics = metrics_.read_new();
+    if (events.empty() && metrics.empty()) break;
+    handle(events, false);
+    handle(metrics, true);
+  }
+  read_status();
+}
+
+void RunFollower::handle(const std::vector<StreamItem>& items, bool metrics_file) {
+  for (const StreamItem& item : items) {
+    if (!item.event.is_object()) continue;
+    nlohmann::json event = item.event;
+    // metrics.jsonl is the one source of metrics (events.jsonl may repeat them); its lines may omit "type".
+    if (metrics_file) {
+      if (!event.contains("type")) event["type"] = "metrics";
+      if (event["type"] != "metrics") continue;
+    } else if (event.value("type", std::string()) == "metrics") {
+      continue;
+    }
+    if (progress_.update(event)) emit progress_changed();
+    const std::string type = event.value("type", std::string());
+    if (type == "state") reported_state_ = state_of(event, reported_state_);
+    if (type == "log")
+      emit log_line(QString::fromStdString(event.value("message", std::string())));
+    emit event_received(event);
+  }
+}
+
+void RunFollower::read_status() {
+  QFile file(QDir(run_dir_).filePath(QStringLiteral("status.json")));
+  RunState state = reported_state_;
+  if (file.open(QIODevice::ReadOnly)) {
+    const QByteArray bytes = file.readAll();
+    const nlohmann::json status = nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    if (status.is_object()) {
+      state = state_of(status, state);
+      // The heartbeat is a Unix time in seconds (or an ISO date); an old one on a live state is a stall.
+      double beat = -1;
+      const auto hb = status.find("heartbeat");
+      if (hb != status.end() && hb->is_number()) beat = hb->get<double>();
+      else if (hb != status.end() && hb->is_string()) {
+        const QDateTime when = QDateTime::fromString(QString::fromStdString(hb->get<std::string>()), Qt::ISODateWithMs);
+        if (when.isValid()) beat = static_cast<double>(when.toMSecsSinceEpoch()) / 1000.0;
+      }
+      const bool live = state == RunState::Running || state == RunState::Paused || state == RunState::Starting;
+      const double now = static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0;
+      if (live && beat > 0 && (now - beat) * 1000.0 > heartbeat_timeout_ms_) state = RunState::Stalled;
+    }
+  }
+  set_state(state);
+}
+
+void RunFollower::set_state(RunState state) {
+  if (state == state_) return;
+  state_ = state;
+  emit state_changed(state);
+}
+
+}  // namespace repa::ui

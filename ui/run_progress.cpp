@@ -1,0 +1,124 @@
+#include "ui/run_progress.h"
+
+#include <QCoreApplication>
+#include <cmath>
+
+namespace repa::ui {
+
+QString state_name(RunState state) {
+  switch (state) {
+    case RunState::Idle: return QCoreApplication::translate("RunState", "idle");
+    case RunState::Starting: return QCoreApplication::translate("RunState", "starting");
+    case RunState::Running: return QCoreApplication::translate("RunState", "running");
+    case RunState::Paused: return QCoreApplication::translate("RunState", "paused");
+    case RunState::Stopping: return QCoreApplication::translate("RunState", "stopping");
+    case RunState::Stalled: return QCoreApplication::translate("RunState", "stalled");
+    case RunState::Finished: return QCoreApplication::translate("RunState", "finished");
+    case RunState::Stopped: return QCoreApplication::translate("RunState", "stopped");
+    case RunState::Failed: return QCoreApplication::translate("RunState", "failed");
+  }
+  return {};
+}
+
+RunState state_from_worker(const std::string& state, RunState fallback) {
+  if (state == "starting") return RunState::Starting;
+  if (state == "running") return RunState::Running;
+  if (state == "paused") return RunState::Paused;
+  if (state == "stopping") return RunState::Stopping;
+  if (state == "finished") return RunState::Finished;
+  if (state == "stopped") return RunState::Stopped;
+  if (state == "failed") return RunState::Failed;
+  return fallback;
+}
+
+RunState state_of(const nlohmann::json& event, RunState fallback) {
+  if (!event.is_object()) return fallback;
+  const RunState state = state_from_worker(event.value("state", std::string()), fallback);
+  if (state == RunState::Finished && event.value("reason", std::string()) == "stopped") return RunState::Stopped;
+  return state;
+}
+
+namespace {
+
+QString string_of(const nlohmann::json& event, const char* key) {
+  const auto it = event.find(key);
+  return it != event.end() && it->is_string() ? QString::fromStdString(it->get<std::string>()) : QString();
+}
+
+}  // namespace
+
+bool RunProgress::update(const nlohmann::json& event) {
+  if (!event.is_object()) return false;
+  const std::string type = event.value("type", std::string());
+  if (type == "run_started") {
+    if (event.contains("config") && event["config"].is_object()) config = event["config"];
+    if (const auto it = event.find("max_train_steps"); it != event.end() && it->is_number_integer())
+      max_steps = it->get<qint64>();
+    else if (config.is_object() && config.value("max_train_steps", nlohmann::json()).is_number_integer())
+      max_steps = config["max_train_steps"].get<qint64>();
+    device = string_of(event, "device");
+    if (const QString dir = string_of(event, "run_dir"); !dir.isEmpty()) run_dir = dir;
+    if (const QString dir = string_of(event, "output_dir"); run_dir.isEmpty() && !dir.isEmpty()) run_dir = dir;
+    run_name = string_of(event, "run_name");
+    if (const auto it = event.find("step"); it != event.end() && it->is_number_integer()) step = it->get<qint64>();
+    return true;
+  }
+  if (type == "metrics") {
+    const auto s = event.find("step");
+    if (s == event.end() || !s->is_number()) return false;
+    const qint64 new_step = static_cast<qint64>(s->get<double>());
+    if (const auto it = event.find("steps_per_sec"); it != event.end() && it->is_number() && it->get<double>() > 0) {
+      steps_per_sec = steps_per_sec > 0 ? 0.8 * steps_per_sec + 0.2 * it->get<double>() : it->get<double>();
+    } else if (const auto it = event.find("step_time_ms"); it != event.end() && it->is_number() && it->get<double>() > 0) {
+      const double rate = 1000.0 / it->get<double>();
+      steps_per_sec = steps_per_sec > 0 ? 0.8 * steps_per_sec + 0.2 * rate : rate;
+    } else if (const auto w = event.find("wall_time"); w != event.end() && w->is_number()) {
+      const double wall = w->get<double>();
+      if (last_wall_ >= 0 && wall > last_wall_ && new_step > last_wall_step_) {
+        const double rate = static_cast<double>(new_step - last_wall_step_) / (wall - last_wall_);
+        steps_per_sec = steps_per_sec > 0 ? 0.8 * steps_per_sec + 0.2 * rate : rate;
+      }
+      last_wall_ = wall;
+      last_wall_step_ = new_step;
+    }
+    step = new_step;
+    if (const auto it = event.find("images_per_sec"); it != event.end() && it->is_number())
+      images_per_sec = it->get<double>();
+    if (const auto it = event.find("memory_bytes"); it != event.end() && it->is_number())
+      memory_bytes = static_cast<qint64>(it->get<double>());
+    return true;
+  }
+  if (type == "checkpoint") {
+    last_checkpoint = string_of(event, "path");
+    return true;
+  }
+  if (type == "error") {
+    last_error = string_of(event, "message");
+    return true;
+  }
+  if (type == "heartbeat") {
+    if (const auto it = event.find("step"); it != event.end() && it->is_number_integer()) step = it->get<qint64>();
+    if (const auto it = event.find("memory_bytes"); it != event.end() && it->is_number())
+      memory_bytes = static_cast<qint64>(it->get<double>());
+    return true;
+  }
+  return false;
+}
+
+QString RunProgress::eta_text() const {
+  if (max_steps <= 0 || step < 0 || steps_per_sec <= 0) return {};
+  const double remaining = static_cast<double>(std::max<qint64>(0, max_steps - step)) / steps_per_sec;
+  const qint64 seconds = static_cast<qint64>(std::llround(remaining));
+  const qint64 h = seconds / 3600, m = (seconds % 3600) / 60, sec = seconds % 60;
+  if (h > 0) return QStringLiteral("%1:%2:%3").arg(h).arg(m, 2, 10, QChar('0')).arg(sec, 2, 10, QChar('0'));
+  return QStringLiteral("%1:%2").arg(m).arg(sec, 2, 10, QChar('0'));
+}
+
+QString RunProgress::memory_text() const {
+  if (memory_bytes < 0) return {};
+  const double mib = static_cast<double>(memory_bytes) / (1024.0 * 1024.0);
+  if (mib >= 1024) return QStringLiteral("%1 GiB").arg(mib / 1024.0, 0, 'f', 2);
+  return QStringLiteral("%1 MiB").arg(mib, 0, 'f', 0);
+}
+
+}  // namespace repa::ui
