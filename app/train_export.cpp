@@ -7,7 +7,6 @@
 #include "core/config/command_line.h"
 #include "core/config/export.h"
 #include "core/config/loader.h"
-#include "core/config/registry.h"
 
 namespace repa::app {
 
@@ -47,13 +46,12 @@ int export_command(const Args& args) {
     std::printf("wrote %s/config.json (studio, every option resolved)\n", out_dir.c_str());
     return 0;
   }
-  const auto dropped = config::write_simpletuner_export(resolved, out_dir);
+  const auto exported = config::write_simpletuner_export(resolved, out_dir);
   std::printf("wrote %s/config.json (SimpleTuner)\n", out_dir.c_str());
-  if (!config::config_value(resolved, "studio.dataset_dir").get<std::string>().empty())
-    std::printf("wrote %s/multidatabackend.json\n", out_dir.c_str());
+  if (!exported.multidatabackend.is_null()) std::printf("wrote %s/multidatabackend.json\n", out_dir.c_str());
   for (const auto& key : config::ignored_simpletuner_keys(resolved))
     std::printf("kept:    %s (SimpleTuner option the studio does not use, passed through unchanged)\n", key.c_str());
-  for (const auto& line : dropped) std::printf("dropped: %s\n", line.c_str());
+  for (const auto& line : exported.dropped) std::printf("dropped: %s\n", line.c_str());
   return 0;
 }
 

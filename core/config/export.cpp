@@ -109,13 +109,13 @@ SimpleTunerExport export_simpletuner(const nlohmann::json& resolved, const std::
   return out;
 }
 
-std::vector<std::string> write_simpletuner_export(const nlohmann::json& resolved, const std::string& out_dir) {
+SimpleTunerExport write_simpletuner_export(const nlohmann::json& resolved, const std::string& out_dir) {
   const auto exported = export_simpletuner(resolved, out_dir);
   fs::create_directories(out_dir);
   write_text(fs::path(out_dir) / "config.json", exported.config.dump(2) + "\n");
   if (!exported.multidatabackend.is_null())
     write_text(fs::path(out_dir) / "multidatabackend.json", exported.multidatabackend.dump(2) + "\n");
-  return exported.dropped;
+  return exported;
 }
 
 void write_studio_export(const nlohmann::json& resolved, const std::string& out_dir) {

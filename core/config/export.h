@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/config/registry.h"
+
 namespace repa::config {
 
 struct SimpleTunerExport {
@@ -16,12 +18,12 @@ struct SimpleTunerExport {
 // `out_dir` is where the files will be written: data_backend_config points at its multidatabackend.json.
 SimpleTunerExport export_simpletuner(const nlohmann::json& resolved, const std::string& out_dir);
 
-// Writes config.json (and multidatabackend.json) into out_dir, creating it; returns what was dropped.
-std::vector<std::string> write_simpletuner_export(const nlohmann::json& resolved, const std::string& out_dir);
+// Writes config.json (and multidatabackend.json when there is one) into out_dir, creating it.
+SimpleTunerExport write_simpletuner_export(const nlohmann::json& resolved, const std::string& out_dir);
 void write_studio_export(const nlohmann::json& resolved, const std::string& out_dir);
 
 // Problems with the files a run needs (dataset, weights, output folder); validate() leaves paths alone so
 // that a config written for another machine still validates.
-std::vector<struct Problem> check_paths(const nlohmann::json& resolved);
+std::vector<Problem> check_paths(const nlohmann::json& resolved);
 
 }  // namespace repa::config

@@ -1,6 +1,7 @@
 #include "core/config/loader.h"
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -51,6 +52,7 @@ class Layering {
       report_.problems.push_back({"", origin + ": expected a JSON object of options, got " + describe_value(layer)});
       return;
     }
+    given_.clear();
     for (const auto& [raw_key, value] : layer.items()) {
       const std::string key = strip_dashes(raw_key);
       if (key == "studio") {
@@ -79,7 +81,7 @@ class Layering {
       report_.problems.push_back({"studio." + name, "unknown studio option" + did_you_mean(name, studio_names())});
       return;
     }
-    set(*spec, value);
+    set(*spec, value, "studio." + name);
   }
 
   void apply_key(const std::string& key, const nlohmann::json& value) {
@@ -88,7 +90,7 @@ class Layering {
       if (key != spec->key)
         report_.notes.push_back("'" + key + "' is SimpleTuner's older name for '" + spec->key + "'; read as " +
                                 spec->key);
-      set(*spec, value);
+      set(*spec, value, key);
       return;
     }
     if (find_simpletuner_field(key) != nullptr) {
@@ -99,7 +101,14 @@ class Layering {
     report_.problems.push_back({key, "unknown option" + did_you_mean(key, known_top_level_names())});
   }
 
-  void set(const OptionSpec& spec, const nlohmann::json& raw) {
+  void set(const OptionSpec& spec, const nlohmann::json& raw, const std::string& spelling) {
+    // One layer naming an option twice (validation_steps and validation_step_interval) is ambiguous.
+    const auto [previous, first_time] = given_.emplace(spec.key, spelling);
+    if (!first_time && !raw.is_null()) {
+      report_.problems.push_back(
+          {spec.key, "given twice in one layer, as '" + previous->second + "' and '" + spelling + "'; keep one"});
+      return;
+    }
     const ParsedValue parsed = parse_value(spec, raw);
     if (!parsed.error.empty()) {
       report_.problems.push_back({spec.key, parsed.error});
@@ -113,6 +122,7 @@ class Layering {
   }
 
   LoadReport& report_;
+  std::map<std::string, std::string> given_;  // option → the spelling this layer used
 };
 
 // "key=value": the value is read as JSON when it parses (numbers, true, null, {...}), else as text.

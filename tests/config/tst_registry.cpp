@@ -270,3 +270,13 @@ TEST_CASE("paths are checked only on request") {
   CHECK(mentions(check_paths(resolve_json({{"output_dir", dir.file("blocker/run")}})), "output_dir",
                  "cannot be created"));
 }
+
+TEST_CASE("one layer naming an option under two spellings is a problem") {
+  const auto problems = load_config({{"validation_steps", 10}, {"validation_step_interval", 20}}, "", {}).problems;
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].key == "validation_step_interval");
+  CHECK(problems[0].message.find("given twice in one layer") == 0);
+  // Different layers may: the file overrides the preset, --set overrides the file.
+  CHECK(resolve_json({{"validation_steps", 10}}, "", {"validation_step_interval=20"})["validation_step_interval"] ==
+        20);
+}
