@@ -9,6 +9,9 @@ int validate_command(const Args& args);
 int export_command(const Args& args);
 int options_command(const Args& args);
 int schedule_command(const Args& args);
+int run_command(const Args& args);
+int cache_command(const Args& args);
+int sample_command(const Args& args);
 
 const std::vector<TrainCommand>& train_commands() {
   static const std::vector<TrainCommand> commands = {
@@ -18,6 +21,9 @@ const std::vector<TrainCommand>& train_commands() {
       {"export", "write a config for SimpleTuner (config.json + multidatabackend.json) or the studio", export_command},
       {"options", "list every option with type, default and range; --presets lists the presets", options_command},
       {"schedule", "print the planned REPA / U-REPA weight per step (CSV or table)", schedule_command},
+      {"run", "train a SiT (REPA) or UNet (U-REPA) from a config; the studio's worker", run_command},
+      {"cache", "fill the VAE-latent and teacher-token caches a run will read", cache_command},
+      {"sample", "draw a sample grid from a saved checkpoint (EMA weights)", sample_command},
   };
   return commands;
 }

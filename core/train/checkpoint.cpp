@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "core/base/error.h"
 #include "core/io/atomic_file.h"
@@ -26,7 +27,12 @@ std::optional<int64_t> step_of(const fs::path& folder) {
   return std::stoll(digits);
 }
 
-std::string param_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+// The key LibTorch's optimizers file a parameter's state under: its TensorImpl address, streamed.
+std::string param_key(const torch::Tensor& p) {
+  std::ostringstream key;
+  key << p.unsafeGetTensorImpl();
+  return key.str();
+}
 }  // namespace
 
 std::vector<std::string> list_checkpoints(const std::string& checkpoints_dir) {

@@ -1,0 +1,49 @@
+// repa-train cache CONFIG [--preset P] [--set k=v]: fills the VAE-latent and teacher-token caches a run of
+// this config will read, so the run starts training at once.
+#include <cstdio>
+#include <string>
+
+#include "app/train_commands.h"
+#include "core/base/error.h"
+#include "core/train/config_values.h"
+#include "core/train/training_data.h"
+
+namespace repa::app {
+
+nlohmann::json resolve_run_config(const Args& args, std::string* events_mode);
+
+int cache_command(const Args& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") {
+      std::printf("Usage: repa-train cache [--config] CONFIG.json [--preset NAME] [--set key=value]...\n\n"
+                  "Decodes the dataset, lists corrupt files, and fills the caches of VAE posteriors and teacher\n"
+                  "tokens (beside the dataset, or studio.cache_dir) that 'repa-train run' reads.\n");
+      return 0;
+    }
+  std::string events_mode;
+  auto config = resolve_run_config(args, &events_mode);
+  auto report = [](const std::string& level, const std::string& message) {
+    std::fprintf(stderr, "%s: %s\n", level.c_str(), message.c_str());
+  };
+  const torch::Device device = torch::cuda::is_available() && train::text_or(train::studio_settings(config), "device",
+                                                                               "auto") != "cpu"
+                                   ? torch::Device(torch::kCUDA)
+                                   : torch::Device(torch::kCPU);
+  train::LatentSpace latent_space(config, device);
+  std::unique_ptr<encoders::Teacher> teacher;
+  if (train::flag_or(config, "urepa_enabled", false)) {
+    config["crepa_model"] = train::text_or(config, "urepa_model", "dinov2_vitg14");
+    config["crepa_encoder_image_size"] = train::integer_or(config, "urepa_encoder_image_size", 518);
+  }
+  if (train::flag_or(config, "crepa_enabled", false) || train::flag_or(config, "urepa_enabled", false)) {
+    auto options = encoders::TeacherOptions::from_config(config);
+    options.device = device;
+    teacher = encoders::make_teacher(options);
+  }
+  const auto data = train::prepare_training_data(config, latent_space, teacher.get(), report);
+  std::printf("%zu images ready (%zu corrupt skipped); caches under %s\n", data.folder.images.size(),
+              data.folder.corrupt.size(), data.cache_root.c_str());
+  return 0;
+}
+
+}  // namespace repa::app

@@ -1,0 +1,132 @@
+#include "core/train/backbone.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/base/error.h"
+#include "core/io/safetensors.h"
+#include "core/models/sit.h"
+#include "core/models/unet_2d.h"
+#include "core/train/config_values.h"
+
+namespace repa::train {
+
+namespace {
+
+class SiTBackbone : public Backbone {
+ public:
+  SiTBackbone(const nlohmann::json& config, const BackboneShape& shape)
+      : config_(models::SiTConfig::from_json(config, shape.input_size, shape.in_channels, shape.num_classes)),
+        model_(config_) {
+    tap_block_ = models::tap_block_from_json(config, config_);
+  }
+  torch::nn::Module& module() override { return *model_; }
+  BackboneOutput forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, bool tap) override {
+    auto out = model_->forward(x, t, y, tap ? tap_block_ : -1);
+    return {out.prediction, out.hidden};
+  }
+  int64_t null_label() const override { return config_.num_classes; }
+  int64_t tap_width() const override { return tap_block_ >= 0 ? config_.hidden_size : 0; }
+  std::string describe() const override {
+    return "SiT depth " + std::to_string(config_.depth) + ", width " + std::to_string(config_.hidden_size) + ", " +
+           std::to_string(config_.num_heads) + " heads, patch " + std::to_string(config_.patch_size) + ", " +
+           std::to_string(config_.grid_size() * config_.grid_size()) + " tokens" +
+           (tap_block_ >= 0 ? ", REPA tap after block " + std::to_string(tap_block_) : "");
+  }
+  void load_weights(const std::string& path) override { models::load_sit_checkpoint(model_, path); }
+
+ private:
+  models::SiTConfig config_;
+  models::SiT model_;
+  int64_t tap_block_ = -1;
+};
+
+// A built-in UNet2DModel configuration for small from-scratch runs, or a diffusers config.json.
+nlohmann::json unet_config_for(const nlohmann::json& config, const BackboneShape& shape) {
+  const std::string name = text_or(studio_settings(config), "unet_config", "");
+  nlohmann::json unet;
+  if (name.empty() || name == "tiny") {
+    unet = {{"sample_size", shape.input_size},
+            {"in_channels", shape.in_channels},
+            {"out_channels", shape.in_channels},
+            {"down_block_types", {"DownBlock2D", "AttnDownBlock2D"}},
+            {"up_block_types", {"AttnUpBlock2D", "UpBlock2D"}},
+            {"block_out_channels", {32, 64}},
+            {"layers_per_block", 1},
+            {"attention_head_dim", 8},
+            {"norm_num_groups", 8}};
+  } else {
+    std::ifstream in(name);
+    if (!in) throw InputError("studio.unet_config '" + name + "' is neither 'tiny' nor a readable config.json");
+    unet = nlohmann::json::parse(in, nullptr, false);
+    if (!unet.is_object()) throw InputError("studio.unet_config '" + name + "' is not a JSON object");
+  }
+  if (shape.num_classes > 0) {
+    // One extra row: the null class for classifier-free guidance.
+    unet.erase("class_embed_type");
+    unet["num_class_embeds"] = shape.num_classes + 1;
+  }
+  return unet;
+}
+
+class UNetBackbone : public Backbone {
+ public:
+  UNetBackbone(const nlohmann::json& config, const BackboneShape& shape)
+      : config_(models::UNet2DConfig::from_json(unet_config_for(config, shape))), model_(config_),
+        num_classes_(shape.num_classes) {
+    if (config_.in_channels != shape.in_channels)
+      throw InputError("studio.unet_config has in_channels " + std::to_string(config_.in_channels) +
+                       ", the data has " + std::to_string(shape.in_channels) + " channels");
+    tap_ = flag_or(config, "urepa_enabled", false);
+  }
+  torch::nn::Module& module() override { return *model_; }
+  BackboneOutput forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, bool tap) override {
+    auto out = model_->forward(x, t, num_classes_ > 0 ? y : torch::Tensor());
+    return {out.sample, tap ? out.mid_block : torch::Tensor()};
+  }
+  int64_t null_label() const override { return num_classes_; }
+  int64_t tap_width() const override { return tap_ ? config_.block_out_channels.back() : 0; }
+  std::string describe() const override {
+    std::string channels;
+    for (auto c : config_.block_out_channels) channels += (channels.empty() ? "" : "/") + std::to_string(c);
+    return "UNet2DModel channels " + channels + (tap_ ? ", U-REPA on the mid block" : "");
+  }
+  void load_weights(const std::string& path) override {
+    auto file = io::SafetensorsCheckpoint::open(path);
+    torch::NoGradGuard no_grad;
+    for (auto& item : model_->named_parameters()) {
+      if (!file.contains(item.key())) throw InputError("'" + path + "' has no tensor '" + item.key() + "'");
+      item.value().copy_(file.tensor(item.key()));
+    }
+  }
+
+ private:
+  models::UNet2DConfig config_;
+  models::UNet2DModel model_;
+  int64_t num_classes_;
+  bool tap_ = false;
+};
+
+}  // namespace
+
+std::string unsupported_family_message(const nlohmann::json& config) {
+  const std::string family = text_or(config, "model_family", "");
+  if (family.empty()) return "";
+  return "model_family '" + family +
+         "' is a text-conditioned family, which needs its text encoders; the studio's worker does not train it "
+         "yet. Export the config and train it with SimpleTuner: repa-train export CONFIG --format simpletuner "
+         "--out DIR (REPA / U-REPA settings included)";
+}
+
+std::unique_ptr<Backbone> make_backbone(const nlohmann::json& config, const BackboneShape& shape) {
+  const std::string architecture = text_or(studio_settings(config), "architecture", "sit");
+  if (architecture == "sit") return std::make_unique<SiTBackbone>(config, shape);
+  if (architecture == "unet2d") return std::make_unique<UNetBackbone>(config, shape);
+  if (architecture == "unet2d_condition")
+    throw InputError("studio.architecture 'unet2d_condition' needs text conditioning, which the worker does not "
+                     "have yet: use 'unet2d' for class-conditional or unconditional U-REPA runs, or export the "
+                     "config for SimpleTuner");
+  throw InputError("studio.architecture '" + architecture + "' is unknown (sit, unet2d, unet2d_condition)");
+}
+
+}  // namespace repa::train

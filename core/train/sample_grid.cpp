@@ -1,0 +1,89 @@
+#include "core/train/sample_grid.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+
+#include "core/base/error.h"
+#include "core/data/image.h"
+#include "core/data/image_tensor.h"
+#include "core/train/checkpoint.h"
+#include "core/train/config_values.h"
+#include "core/train/ema.h"
+
+namespace repa::train {
+
+namespace {
+class GeneratorStateGuard {
+ public:
+  GeneratorStateGuard() : state_(at::detail::getDefaultCPUGenerator().get_state()) {}
+  ~GeneratorStateGuard() {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state_);
+  }
+
+ private:
+  torch::Tensor state_;
+};
+}  // namespace
+
+SampleGrid draw_sample_grid(Backbone& backbone, LatentSpace& latent_space, const diffusion::Objective& objective,
+                            const nlohmann::json& config, int64_t num_classes, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  GeneratorStateGuard keep_training_stream;
+  const int64_t count = num_classes > 0 ? std::min<int64_t>(16, std::max<int64_t>(8, 2 * num_classes)) : 8;
+  torch::manual_seed(static_cast<uint64_t>(integer_or(config, "seed", 0)) + 20240);
+  const int64_t side = integer_or(config, "resolution", 256) / latent_space.downsampling();
+  const auto noise = torch::randn({count, latent_space.channels(), side, side}).to(device);
+  SampleGrid grid;
+  for (int64_t k = 0; k < count; ++k) grid.labels.push_back(num_classes > 0 ? k % num_classes : backbone.null_label());
+  const auto labels = torch::tensor(grid.labels, torch::kInt64).to(device);
+  grid.sampler = diffusion::SamplerConfig::from_json(config, num_classes);
+  grid.sampler.null_label = backbone.null_label();
+  if (num_classes == 0) grid.sampler.guidance_scale = 1.0;  // nothing to guide toward
+  diffusion::DenoiserFn denoise = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
+    return backbone.forward(x, t, y, false).prediction;
+  };
+  const auto samples = diffusion::sample(denoise, objective, grid.sampler, noise, labels).to(torch::kFloat32);
+  grid.pixels = latent_space.to_pixels(samples).cpu();
+  return grid;
+}
+
+void write_sample_grid(const SampleGrid& grid, const std::string& path) {
+  data::write_png(path, data::tensor_grid_to_image(grid.pixels, 8));
+}
+
+std::string sample_checkpoint(const std::string& checkpoint_dir, const std::string& out_path,
+                              const nlohmann::json& overrides) {
+  const auto state = read_checkpoint_state(checkpoint_dir);
+  nlohmann::json config = state.at("config");
+  for (const auto& [key, value] : overrides.items()) {
+    if (key.rfind("studio.", 0) == 0)
+      config["studio"][key.substr(7)] = value;
+    else
+      config[key] = value;
+  }
+  const torch::Device device = torch::cuda::is_available() && text_or(studio_settings(config), "device", "auto") != "cpu"
+                                   ? torch::Device(torch::kCUDA)
+                                   : torch::Device(torch::kCPU);
+  LatentSpace latent_space(config, device);
+  BackboneShape shape;
+  shape.input_size = integer_or(config, "resolution", 256) / latent_space.downsampling();
+  shape.in_channels = latent_space.channels();
+  shape.num_classes = state.value("num_classes", int64_t{0});
+  auto backbone = make_backbone(config, shape);
+  const bool has_ema = std::filesystem::exists(checkpoint_dir + "/ema.safetensors");
+  load_module_state(backbone->module(), open_checkpoint_part(checkpoint_dir, has_ema ? "ema" : "model"));
+  backbone->module().to(device);
+  backbone->module().eval();
+  const auto objective = diffusion::Objective::from_json(config);
+  const auto grid = draw_sample_grid(*backbone, latent_space, objective, config, shape.num_classes, device);
+  const std::string path =
+      out_path.empty() ? checkpoint_dir + "/sample-step-" + std::to_string(state.value("step", int64_t{0})) + ".png"
+                       : out_path;
+  write_sample_grid(grid, path);
+  return path;
+}
+
+}  // namespace repa::train

@@ -1,0 +1,444 @@
+#include "core/train/trainer.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "core/base/error.h"
+#include "core/data/image.h"
+#include "core/data/image_tensor.h"
+#include "core/diffusion/samplers.h"
+#include "core/train/checkpoint.h"
+#include "core/train/config_values.h"
+#include "core/train/progress_bar.h"
+#include "core/train/sample_grid.h"
+
+namespace repa::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int64_t resident_memory_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+torch::Device device_from(const nlohmann::json& config) {
+  const std::string device = text_or(studio_settings(config), "device", "auto");
+  if (device == "cpu") return torch::kCPU;
+  if (device == "cuda" || device == "auto") {
+    if (torch::cuda::is_available()) return torch::kCUDA;
+    if (device == "cuda") throw InputError("studio.device is \"cuda\" but this libtorch sees no CUDA device");
+    return torch::kCPU;
+  }
+  throw InputError("studio.device '" + device + "' is unknown (auto, cpu, cuda)");
+}
+
+// The teacher settings SimpleTuner keeps per regularizer: U-REPA's urepa_model / urepa_encoder_image_size
+// stand where TeacherOptions reads REPA's.
+nlohmann::json teacher_config(const nlohmann::json& config) {
+  nlohmann::json out = config;
+  if (flag_or(config, "urepa_enabled", false)) {
+    out["crepa_model"] = text_or(config, "urepa_model", "dinov2_vitg14");
+    out["crepa_encoder_image_size"] = integer_or(config, "urepa_encoder_image_size", 518);
+  }
+  return out;
+}
+
+}  // namespace
+
+Trainer::Trainer(nlohmann::json resolved_config, TrainerOptions options)
+    : config_(std::move(resolved_config)), options_(options) {
+  const std::string family = unsupported_family_message(config_);
+  if (!family.empty()) throw InputError(family);
+  try {
+    setup();
+  } catch (const std::exception& e) {
+    // A run folder that exists already says why the run never started.
+    if (run_dir_) {
+      events_.emit("error", {{"message", e.what()}, {"step", step_}, {"last_checkpoint", last_checkpoint_}});
+      set_state("failed");
+    }
+    throw;
+  }
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::report(const std::string& level, const std::string& message) { events_.log(level, message); }
+
+void Trainer::set_state(const std::string& state) {
+  state_ = state;
+  events_.emit("state", {{"state", state}, {"step", step_}});
+  run_dir_->update_status({{"state", state}, {"step", step_}, {"max_train_steps", max_steps_}});
+}
+
+void Trainer::heartbeat(bool force) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && now - last_heartbeat_ < std::chrono::seconds(5)) return;
+  last_heartbeat_ = now;
+  events_.emit("heartbeat", {{"step", step_}, {"state", state_}});
+  run_dir_->update_status({{"state", state_}, {"step", step_}});
+}
+
+void Trainer::setup() {
+  const auto& studio = studio_settings(config_);
+  device_ = device_from(config_);
+  max_steps_ = integer_or(config_, "max_train_steps", 0);
+  if (max_steps_ <= 0) throw InputError("max_train_steps must be a positive number of steps, got " +
+                                        std::to_string(max_steps_));
+  batch_size_ = integer_or(config_, "train_batch_size", 16);
+  accumulation_ = std::max<int64_t>(1, integer_or(config_, "gradient_accumulation_steps", 1));
+  max_grad_norm_ = number_or(config_, "max_grad_norm", 0.0);
+  checkpoint_interval_ = integer_or(config_, "checkpoint_step_interval", 0);
+  keep_checkpoints_ = integer_or(config_, "checkpoints_total_limit", 0);
+  sample_interval_ = integer_or(config_, "validation_step_interval", 0);
+  random_flip_ = flag_or(studio, "random_flip", false);
+  const uint64_t seed = static_cast<uint64_t>(integer_or(config_, "seed", 0));
+  torch::manual_seed(seed);
+
+  // The run folder: a resumed checkpoint's own run unless the config names one.
+  std::string run_path = run_directory_for(config_);
+  const std::string resume_value = text_or(config_, "resume_from_checkpoint", "");
+  if (text_or(studio, "run_name", "").empty() && !resume_value.empty() && resume_value != "latest") {
+    if (auto checkpoint = resolve_resume(resume_value, resume_value))
+      run_path = fs::path(*checkpoint).parent_path().parent_path().string();
+  }
+  run_dir_ = std::make_unique<RunDirectory>(run_path);
+  events_.open_run_directory(run_dir_->path());
+  events_.set_stdout(options_.events_to_stdout);
+  events_.add_listener([this](const nlohmann::json& e) {
+    const std::string type = e.value("type", "");
+    if (type == "log") run_dir_->append_log(e.value("level", "info") + ": " + e.value("message", ""));
+    if (type == "error") run_dir_->append_log("error: " + e.value("message", ""));
+  });
+  if (options_.progress_bar) {
+    auto bar = std::make_shared<ProgressBar>(max_steps_);
+    events_.add_listener([bar](const nlohmann::json& e) { bar->on_event(e); });
+  }
+  run_dir_->write_config(config_);
+  set_state("starting");
+  if (options_.command_fd >= 0)
+    control_.listen(options_.command_fd, [this](const std::string& error) { report("warning", error); });
+  if (options_.handle_signals) control_.install_signal_handlers();
+
+  latent_space_ = std::make_unique<LatentSpace>(config_, device_);
+  const bool aligning = flag_or(config_, "crepa_enabled", false) || flag_or(config_, "urepa_enabled", false);
+  if (aligning) {
+    auto teacher_options = encoders::TeacherOptions::from_config(teacher_config(config_));
+    teacher_options.device = device_;
+    teacher_options.on_notice = [this](const std::string& m) { report("warning", m); };
+    teacher_ = encoders::make_teacher(teacher_options);
+    teacher_description_ = teacher_->describe();
+    if (teacher_options.random_init) {
+      teacher_description_ += " [randomly initialised DINOv2-shaped teacher: a smoke test of the alignment, not "
+                              "real features]";
+      report("warning", "the teacher is a randomly initialised DINOv2-shaped encoder (studio.encoder_random_init); "
+                        "its alignment curves only show the machinery working. Real runs use fetched DINOv2 "
+                        "weights (repa-train fetch).");
+    }
+  }
+  data_ = prepare_training_data(teacher_ ? teacher_config(config_) : config_, *latent_space_, teacher_.get(),
+                                [this](const std::string& level, const std::string& m) { report(level, m); });
+
+  const int64_t resolution = integer_or(config_, "resolution", 256);
+  BackboneShape shape;
+  shape.input_size = resolution / latent_space_->downsampling();
+  shape.in_channels = latent_space_->channels();
+  shape.num_classes = data_.num_classes;
+  backbone_ = make_backbone(config_, shape);
+  backbone_->module().to(device_);
+  backbone_->module().train();
+  const std::string pretrained = text_or(config_, "pretrained_model_name_or_path", "");
+  if (!pretrained.empty()) {
+    if (!fs::exists(pretrained))
+      throw InputError("pretrained_model_name_or_path '" + pretrained +
+                       "' is not a file or folder here (the worker starts SiT/UNet runs from a local safetensors "
+                       "checkpoint, or from scratch when the key is empty)");
+    backbone_->load_weights(pretrained);
+    report("info", "initial weights from " + pretrained);
+  }
+  const std::string architecture = text_or(studio, "architecture", "sit");
+  alignment_ = std::make_unique<Alignment>(config_, architecture, backbone_->tap_width(),
+                                           teacher_ ? teacher_->token_dim() : 0, max_steps_, device_);
+
+  for (auto& p : backbone_->module().parameters())
+    if (p.requires_grad()) trainable_.push_back(p);
+  for (auto& p : alignment_->parameters()) trainable_.push_back(p);
+  lr_schedule_ = LrSchedule::from_config(config_);
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      trainable_, torch::optim::AdamWOptions(lr_schedule_.lr(0))
+                      .betas({number_or(config_, "adam_beta1", 0.9), number_or(config_, "adam_beta2", 0.999)})
+                      .eps(number_or(config_, "adam_epsilon", 1e-8))
+                      .weight_decay(number_or(config_, "adam_weight_decay", 1e-2)));
+  if (flag_or(config_, "use_ema", false))
+    ema_ = std::make_unique<ExponentialMovingAverage>(backbone_->module(), number_or(config_, "ema_decay", 0.9999));
+  objective_ = std::make_unique<diffusion::Objective>(diffusion::Objective::from_json(config_));
+  timestep_sampler_ = diffusion::TimestepSampler::from_json(config_);
+  loss_config_ = diffusion::LossConfig::from_json(config_);
+
+  data::BatchLoaderOptions loader;
+  loader.batch_size = static_cast<int>(batch_size_);
+  loader.resolution = static_cast<int>(resolution);
+  loader.load_pixels = latent_space_->is_pixel_space();
+  loader.random_flip = random_flip_;
+  loader.seed = seed;
+  loader.threads = static_cast<int>(std::max<int64_t>(0, integer_or(studio, "num_workers", 2)));
+  if (data_.latents) loader.caches.push_back(data_.latents.get());
+  if (data_.tokens) loader.caches.push_back(data_.tokens.get());
+  loader_ = std::make_unique<data::BatchLoader>(data_.folder, loader);
+
+  std::string resumed_from;
+  if (auto checkpoint = resolve_resume(resume_value, run_dir_->checkpoints())) {
+    resume(*checkpoint);
+    resumed_from = *checkpoint;
+  }
+
+  nlohmann::json corrupt = nlohmann::json::array();
+  for (const auto& bad : data_.folder.corrupt) corrupt.push_back({{"path", bad.path}, {"reason", bad.reason}});
+  events_.emit("run_started",
+               {{"schema", kEventSchema},
+                {"run_dir", run_dir_->path()},
+                {"config_hash", config_hash(config_)},
+                {"step", step_},
+                {"max_train_steps", max_steps_},
+                {"device", device_.str()},
+                {"threads", torch::get_num_threads()},
+                {"model", backbone_->describe()},
+                {"space", latent_space_->describe()},
+                {"alignment", alignment_->enabled() ? alignment_->name() : "off"},
+                {"teacher", teacher_description_},
+                {"teacher_random_init", teacher_ && flag_or(studio, "encoder_random_init", false)},
+                {"resumed_from", resumed_from},
+                {"dataset", {{"dir", data_.folder.root},
+                             {"images", data_.folder.images.size()},
+                             {"classes", data_.folder.class_names},
+                             {"corrupt", corrupt}}}});
+  report("info", "model: " + backbone_->describe() + "; " + latent_space_->describe() + "; device " + device_.str());
+  if (teacher_) report("info", "teacher: " + teacher_description_);
+  if (!resumed_from.empty()) report("info", "resumed from " + resumed_from + " at step " + std::to_string(step_));
+}
+
+void Trainer::resume(const std::string& checkpoint_dir) {
+  const auto state = read_checkpoint_state(checkpoint_dir);
+  const std::string saved_hash = state.value("config_hash", "");
+  if (saved_hash != config_hash(config_))
+    report("warning", "the config differs from the one checkpoint " + checkpoint_dir +
+                          " was written with (hash " + saved_hash + " vs " + config_hash(config_) +
+                          "); resuming with the new settings");
+  load_module_state(backbone_->module(), open_checkpoint_part(checkpoint_dir, "model"));
+  if (ema_) ema_->load(open_checkpoint_part(checkpoint_dir, "ema"));
+  if (auto* projectors = alignment_->projectors())
+    load_module_state(*projectors, open_checkpoint_part(checkpoint_dir, "align"));
+  alignment_->load_state(state.value("align", nlohmann::json()));
+  load_adamw_state(*optimizer_, open_checkpoint_part(checkpoint_dir, "optimizer"),
+                   state.value("optimizer_steps", nlohmann::json::array()));
+  loader_->load_state(state.at("data_position"));
+  load_rng_state(open_checkpoint_part(checkpoint_dir, "rng"));
+  step_ = state.at("step").get<int64_t>();
+  last_checkpoint_ = checkpoint_dir;
+}
+
+void Trainer::set_teacher_every_step(bool on) {
+  if (on && !teacher_) throw InputError("no teacher: enable crepa_enabled or urepa_enabled first");
+  teacher_every_step_ = on;
+  if (on && !latent_space_->is_pixel_space())
+    throw InputError("computing the teacher per step needs pixel-space batches (studio.vae_path empty)");
+}
+
+StepMetrics Trainer::train_step() {
+  const auto start = std::chrono::steady_clock::now();
+  const double lr = lr_schedule_.lr(step_);
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  optimizer_->zero_grad();
+  double loss_sum = 0.0, diffusion_sum = 0.0;
+  std::map<std::string, double> scalars;
+  const char* token_key = alignment_->uses_cls_token() ? "cls" : "patch";
+  for (int64_t micro = 0; micro < accumulation_; ++micro) {
+    data::Batch batch = loader_->next();
+    torch::Tensor x0 = latent_space_->is_pixel_space()
+                           ? batch.pixels
+                           : latent_space_->model_input(batch.cached.at("mean"), batch.cached.at("std"));
+    x0 = x0.to(device_, torch::kFloat32);
+    const auto n = x0.size(0);
+    torch::Tensor labels = data_.num_classes > 0 ? batch.labels
+                                                 : torch::full({n}, backbone_->null_label(), torch::kInt64);
+    labels = labels.to(device_);
+    torch::Tensor teacher;
+    if (alignment_->enabled()) {
+      teacher = teacher_every_step_ ? teacher_tokens(*teacher_, batch.pixels).at(token_key)
+                                    : batch.cached.at(token_key);
+      teacher = teacher.to(device_, torch::kFloat32);
+    }
+    const auto noise = torch::randn_like(x0);
+    const auto time = objective_->sample_time(timestep_sampler_, n, device_);
+    const auto noised = objective_->noise(x0, noise, time);
+    const auto out = backbone_->forward(noised.x_t, noised.model_time, labels, alignment_->enabled());
+    const auto diffusion = diffusion::diffusion_loss(loss_config_, *objective_, out.prediction, noised);
+    torch::Tensor total = diffusion.loss;
+    if (alignment_->enabled()) {
+      auto aligned = alignment_->compute(out.tapped, teacher, step_);
+      if (aligned.applied) total = total + aligned.loss;
+      for (const auto& [k, v] : aligned.scalars) scalars[k] = v;
+    }
+    const double diffusion_value = diffusion.loss.item<double>();
+    const double total_value = total.item<double>();
+    if (!std::isfinite(total_value))
+      throw Error("the loss became " + std::string(std::isnan(total_value) ? "NaN" : "infinite") + " at step " +
+                  std::to_string(step_ + 1) + " (diffusion loss " + std::to_string(diffusion_value) +
+                  "); the run stops here and the last checkpoint is kept as it was. Lower learning_rate or set "
+                  "max_grad_norm.");
+    (total / static_cast<double>(accumulation_)).backward();
+    loss_sum += total_value;
+    diffusion_sum += diffusion_value;
+  }
+  const double clip = max_grad_norm_ > 0 ? max_grad_norm_ : std::numeric_limits<double>::infinity();
+  const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable_, clip);
+  if (!std::isfinite(grad_norm))
+    throw Error("the gradient norm became non-finite at step " + std::to_string(step_ + 1) +
+                "; the run stops here and the last checkpoint is kept as it was. Lower learning_rate.");
+  optimizer_->step();
+  if (ema_) ema_->update(backbone_->module());
+  ++step_;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  StepMetrics m = {{"step", step_},
+                   {"wall_time", std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count()},
+                   {"loss", loss_sum / static_cast<double>(accumulation_)},
+                   {"diffusion_loss", diffusion_sum / static_cast<double>(accumulation_)},
+                   {"lr", lr},
+                   {"grad_norm", grad_norm},
+                   {"images_per_sec", static_cast<double>(batch_size_ * accumulation_) / seconds},
+                   {"steps_per_sec", 1.0 / seconds},
+                   {"step_time_ms", seconds * 1000.0},
+                   {"memory_bytes", resident_memory_bytes()},
+                   {"epoch", loader_->state().value("epoch", 0)}};
+  for (const auto& [k, v] : scalars) m[k] = v;
+  return m;
+}
+
+void Trainer::save_checkpoint() {
+  CheckpointParts parts;
+  parts.tensors["model"] = module_state(backbone_->module());
+  if (ema_) parts.tensors["ema"] = ema_->named_tensors();
+  if (auto* projectors = alignment_->projectors()) parts.tensors["align"] = module_state(*projectors);
+  nlohmann::json optimizer_steps;
+  parts.tensors["optimizer"] = adamw_state(*optimizer_, optimizer_steps);
+  parts.tensors["rng"] = rng_state();
+  parts.state = {{"format", "repa-studio checkpoint"},
+                 {"version", 1},
+                 {"step", step_},
+                 {"max_train_steps", max_steps_},
+                 {"config_hash", config_hash(config_)},
+                 {"config", config_},
+                 {"align", alignment_->state()},
+                 {"optimizer_steps", optimizer_steps},
+                 {"lr", lr_schedule_.lr(step_)},
+                 {"lr_scheduler", lr_schedule_.kind},
+                 {"data_position", loader_->state()},
+                 {"num_classes", data_.num_classes},
+                 {"class_names", data_.folder.class_names}};
+  last_checkpoint_ = write_checkpoint(run_dir_->checkpoints(), step_, parts, keep_checkpoints_);
+  events_.emit("checkpoint", {{"step", step_}, {"path", last_checkpoint_}});
+  run_dir_->update_status({{"last_checkpoint", last_checkpoint_}});
+}
+
+std::string Trainer::write_samples() {
+  auto& module = backbone_->module();
+  if (ema_) ema_->swap_into(module);
+  module.eval();
+  SampleGrid grid;
+  try {
+    grid = draw_sample_grid(*backbone_, *latent_space_, *objective_, config_, data_.num_classes, device_);
+  } catch (...) {
+    module.train();
+    if (ema_) ema_->swap_into(module);
+    throw;
+  }
+  module.train();
+  if (ema_) ema_->swap_into(module);
+  char name[64];
+  std::snprintf(name, sizeof(name), "step-%06lld.png", static_cast<long long>(step_));
+  const std::string path = run_dir_->samples() + "/" + name;
+  write_sample_grid(grid, path);
+  nlohmann::json shown = nlohmann::json::array();
+  for (int64_t label : grid.labels)
+    shown.push_back(data_.num_classes > 0 ? nlohmann::json(data_.folder.class_names.at(static_cast<std::size_t>(label)))
+                                          : nlohmann::json(nullptr));
+  events_.emit("sample", {{"step", step_},
+                          {"path", path},
+                          {"ema", ema_ != nullptr},
+                          {"sampler", text_or(studio_settings(config_), "sampler", "euler")},
+                          {"num_steps", grid.sampler.num_steps},
+                          {"guidance", grid.sampler.guidance_scale},
+                          {"classes", shown}});
+  return path;
+}
+
+void Trainer::handle_commands(bool& stop) {
+  auto apply = [&](Command c) {
+    switch (c) {
+      case Command::Stop: stop = true; break;
+      case Command::Pause:
+        if (state_ != "paused") set_state("paused");
+        break;
+      case Command::Resume:
+        if (state_ == "paused") set_state("running");
+        break;
+      case Command::Sample: write_samples(); break;
+      case Command::Checkpoint: save_checkpoint(); break;
+    }
+  };
+  for (Command c : control_.take()) apply(c);
+  while (state_ == "paused" && !stop) {
+    control_.wait(1000);
+    for (Command c : control_.take()) apply(c);
+    heartbeat();
+  }
+}
+
+int Trainer::run() {
+  started_ = std::chrono::steady_clock::now();
+  set_state("running");
+  heartbeat(true);
+  bool stop = false;
+  auto last_status = std::chrono::steady_clock::now();
+  try {
+    while (step_ < max_steps_) {
+      handle_commands(stop);
+      if (stop) break;
+      StepMetrics metrics = train_step();
+      events_.emit("metrics", metrics);
+      if (std::chrono::steady_clock::now() - last_status > std::chrono::seconds(1)) {
+        run_dir_->update_status({{"step", step_}, {"loss", metrics["loss"]}});
+        last_status = std::chrono::steady_clock::now();
+      }
+      if (checkpoint_interval_ > 0 && step_ % checkpoint_interval_ == 0) save_checkpoint();
+      if (sample_interval_ > 0 && step_ % sample_interval_ == 0) write_samples();
+      heartbeat();
+    }
+    if (stop) set_state("stopping");
+    const bool have_final = !last_checkpoint_.empty() && fs::path(last_checkpoint_).filename() ==
+                                                             "checkpoint-" + std::to_string(step_);
+    if (!have_final) save_checkpoint();
+    if (!stop && (sample_interval_ <= 0 || step_ % sample_interval_ != 0)) write_samples();
+    state_ = "finished";
+    events_.emit("state", {{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});
+    run_dir_->update_status({{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});
+    report("info", std::string(stop ? "stopped" : "finished") + " at step " + std::to_string(step_));
+    return 0;
+  } catch (const std::exception& e) {
+    events_.emit("error", {{"message", e.what()}, {"step", step_}, {"last_checkpoint", last_checkpoint_}});
+    set_state("failed");
+    if (dynamic_cast<const InputError*>(&e)) throw;
+    return 1;
+  }
+}
+
+}  // namespace repa::train

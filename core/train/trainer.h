@@ -1,0 +1,104 @@
+// The training run: set-up (config → data, caches, model, teacher, alignment, optimizer, resume), the step
+// (diffusion loss + scheduled alignment, accumulation, clipping, AdamW, EMA), and the loop around it
+// (commands, checkpoints, samples, events, heartbeat). Headless and GUI runs are the same code.
+#pragma once
+#include <torch/torch.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/data/batch_loader.h"
+#include "core/diffusion/loss.h"
+#include "core/diffusion/objective.h"
+#include "core/encoders/teacher.h"
+#include "core/train/alignment.h"
+#include "core/train/backbone.h"
+#include "core/train/ema.h"
+#include "core/train/event_sink.h"
+#include "core/train/latent_space.h"
+#include "core/train/lr_schedule.h"
+#include "core/train/run_control.h"
+#include "core/train/run_directory.h"
+#include "core/train/training_data.h"
+
+namespace repa::train {
+
+struct TrainerOptions {
+  bool events_to_stdout = false;  // --events stdio
+  bool progress_bar = false;      // a terminal line with step, losses, it/s and ETA (stderr)
+  int command_fd = -1;            // read commands from this descriptor (0 = stdin); -1: none
+  bool handle_signals = false;    // SIGINT/SIGTERM → checkpoint and stop
+};
+
+// What one optimizer step produced: the metrics event's payload.
+using StepMetrics = nlohmann::json;
+
+class Trainer {
+ public:
+  // Everything up to the first step; throws InputError for a config or dataset the run cannot use.
+  Trainer(nlohmann::json resolved_config, TrainerOptions options = {});
+  ~Trainer();
+
+  // Runs to max_train_steps or a stop; returns the exit code (0 finished or stopped, 1 failed).
+  int run();
+
+  // One optimizer step (all accumulation micro-batches). Throws Error on a non-finite loss.
+  StepMetrics train_step();
+  void save_checkpoint();
+  std::string write_samples();  // the grid's path
+
+  // Benchmarks: run the teacher on the batch's pixels at every step instead of reading the cache.
+  void set_teacher_every_step(bool on);
+
+  int64_t step() const { return step_; }
+  const RunDirectory& run_directory() const { return *run_dir_; }
+  EventSink& events() { return events_; }
+
+ private:
+  void setup();
+  void resume(const std::string& checkpoint_dir);
+  void handle_commands(bool& stop);
+  void heartbeat(bool force = false);
+  void set_state(const std::string& state);
+  void report(const std::string& level, const std::string& message);
+
+  nlohmann::json config_;
+  TrainerOptions options_;
+  torch::Device device_{torch::kCPU};
+  std::unique_ptr<RunDirectory> run_dir_;
+  EventSink events_;
+  RunControl control_;
+  std::unique_ptr<LatentSpace> latent_space_;
+  std::unique_ptr<encoders::Teacher> teacher_;
+  std::string teacher_description_;
+  TrainingData data_;
+  std::unique_ptr<data::BatchLoader> loader_;
+  std::unique_ptr<Backbone> backbone_;
+  std::unique_ptr<Alignment> alignment_;
+  std::unique_ptr<ExponentialMovingAverage> ema_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<diffusion::Objective> objective_;
+  diffusion::TimestepSampler timestep_sampler_;
+  diffusion::LossConfig loss_config_;
+  LrSchedule lr_schedule_;
+  std::vector<torch::Tensor> trainable_;
+
+  int64_t step_ = 0;  // optimizer steps done
+  int64_t max_steps_ = 0;
+  int64_t accumulation_ = 1;
+  int64_t batch_size_ = 1;
+  double max_grad_norm_ = 0.0;
+  int64_t checkpoint_interval_ = 0, keep_checkpoints_ = 0, sample_interval_ = 0;
+  bool teacher_every_step_ = false;
+  bool random_flip_ = false;
+  std::string state_;
+  std::string last_checkpoint_;
+  std::chrono::steady_clock::time_point started_, last_heartbeat_;
+};
+
+}  // namespace repa::train

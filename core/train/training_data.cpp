@@ -1,0 +1,106 @@
+#include "core/train/training_data.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "core/base/error.h"
+#include "core/data/demo_dataset.h"
+#include "core/train/config_values.h"
+
+namespace repa::train {
+
+namespace fs = std::filesystem;
+
+std::string resolve_dataset_dir(const nlohmann::json& config, const Reporter& report) {
+  const auto& studio = studio_settings(config);
+  std::string dir = text_or(studio, "dataset_dir", "");
+  if (dir != kDemoDatasetName) return dir;
+  std::string output = text_or(config, "output_dir", "runs");
+  dir = (fs::path(output) / "demo-dataset").string();
+  const int resolution = static_cast<int>(integer_or(config, "resolution", 32));
+  const int count = data::generate_demo_dataset(dir, {64, resolution, static_cast<uint64_t>(integer_or(config, "seed", 0))});
+  if (report) report("info", "demo dataset: " + std::to_string(count) + " generated shape images in " + dir);
+  return dir;
+}
+
+data::TensorMap teacher_tokens(encoders::Teacher& teacher, const torch::Tensor& pixels) {
+  torch::NoGradGuard no_grad;
+  auto tokens = teacher.encode(((pixels + 1.0) * 0.5).clamp(0.0, 1.0));
+  data::TensorMap out{{"patch", tokens.patch_tokens.to(torch::kCPU, torch::kFloat16)}};
+  if (tokens.cls_token.defined()) out["cls"] = tokens.cls_token.to(torch::kCPU, torch::kFloat16);
+  return out;
+}
+
+nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encoders::Teacher& teacher) {
+  const auto& studio = studio_settings(config);
+  const auto options = encoders::TeacherOptions::from_config(config);
+  return {{"teacher", teacher.describe()},
+          {"identity", teacher.identity()},
+          {"weights", options.weights},
+          {"random_init", options.random_init},
+          {"random_seed", options.random_init ? options.seed : 0},
+          {"image_size", options.image_size},
+          {"preprocessing", text_or(studio, "encoder_preprocessing", "simpletuner")},
+          {"resolution", integer_or(config, "resolution", 256)},
+          {"crop", "adm_center"}};
+}
+
+TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
+                                   encoders::Teacher* teacher, const Reporter& report) {
+  const auto& studio = studio_settings(config);
+  TrainingData out;
+  const std::string dir = resolve_dataset_dir(config, report);
+  const bool class_labels = flag_or(studio, "class_labels", true);
+  out.folder = data::scan_image_folder(dir, class_labels);
+  const int threads = static_cast<int>(std::max<int64_t>(1, integer_or(studio, "num_workers", 2)));
+  data::prepare_image_folder(out.folder, threads);
+  for (const auto& bad : out.folder.corrupt)
+    if (report) report("warning", "skipped corrupt image " + bad.path + ": " + bad.reason);
+  if (report)
+    report("info", "dataset " + dir + ": " + std::to_string(out.folder.images.size()) + " images" +
+                       (class_labels ? ", " + std::to_string(out.folder.class_names.size()) + " classes" : "") +
+                       (out.folder.corrupt.empty() ? "" : ", " + std::to_string(out.folder.corrupt.size()) +
+                                                              " corrupt files skipped"));
+  const int64_t configured_classes = integer_or(studio, "num_classes", 0);
+  out.num_classes = class_labels ? (configured_classes > 0 ? configured_classes
+                                                           : static_cast<int64_t>(out.folder.class_names.size()))
+                                 : 0;
+  if (class_labels && out.num_classes < static_cast<int64_t>(out.folder.class_names.size()))
+    throw InputError("studio.num_classes is " + std::to_string(out.num_classes) + " but the dataset has " +
+                     std::to_string(out.folder.class_names.size()) + " class folders");
+
+  out.cache_root = text_or(studio, "cache_dir", "");
+  if (out.cache_root.empty()) out.cache_root = (fs::path(dir) / ".repa-cache").string();
+  const int64_t resolution = integer_or(config, "resolution", 256);
+  const bool flips = flag_or(studio, "random_flip", false);
+  const int batch = static_cast<int>(std::max<int64_t>(1, integer_or(config, "train_batch_size", 16)));
+  auto progress = [&](const char* what) {
+    return [&report, what](int64_t done, int64_t total) {
+      if (report && (done == total || done % 256 < 16))
+        report("info", std::string("caching ") + what + ": " + std::to_string(done) + "/" + std::to_string(total));
+    };
+  };
+  if (!latent_space.is_pixel_space()) {
+    out.latents = std::make_unique<data::FeatureCache>(out.cache_root, "latents", latent_space.cache_settings(resolution));
+    auto r = data::fill_cache(*out.latents, out.folder, static_cast<int>(resolution), flips, batch,
+                              [&](const torch::Tensor& pixels) { return latent_space.encode(pixels); },
+                              progress("VAE latents"));
+    if (report)
+      report("info", "latent cache " + out.latents->folder() + ": " + std::to_string(r.reused) + " reused, " +
+                         std::to_string(r.computed) + " computed");
+  }
+  if (teacher) {
+    out.tokens = std::make_unique<data::FeatureCache>(out.cache_root, "teacher_tokens",
+                                                      teacher_cache_settings(config, *teacher));
+    auto r = data::fill_cache(*out.tokens, out.folder, static_cast<int>(resolution), flips, batch,
+                              [&](const torch::Tensor& pixels) { return teacher_tokens(*teacher, pixels); },
+                              progress("teacher tokens"));
+    if (report)
+      report("info", "teacher-token cache " + out.tokens->folder() + ": " + std::to_string(r.reused) + " reused, " +
+                         std::to_string(r.computed) + " computed in " + std::to_string(r.seconds) + " s");
+  }
+  return out;
+}
+
+}  // namespace repa::train

@@ -1,0 +1,44 @@
+// Everything a run reads from disk before its first step: the image folder (or the generated demo dataset),
+// the corrupt files set aside, and the caches of VAE posteriors and teacher tokens, filled where missing.
+// `repa-train cache` runs the same preparation ahead of a run.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/data/feature_cache.h"
+#include "core/data/image_folder.h"
+#include "core/encoders/teacher.h"
+#include "core/train/latent_space.h"
+
+namespace repa::train {
+
+// studio.dataset_dir "@demo" asks for the generated demo dataset, made under <output_dir>/demo-dataset.
+inline constexpr const char* kDemoDatasetName = "@demo";
+
+struct TrainingData {
+  data::ImageFolder folder;
+  std::unique_ptr<data::FeatureCache> latents;  // only in latent space
+  std::unique_ptr<data::FeatureCache> tokens;   // only with a teacher ("patch" and "cls")
+  std::string cache_root;
+  int64_t num_classes = 0;                      // 0: unconditional
+};
+
+using Reporter = std::function<void(const std::string& level, const std::string& message)>;
+
+// The dataset folder a config names (generating the demo dataset when asked).
+std::string resolve_dataset_dir(const nlohmann::json& config, const Reporter& report);
+
+// Scans, decodes and caches. `teacher` may be null (no alignment). Corrupt files are reported by name.
+TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
+                                   encoders::Teacher* teacher, const Reporter& report);
+
+// The teacher's tokens for a batch of pixels in [-1,1]: {"patch": (B,N,D) fp16, "cls": (B,D) fp16}.
+data::TensorMap teacher_tokens(encoders::Teacher& teacher, const torch::Tensor& pixels);
+
+// What keys the token cache: the teacher's description and every input setting.
+nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encoders::Teacher& teacher);
+
+}  // namespace repa::train
