@@ -1,70 +1,380 @@
 #include "ui/main_window.h"
 
-#include <qcustomplot.h>
-
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDateTime>
+#include <QDir>
 #include <QDockWidget>
+#include <QFileDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QSettings>
-#include <QSplitter>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QToolBar>
+#include <QVBoxLayout>
 
 #include "core/base/version.h"
+#include "ui/chart_board.h"
+#include "ui/failure_panel.h"
+#include "ui/run_controller.h"
+#include "ui/run_follower.h"
+#include "ui/samples_gallery.h"
+#include "ui/settings_panel.h"
 
 namespace repa::ui {
+namespace {
+
+QString badge_style(RunState state) {
+  QString color = QStringLiteral("#777");
+  switch (state) {
+    case RunState::Running: color = QStringLiteral("#2e7d32"); break;
+    case RunState::Starting:
+    case RunState::Stopping: color = QStringLiteral("#1565c0"); break;
+    case RunState::Paused: color = QStringLiteral("#ef6c00"); break;
+    case RunState::Stalled:
+    case RunState::Failed: color = QStringLiteral("#c62828"); break;
+    default: break;
+  }
+  return QStringLiteral("QLabel { color: white; background: %1; border-radius: 4px; padding: 2px 8px; "
+                        "font-weight: bold; }")
+      .arg(color);
+}
+
+bool is_live(RunState s) {
+  return s == RunState::Starting || s == RunState::Running || s == RunState::Paused || s == RunState::Stopping ||
+         s == RunState::Stalled;
+}
+
+}  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setWindowTitle(QStringLiteral("REPA Studio"));
   setWindowIcon(QIcon(QStringLiteral(":/icons/repa-studio.svg")));
-  build_menus();
+  setObjectName(QStringLiteral("mainWindow"));
+  controller_ = new RunController(this);
+  follower_ = new RunFollower(this);
+  build_actions();
   build_central();
-  state_label_ = new QLabel(tr("idle"), this);
-  statusBar()->addPermanentWidget(state_label_);
-  statusBar()->showMessage(tr("REPA Studio %1 — no run").arg(QString::fromLatin1(repa::kVersion)));
-  resize(1280, 800);
+  build_menus();
+  build_status_bar();
+
+  connect(controller_, &RunController::event_received, this, &MainWindow::on_event);
+  connect(controller_, &RunController::log_line, this, &MainWindow::append_log);
+  connect(controller_, &RunController::progress_changed, this, &MainWindow::update_progress);
+  connect(controller_, &RunController::state_changed, this, &MainWindow::on_state);
+  connect(controller_, &RunController::failed, this, [this](const QString& reason) {
+    failure_panel_->show_failure(reason, controller_->recent_log(), true);
+    statusBar()->showMessage(reason);
+  });
+  connect(controller_, &RunController::ended, this, &MainWindow::update_actions);
+  connect(follower_, &RunFollower::event_received, this, &MainWindow::on_event);
+  connect(follower_, &RunFollower::log_line, this, &MainWindow::append_log);
+  connect(follower_, &RunFollower::progress_changed, this, &MainWindow::update_progress);
+  connect(follower_, &RunFollower::state_changed, this, &MainWindow::on_state);
+  connect(failure_panel_, &FailurePanel::resume_requested, this, &MainWindow::resume_from_checkpoint);
+
+  resize(1440, 900);
   restore_window_state();
+  update_actions();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::build_actions() {
+  start_action_ = new QAction(style()->standardIcon(QStyle::SP_MediaPlay), tr("Start"), this);
+  start_action_->setObjectName(QStringLiteral("actionStart"));
+  start_action_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+  start_action_->setToolTip(tr("Validate the settings and start training in a separate worker process"));
+  connect(start_action_, &QAction::triggered, this, &MainWindow::start_run);
+
+  pause_action_ = new QAction(style()->standardIcon(QStyle::SP_MediaPause), tr("Pause"), this);
+  pause_action_->setObjectName(QStringLiteral("actionPause"));
+  pause_action_->setCheckable(true);
+  connect(pause_action_, &QAction::triggered, this, [this](bool checked) {
+    if (checked) controller_->pause();
+    else controller_->resume();
+  });
+
+  stop_action_ = new QAction(style()->standardIcon(QStyle::SP_MediaStop), tr("Stop"), this);
+  stop_action_->setObjectName(QStringLiteral("actionStop"));
+  stop_action_->setToolTip(tr("Checkpoint and stop (press again to stop without waiting for the step)"));
+  connect(stop_action_, &QAction::triggered, controller_, &RunController::stop);
+
+  sample_action_ = new QAction(tr("Sample now"), this);
+  sample_action_->setObjectName(QStringLiteral("actionSample"));
+  connect(sample_action_, &QAction::triggered, controller_, &RunController::request_sample);
+
+  checkpoint_action_ = new QAction(tr("Checkpoint now"), this);
+  checkpoint_action_->setObjectName(QStringLiteral("actionCheckpoint"));
+  connect(checkpoint_action_, &QAction::triggered, controller_, &RunController::request_checkpoint);
+
+  resume_checkpoint_action_ = new QAction(style()->standardIcon(QStyle::SP_BrowserReload), tr("Resume"), this);
+  resume_checkpoint_action_->setObjectName(QStringLiteral("actionResumeCheckpoint"));
+  resume_checkpoint_action_->setToolTip(tr("Start the last run again from its latest checkpoint"));
+  connect(resume_checkpoint_action_, &QAction::triggered, this, &MainWindow::resume_from_checkpoint);
+
+  attach_action_ = new QAction(tr("Open &Run Directory…"), this);
+  attach_action_->setObjectName(QStringLiteral("actionAttach"));
+  connect(attach_action_, &QAction::triggered, this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a run directory"));
+    if (!dir.isEmpty() && !attach_run(dir))
+      QMessageBox::warning(this, tr("Not a run directory"),
+                           tr("%1 has no events.jsonl, metrics.jsonl, status.json or config.json.").arg(dir));
+  });
+
+  export_charts_action_ = new QAction(tr("Export Charts (PNG + CSV)…"), this);
+  connect(export_charts_action_, &QAction::triggered, this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Export charts to"));
+    if (dir.isEmpty()) return;
+    const QStringList files = charts_->export_all(dir);
+    statusBar()->showMessage(tr("%1 files written to %2").arg(files.size()).arg(dir), 5000);
+  });
+
+  auto* toolbar = addToolBar(tr("Run"));
+  toolbar->setObjectName(QStringLiteral("runToolbar"));
+  toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+  toolbar->addAction(start_action_);
+  toolbar->addAction(pause_action_);
+  toolbar->addAction(stop_action_);
+  toolbar->addSeparator();
+  toolbar->addAction(sample_action_);
+  toolbar->addAction(checkpoint_action_);
+  toolbar->addAction(resume_checkpoint_action_);
+  toolbar->addSeparator();
+  state_badge_ = new QLabel(this);
+  state_badge_->setObjectName(QStringLiteral("stateBadge"));
+  toolbar->addWidget(state_badge_);
 }
 
 void MainWindow::build_menus() {
-  auto* file = menuBar()->addMenu(tr("&File"));
-  auto* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+  file_menu_ = menuBar()->addMenu(tr("&File"));
+  settings_->populate_file_menu(file_menu_);
+  file_menu_->addSeparator();
+  file_menu_->addAction(attach_action_);
+  file_menu_->addAction(export_charts_action_);
+  file_menu_->addSeparator();
+  auto* quit = file_menu_->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
+
+  settings_->populate_presets_menu(menuBar()->addMenu(tr("&Presets")));
+
+  auto* run = menuBar()->addMenu(tr("&Run"));
+  for (QAction* a : {start_action_, pause_action_, stop_action_, sample_action_, checkpoint_action_,
+                     resume_checkpoint_action_})
+    run->addAction(a);
+
+  auto* view = menuBar()->addMenu(tr("&View"));
+  view->addAction(tr("Reset Chart Views"), charts_, &ChartBoard::reset_views);
 
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About REPA Studio"), this, [this] {
     QMessageBox::about(this, tr("About REPA Studio"),
                        tr("<b>REPA Studio %1</b><p>Train diffusion models with representation alignment "
-                          "(REPA, U-REPA).</p><p>GPL-3.0-or-later.</p>")
-                           .arg(QString::fromLatin1(repa::kVersion)));
+                          "(REPA, U-REPA).</p><p>Worker: %2</p><p>GPL-3.0-or-later.</p>")
+                           .arg(QString::fromLatin1(repa::kVersion), controller_->program()));
   });
 }
 
 void MainWindow::build_central() {
-  loss_chart_ = new QCustomPlot(this);
-  loss_chart_->setObjectName(QStringLiteral("lossChart"));
-  loss_chart_->xAxis->setLabel(tr("step"));
-  loss_chart_->yAxis->setLabel(tr("loss"));
-  loss_chart_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-  auto* title = new QCPTextElement(loss_chart_, tr("Diffusion loss"), QFont(font().family(), 11, QFont::Bold));
-  loss_chart_->plotLayout()->insertRow(0);
-  loss_chart_->plotLayout()->addElement(0, 0, title);
-
+  charts_ = new ChartBoard(this);
+  gallery_ = new SamplesGallery(this);
   log_view_ = new QPlainTextEdit(this);
   log_view_->setObjectName(QStringLiteral("logView"));
   log_view_->setReadOnly(true);
   log_view_->setMaximumBlockCount(5000);
+  log_view_->setFont(QFont(QStringLiteral("monospace"), 9));
 
-  tabs_ = new QTabWidget(this);
-  tabs_->addTab(loss_chart_, tr("Charts"));
-  tabs_->addTab(log_view_, tr("Log"));
-  setCentralWidget(tabs_);
+  views_ = new QTabWidget(this);
+  views_->setObjectName(QStringLiteral("views"));
+  views_->addTab(charts_, tr("Charts"));
+  views_->addTab(gallery_, tr("Samples"));
+  views_->addTab(log_view_, tr("Log"));
+
+  failure_panel_ = new FailurePanel(this);
+  auto* central = new QWidget(this);
+  auto* layout = new QVBoxLayout(central);
+  layout->setContentsMargins(4, 4, 4, 4);
+  layout->addWidget(failure_panel_);
+  layout->addWidget(views_, 1);
+  setCentralWidget(central);
+
+  settings_ = new SettingsPanel(this);
+  auto* dock = new QDockWidget(tr("Settings"), this);
+  dock->setObjectName(QStringLiteral("settingsDock"));
+  dock->setWidget(settings_);
+  dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);
+  connect(settings_, &SettingsPanel::document_changed, this, [this] {
+    setWindowTitle(settings_->document_title() + QStringLiteral(" — REPA Studio"));
+  });
 }
+
+void MainWindow::build_status_bar() {
+  auto add = [this](const char* name, const QString& tip) {
+    auto* label = new QLabel(this);
+    label->setObjectName(QString::fromLatin1(name));
+    label->setToolTip(tip);
+    label->setMinimumWidth(60);
+    statusBar()->addPermanentWidget(label);
+    return label;
+  };
+  step_label_ = add("statusStep", tr("Optimizer step / planned steps"));
+  speed_label_ = add("statusSpeed", tr("Optimizer steps per second"));
+  eta_label_ = add("statusEta", tr("Estimated time to the last step"));
+  device_label_ = add("statusDevice", tr("Device the worker trains on"));
+  memory_label_ = add("statusMemory", tr("Memory the worker reports"));
+  statusBar()->showMessage(tr("REPA Studio %1 — no run").arg(QString::fromLatin1(repa::kVersion)));
+  on_state(RunState::Idle);
+}
+
+QString MainWindow::state_text() const { return state_badge_->text(); }
+
+QString MainWindow::launch_file_path() const {
+  const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) +
+                      QStringLiteral("/launches");
+  QDir().mkpath(dir);
+  return QDir(dir).filePath(
+      QStringLiteral("run-%1.json").arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss-zzz"))));
+}
+
+bool MainWindow::start_run() {
+  if (controller_->is_active()) return false;
+  nlohmann::json resolved;
+  const int problems = settings_->check(&resolved);
+  if (problems > 0) {
+    statusBar()->showMessage(tr("Not started: %n setting(s) need attention (marked in the panels)", nullptr, problems));
+    settings_->show_first_problem();
+    return false;
+  }
+  launch(std::move(resolved), false);
+  return true;
+}
+
+bool MainWindow::resume_from_checkpoint() {
+  if (controller_->is_active() || !last_resolved_.is_object()) return false;
+  nlohmann::json resolved = last_resolved_;
+  resolved["resume_from_checkpoint"] = "latest";
+  launch(std::move(resolved), true);
+  return true;
+}
+
+void MainWindow::launch(nlohmann::json resolved, bool continue_curves) {
+  if (following_) {
+    follower_->detach();
+    following_ = false;
+  }
+  const QString path = launch_file_path();
+  QFile file(path);
+  if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+      file.write(QByteArray::fromStdString(resolved.dump(2))) < 0) {
+    QMessageBox::critical(this, tr("Cannot start"), tr("Could not write the run config %1: %2").arg(path, file.errorString()));
+    return;
+  }
+  file.close();
+  last_resolved_ = resolved;
+  failure_panel_->hide();
+  // A resumed run continues the same curves; a fresh run starts empty ones.
+  if (!continue_curves) {
+    charts_->clear();
+    gallery_->clear_samples();
+  }
+  charts_->set_run_config(resolved);
+  pause_action_->setChecked(false);
+  controller_->start(path);
+  update_actions();
+}
+
+bool MainWindow::attach_run(const QString& run_dir) {
+  if (controller_->is_active()) return false;
+  charts_->clear();
+  gallery_->clear_samples();
+  log_view_->clear();
+  failure_panel_->hide();
+  following_ = true;
+  if (!follower_->attach(run_dir)) {
+    following_ = false;
+    return false;
+  }
+  charts_->set_run_config(follower_->progress().config);
+  gallery_->scan(QDir(run_dir).filePath(QStringLiteral("samples")));
+  statusBar()->showMessage(tr("Following %1").arg(run_dir));
+  update_progress();
+  update_actions();
+  return true;
+}
+
+QString MainWindow::run_dir() const {
+  const RunProgress& p = following_ ? follower_->progress() : controller_->progress();
+  if (!p.run_dir.isEmpty()) return p.run_dir;
+  if (last_resolved_.is_object()) {
+    const QString out = QString::fromStdString(last_resolved_.value("output_dir", std::string()));
+    return out;
+  }
+  return {};
+}
+
+void MainWindow::on_event(const nlohmann::json& event) {
+  const std::string type = event.value("type", std::string());
+  if (type == "metrics") {
+    charts_->add_metrics(event);
+  } else if (type == "run_started") {
+    if (event.contains("config") && event["config"].is_object()) charts_->set_run_config(event["config"]);
+  } else if (type == "sample") {
+    QString path = QString::fromStdString(event.value("path", std::string()));
+    if (!path.isEmpty() && QDir::isRelativePath(path)) path = QDir(run_dir()).filePath(path);
+    const auto step = event.find("step");
+    if (!path.isEmpty())
+      gallery_->add_sample(path, step != event.end() && step->is_number() ? step->get<qint64>() : -1);
+  } else if (type == "checkpoint") {
+    statusBar()->showMessage(tr("Checkpoint saved: %1").arg(QString::fromStdString(event.value("path", std::string()))), 5000);
+  } else if (type == "error") {
+    statusBar()->showMessage(tr("Worker error: %1").arg(QString::fromStdString(event.value("message", std::string()))));
+  }
+}
+
+void MainWindow::on_state(RunState state) {
+  shown_state_ = state;
+  state_badge_->setText(state_name(state));
+  state_badge_->setStyleSheet(badge_style(state));
+  if (state == RunState::Stalled)
+    statusBar()->showMessage(tr("No heartbeat from the worker: the run may be hung (it is not shown as running)"));
+  if (pause_action_) pause_action_->setChecked(state == RunState::Paused);
+  update_actions();
+}
+
+void MainWindow::update_progress() {
+  const RunProgress& p = following_ ? follower_->progress() : controller_->progress();
+  step_label_->setText(p.step < 0 ? QString()
+                       : p.max_steps > 0 ? tr("step %1 / %2").arg(p.step).arg(p.max_steps)
+                                         : tr("step %1").arg(p.step));
+  speed_label_->setText(p.steps_per_sec > 0 ? tr("%1 it/s").arg(p.steps_per_sec, 0, 'f', p.steps_per_sec < 10 ? 2 : 1)
+                                            : QString());
+  const QString eta = p.eta_text();
+  eta_label_->setText(eta.isEmpty() ? QString() : tr("ETA %1").arg(eta));
+  device_label_->setText(p.device);
+  memory_label_->setText(p.memory_text());
+}
+
+void MainWindow::update_actions() {
+  if (!start_action_) return;
+  const bool own = controller_->is_active();
+  const bool live = own && is_live(shown_state_);
+  start_action_->setEnabled(!own);
+  pause_action_->setEnabled(live && shown_state_ != RunState::Stopping);
+  stop_action_->setEnabled(own);
+  sample_action_->setEnabled(live);
+  checkpoint_action_->setEnabled(live);
+  resume_checkpoint_action_->setEnabled(!own && last_resolved_.is_object() &&
+                                        (shown_state_ == RunState::Failed || shown_state_ == RunState::Stopped));
+  attach_action_->setEnabled(!own);
+}
+
+void MainWindow::append_log(const QString& line) { log_view_->appendPlainText(line); }
 
 void MainWindow::restore_window_state() {
   QSettings settings;
@@ -75,6 +385,19 @@ void MainWindow::restore_window_state() {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+  if (controller_->is_active()) {
+    const auto answer = QMessageBox::question(
+        this, tr("Training is running"),
+        tr("Stop the run (it saves a checkpoint) and close the window?"), QMessageBox::Yes | QMessageBox::No);
+    if (answer != QMessageBox::Yes) {
+      event->ignore();
+      return;
+    }
+  }
+  if (!settings_->maybe_save()) {
+    event->ignore();
+    return;
+  }
   QSettings settings;
   settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
   settings.setValue(QStringLiteral("window/state"), saveState());

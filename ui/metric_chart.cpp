@@ -216,6 +216,15 @@ void MetricChart::update_view() {
     }
   }
   updating_view_ = false;
+  // The legend names only the series this run reports (a SiT run has no U-REPA weight).
+  int with_data = 0;
+  for (Series& s : series_) {
+    const bool has = !s.step.empty();
+    with_data += has ? 1 : 0;
+    if (has) s.smooth_graph->addToLegend();
+    else s.smooth_graph->removeFromLegend();
+  }
+  plot_->legend->setVisible(with_data > 1);
 }
 
 void MetricChart::apply_follow_ranges() {

@@ -79,8 +79,15 @@ void SchedulePreview::run() {
     });
   }
   status_->setText(tr("computing…"));
+  // About 200 points over the planned run (10,000 steps when the run has no step budget yet).
+  const auto max_steps = pending_.find("max_train_steps");
+  last_steps_ = max_steps != pending_.end() && max_steps->is_number() && max_steps->get<double>() > 0
+                    ? static_cast<qint64>(max_steps->get<double>())
+                    : 0;
+  const qint64 span = last_steps_ > 0 ? last_steps_ : 10000;
+  const QString steps = QStringLiteral("0:%1:%2").arg(span).arg(std::max<qint64>(1, span / 200));
   process_->start(program_, {QStringLiteral("schedule"), config_file_->fileName(), QStringLiteral("--format"),
-                             QStringLiteral("csv")});
+                             QStringLiteral("csv"), QStringLiteral("--steps"), steps});
 }
 
 std::vector<std::pair<QString, QVector<double>>> SchedulePreview::parse_csv(const QByteArray& text) {
@@ -144,7 +151,8 @@ void SchedulePreview::finished() {
   plot_->xAxis->setRange(columns[0].second.front(), std::max(columns[0].second.back(), columns[0].second.front() + 1));
   plot_->yAxis->setRange(lo, hi > lo ? hi * 1.08 : lo + 1);
   plot_->replot();
-  status_->setText(tr("%1 steps, from the worker's own schedule").arg(columns[0].second.size()));
+  status_->setText(last_steps_ > 0 ? tr("Steps 0 to %1, as the worker will schedule them").arg(last_steps_)
+                                   : tr("Max Training Steps is not set: showing the first 10,000 steps"));
   emit curve_updated();
 }
 

@@ -48,6 +48,7 @@ class SchedulePreview : public QWidget {
   QTemporaryFile* config_file_ = nullptr;
   nlohmann::json pending_;
   bool rerun_ = false;
+  qint64 last_steps_ = 0;
 };
 
 }  // namespace repa::ui

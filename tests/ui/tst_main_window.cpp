@@ -1,32 +1,162 @@
-// The main window opens offscreen, shows its chart and log, and saves a screenshot.
+// The main window driving a worker end to end, offscreen: Start, points in the charts, Pause/Resume, Stop,
+// a clean end; a killed worker reported with Resume offered; attach to a headless run directory.
+// The scripted worker (fake_worker.py) stands in for repa-train so these run in a second.
 #include <qcustomplot.h>
 
+#include <QAction>
 #include <QDir>
+#include <QLabel>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QTabWidget>
+#include <QTemporaryDir>
 #include <QtTest>
+#include <csignal>
 
+#include "ui/chart_board.h"
+#include "ui/failure_panel.h"
 #include "ui/main_window.h"
+#include "ui/option_form.h"
+#include "ui/run_controller.h"
+#include "ui/samples_gallery.h"
+#include "ui/settings_panel.h"
+
+using repa::ui::MainWindow;
+using repa::ui::RunState;
+
+namespace {
+
+const QString kFakeWorker = QStringLiteral(REPA_UI_TEST_DIR "/fake_worker.py");
+
+int total_points(MainWindow& window) {
+  return window.charts()->chart(QStringLiteral("totalLoss"))->point_count(0);
+}
+
+}  // namespace
 
 class MainWindowTest : public QObject {
   Q_OBJECT
 
  private slots:
-  void opens_and_saves_a_screenshot() {
-    repa::ui::MainWindow window;
+  void init() { qputenv("FAKE_WORKER_STEP_SECONDS", "0.02"); qunsetenv("FAKE_WORKER_MODE"); }
+
+  void start_pause_resume_stop() {
+    QTemporaryDir dir;
+    MainWindow window;
+    window.controller()->set_program(kFakeWorker);
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
-    QCOMPARE(window.windowTitle(), QStringLiteral("REPA Studio"));
-    QVERIFY(window.loss_chart() != nullptr);
-    QVERIFY(window.findChild<QPlainTextEdit*>(QStringLiteral("logView")) != nullptr);
+    window.settings()->form()->set_config(
+        {{"max_train_steps", 100000}, {"output_dir", dir.path().toStdString()}, {"crepa_enabled", true}});
+    QVERIFY2(window.start_run(), qPrintable(window.settings()->problem_summary()));
+    QVERIFY(!window.start_action()->isEnabled());
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Running, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(total_points(window) >= 10, 10000);
+    QCOMPARE(window.state_text(), QStringLiteral("running"));
+    QVERIFY(window.findChild<QLabel*>(QStringLiteral("statusStep"))->text().startsWith(QStringLiteral("step ")));
+    QCOMPARE(window.findChild<QLabel*>(QStringLiteral("statusDevice"))->text(), QStringLiteral("cpu"));
+    QVERIFY(window.findChild<QLabel*>(QStringLiteral("statusSpeed"))->text().endsWith(QStringLiteral("it/s")));
 
+    window.findChild<QAction*>(QStringLiteral("actionPause"))->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Paused, 5000);
+    window.findChild<QAction*>(QStringLiteral("actionPause"))->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Running, 5000);
+
+    window.findChild<QAction*>(QStringLiteral("actionSample"))->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(window.gallery()->count(), 1, 5000);
+
+    window.findChild<QAction*>(QStringLiteral("actionStop"))->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.controller()->is_active(), 10000);
+    QCOMPARE(window.shown_state(), RunState::Stopped);
+    QVERIFY(window.failure_panel()->isHidden());
+    QVERIFY(window.start_action()->isEnabled());
+    QVERIFY(window.log_view()->toPlainText().contains(QStringLiteral("command stop")));
+  }
+
+  void a_killed_worker_is_reported_and_resumed() {
+    QTemporaryDir dir;
+    MainWindow window;
+    window.controller()->set_program(kFakeWorker);
+    window.show();
+    window.settings()->form()->set_config({{"max_train_steps", 100000}, {"output_dir", dir.path().toStdString()}});
+    QVERIFY(window.start_run());
+    QTRY_VERIFY_WITH_TIMEOUT(total_points(window) >= 25, 10000);  // past the checkpoint of step 20
+    ::kill(static_cast<pid_t>(window.controller()->process_id()), SIGKILL);
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Failed, 10000);
+    QVERIFY(window.isVisible());
+    QVERIFY(!window.failure_panel()->isHidden());
+    QVERIFY2(window.failure_panel()->reason().contains(QStringLiteral("SIGKILL")), qPrintable(window.failure_panel()->reason()));
+    QVERIFY(!window.failure_panel()->details().isEmpty());  // the last log lines
+    QVERIFY(window.resume_from_checkpoint_action()->isEnabled());
+    const int before = total_points(window);
+
+    window.failure_panel()->resume_button()->click();
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Running, 10000);
+    QVERIFY(window.failure_panel()->isHidden());
+    // The resumed run continues the same curve from its checkpoint instead of starting an empty one.
+    QTRY_VERIFY_WITH_TIMEOUT(window.controller()->progress().step > before + 3, 10000);
+    const repa::ui::MetricChart* total = window.charts()->chart(QStringLiteral("totalLoss"));
+    QCOMPARE(total->point(0, 0).step, 1.0);
+    for (int i = 1; i < total->point_count(0); ++i) QVERIFY(total->point(0, i).step > total->point(0, i - 1).step);
+    window.controller()->stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.controller()->is_active(), 10000);
+  }
+
+  void invalid_settings_block_start() {
+    MainWindow window;
+    window.controller()->set_program(kFakeWorker);
+    window.settings()->form()->set_config({{"crepa_enabled", true}, {"crepa_lambda", -3.0}});
+    QVERIFY(!window.start_run());
+    QVERIFY(!window.controller()->is_active());
+    QVERIFY(!window.settings()->form()->problem_text("crepa_lambda").isEmpty());
+  }
+
+  void screenshot_during_a_run() {
+    QTemporaryDir dir;
+    MainWindow window;
+    window.controller()->set_program(kFakeWorker);
+    window.resize(1600, 1000);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.settings()->form()->set_config({{"max_train_steps", 150},
+                                           {"output_dir", dir.path().toStdString()},
+                                           {"crepa_enabled", true},
+                                           {"crepa_scheduler", "cosine"},
+                                           {"crepa_similarity_threshold", 0.9}});
+    QVERIFY(window.start_run());
+    QTRY_VERIFY_WITH_TIMEOUT(total_points(window) >= 120, 15000);
+    window.findChild<QAction*>(QStringLiteral("actionSample"))->trigger();
+    QTest::qWait(300);
     QDir().mkpath(QStringLiteral(REPA_SCREENSHOT_DIR));
     const QString path = QStringLiteral(REPA_SCREENSHOT_DIR "/main_window.png");
     const QPixmap shot = window.grab();
-    QVERIFY(!shot.isNull());
-    QVERIFY(shot.width() >= 800);
+    QVERIFY(shot.width() >= 1200);
     QVERIFY(shot.save(path));
-    QVERIFY(QFileInfo(path).size() > 1000);
+    QVERIFY(QFileInfo(path).size() > 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(!window.controller()->is_active(), 15000);
+  }
+
+  void attaches_to_a_headless_run() {
+    QTemporaryDir dir;
+    QFile metrics(dir.filePath(QStringLiteral("metrics.jsonl")));
+    QVERIFY(metrics.open(QIODevice::WriteOnly));
+    for (int s = 1; s <= 50; ++s)
+      metrics.write(QByteArray::fromStdString(
+          nlohmann::json({{"type", "metrics"}, {"step", s}, {"wall_time", s * 0.1}, {"loss", 1.0 / s}}).dump() + "\n"));
+    metrics.close();
+    QDir(dir.path()).mkpath(QStringLiteral("samples"));
+    QImage grid(32, 32, QImage::Format_RGB32);
+    grid.fill(Qt::gray);
+    QVERIFY(grid.save(dir.filePath(QStringLiteral("samples/step_000040.png"))));
+
+    MainWindow window;
+    QVERIFY(window.attach_run(dir.path()));
+    QCOMPARE(total_points(window), 50);
+    QCOMPARE(window.gallery()->count(), 1);
+    QVERIFY(metrics.open(QIODevice::Append));
+    metrics.write("{\"type\":\"metrics\",\"step\":51,\"wall_time\":5.1,\"loss\":0.01}" "\n");
+    metrics.close();
+    QTRY_COMPARE_WITH_TIMEOUT(total_points(window), 51, 5000);
   }
 };
 
