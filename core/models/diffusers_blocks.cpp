@@ -1,5 +1,7 @@
 #include "core/models/diffusers_blocks.h"
 
+#include <algorithm>
+
 #include "core/base/error.h"
 #include "core/models/diffusers_checkpointing.h"
 
@@ -29,7 +31,8 @@ Attention make_spatial_attention(int64_t channels, const BlockOptions& options) 
   a.dim_head = head_dim;
   a.bias = true;
   a.upcast = true;
-  a.norm_groups = options.spatial_norm_groups > 0 ? options.spatial_norm_groups : options.resnet.groups;
+  a.norm_groups = options.spatial_norm_groups == 0 ? options.resnet.groups
+                                                  : std::max<int64_t>(options.spatial_norm_groups, 0);
   a.norm_eps = options.resnet.eps;
   a.residual_connection = true;
   a.rescale_output_factor = options.resnet.output_scale_factor;

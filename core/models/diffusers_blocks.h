@@ -28,7 +28,7 @@ struct BlockOptions {
   ResnetOptions resnet;
   TransformerOptions transformer;   // Cross: heads, dim_head, layers, cross_attention_dim, ...
   int64_t spatial_head_dim = 0;     // Spatial: heads = channels / spatial_head_dim
-  int64_t spatial_norm_groups = 0;  // Spatial: GroupNorm groups of the attention (0: resnet.groups)
+  int64_t spatial_norm_groups = 0;  // Spatial: GroupNorm groups of the attention (0: resnet.groups, -1: none)
 };
 
 // Reads a block type name (the entry `key` of the config) into its attention kind and whether it is an

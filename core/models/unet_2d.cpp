@@ -113,7 +113,12 @@ UNet2DModelImpl::UNet2DModelImpl(const UNet2DConfig& cfg) : config(cfg) {
   }
   s.mid = block("UNetMidBlock2D", cfg.add_attention ? BlockAttention::Spatial : BlockAttention::None, 1, boc[n - 1]);
   s.mid.resnet.output_scale_factor = cfg.mid_block_scale_factor;
-  if (cfg.attn_norm_num_groups > 0) s.mid.spatial_norm_groups = cfg.attn_norm_num_groups;
+  // diffusers gives the mid attention no GroupNorm under scale_shift unless attn_norm_num_groups says so.
+  if (cfg.attn_norm_num_groups > 0) {
+    s.mid.spatial_norm_groups = cfg.attn_norm_num_groups;
+  } else if (cfg.resnet_scale_shift) {
+    s.mid.spatial_norm_groups = -1;
+  }
   build_body(s);
 }
 

@@ -194,3 +194,38 @@ TEST_CASE("channels-last and odd input sizes give the same prediction; mid_block
   CHECK((odd.mid_block.sizes().vec() == model->mid_block_shape(1, 9, 7)));
   CHECK((model->mid_block_shape(2, 8, 8) == reference.mid_block.sizes().vec()));
 }
+
+TEST_CASE("Kolors-style text_proj and class-conditioned configs build with diffusers' names and run") {
+  torch::NoGradGuard no_grad;
+  auto json = fixture_config(fixture("unet2d_forward_sdxl_1_1.safetensors"));
+  json["encoder_hid_dim"] = 40;
+  json["encoder_hid_dim_type"] = "text_proj";
+  UNet2DConditionModel kolors(UNet2DConditionConfig::from_json(json));
+  auto named = kolors->named_parameters();
+  REQUIRE(named.contains("encoder_hid_proj.weight"));
+  CHECK((named["encoder_hid_proj.weight"].sizes() == torch::IntArrayRef{24, 40}));
+  UNetConditioning cond{{}, torch::randn({2, 16}), torch::randn({2, 6})};
+  auto out = kolors->forward(torch::randn({2, 4, 8, 8}), torch::tensor({1, 2}), torch::randn({2, 3, 40}), cond);
+  CHECK((out.mid_block.sizes() == torch::IntArrayRef{2, 64, 2, 2}));
+  // text_time needs its inputs, of the width the config declares.
+  CHECK_THROWS_AS(kolors->forward(torch::randn({2, 4, 8, 8}), torch::tensor(1), torch::randn({2, 3, 40})),
+                  repa::InputError);
+  UNetConditioning narrow{{}, torch::randn({2, 8}), torch::randn({2, 6})};
+  CHECK(error_of([&] {
+          kolors->forward(torch::randn({2, 4, 8, 8}), torch::tensor(1), torch::randn({2, 3, 40}), narrow);
+        }).find("projection_class_embeddings_input_dim") != std::string::npos);
+
+  auto sd = fixture_config(fixture("unet2d_forward_sd15_1_0.safetensors"));
+  sd["class_embed_type"] = "timestep";
+  UNet2DConditionModel upscaler_like(UNet2DConditionConfig::from_json(sd));
+  CHECK((upscaler_like->named_parameters()["class_embedding.linear_1.weight"].sizes() ==
+         torch::IntArrayRef{128, 32}));
+  const auto x = torch::randn({1, 4, 8, 8});
+  const auto ctx = torch::randn({1, 3, 24});
+  UNetConditioning a, b;
+  a.class_labels = torch::tensor({20});
+  b.class_labels = torch::tensor({350});
+  CHECK(!torch::allclose(upscaler_like->forward(x, torch::tensor(5), ctx, a).sample,
+                         upscaler_like->forward(x, torch::tensor(5), ctx, b).sample));
+  CHECK_THROWS_AS(upscaler_like->forward(x, torch::tensor(5), ctx), repa::InputError);
+}
