@@ -11,6 +11,8 @@
 
 #include "core/base/error.h"
 #include "core/data/demo_dataset.h"
+#include "core/data/image.h"
+#include "core/models/autoencoder_kl.h"
 #include "core/train/checkpoint.h"
 #include "core/train/sample_grid.h"
 #include "core/train/trainer.h"
@@ -202,6 +204,54 @@ TEST_CASE("U-REPA trains a class-conditional UNet in pixel space and reports its
   for (const char* key : {"urepa_loss", "urepa_alignment_loss", "urepa_manifold_loss", "urepa_weight"})
     CHECK_MESSAGE(m.contains(key), key);
   CHECK(fs::exists(dir.file("runs/unet/samples/step-000002.png")));
+}
+
+TEST_CASE("latent space: a VAE's posteriors are cached for both orientations and samples are decoded") {
+  torch::set_num_threads(1);
+  repa::test::ScratchDir dir;
+  repa::data::generate_demo_dataset(dir.file("data"), {2, 16, 1});
+  // A tiny diffusers-layout VAE folder with random weights (downsampling 2, 4 latent channels).
+  const nlohmann::json vae_config = {{"in_channels", 3},
+                                     {"out_channels", 3},
+                                     {"latent_channels", 4},
+                                     {"down_block_types", {"DownEncoderBlock2D", "DownEncoderBlock2D"}},
+                                     {"up_block_types", {"UpDecoderBlock2D", "UpDecoderBlock2D"}},
+                                     {"block_out_channels", {8, 16}},
+                                     {"layers_per_block", 1},
+                                     {"norm_num_groups", 4}};
+  fs::create_directories(dir.file("vae"));
+  repa::test::write_bytes(dir.file("vae/config.json"), vae_config.dump());
+  {
+    torch::manual_seed(5);
+    repa::models::AutoencoderKL vae(repa::models::AutoencoderKLConfig::from_json(vae_config));
+    repa::io::save_safetensors(dir.file("vae/diffusion_pytorch_model.safetensors"), module_state(*vae));
+  }
+  auto config = tiny_config(dir, "latent");
+  config["max_train_steps"] = 2;
+  config["validation_step_interval"] = 2;
+  config["gradient_accumulation_steps"] = 2;
+  config["studio"]["vae_path"] = dir.file("vae");
+  config["studio"]["random_flip"] = true;
+  config["studio"]["patch_size"] = 2;
+  Trainer trainer(config);
+  CHECK(trainer.run() == 0);
+  int entries = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir.file("data/.repa-cache"))) {
+    if (entry.path().extension() != ".safetensors" ||
+        entry.path().parent_path().parent_path().filename().string().rfind("latents-", 0) != 0)
+      continue;
+    const auto file = repa::io::SafetensorsFile::open(entry.path().string());
+    CHECK(file.contains("mean"));
+    CHECK(file.contains("std_flip"));
+    CHECK((file.tensor("mean").sizes() == torch::IntArrayRef({4, 8, 8})));
+    ++entries;
+  }
+  CHECK(entries == 12);
+  const auto started = events_of(dir.file("runs/latent"), "run_started");
+  CHECK(started[0]["space"].get<std::string>().find("latent space") != std::string::npos);
+  // The grid holds decoded 16 px images: 8 columns of 16 + padding.
+  const auto grid = repa::data::read_image(dir.file("runs/latent/samples/step-000002.png"));
+  CHECK(grid.width == 8 * (16 + 2) + 2);
 }
 
 TEST_CASE("text-conditioned families and mismatched regularizers stop at once with the way forward") {
