@@ -26,7 +26,7 @@ double mean_step_ms(repa::train::Trainer& trainer, int steps) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   int steps = 20, threads = 0, image_size = 0, batch = 16;  // image size 0: the demo preset's
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
   repa::configure_torch_threads(threads);
   const auto dir = std::filesystem::temp_directory_path() / ("repa-bench-train-" + std::to_string(::getpid()));
   std::vector<std::string> overrides = {"output_dir=" + dir.string(), "studio.run_name=bench",
-                                        "max_train_steps=100000", "checkpoint_step_interval=0",
-                                        "validation_step_interval=0", "train_batch_size=" + std::to_string(batch),
+                                        "max_train_steps=100000", "checkpoint_step_interval=100000",
+                                        "validation_step_interval=100000", "train_batch_size=" + std::to_string(batch),
                                         "studio.device=cpu"};
   if (image_size > 0) overrides.push_back("crepa_encoder_image_size=" + std::to_string(image_size));
   const auto config = repa::config::resolve_json(nlohmann::json::object(), "demo", overrides);
@@ -57,4 +57,7 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_train: %s\n", e.what());
+  return 1;
 }
