@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -95,11 +96,14 @@ int main(int argc, char** argv) {
     double checksum = 0.0;
     for (int i = 0; i < o.warmup; ++i) checksum += model->forward(pixels).patch_tokens.sum().item<double>();
     const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
     for (int i = 0; i < o.iters; ++i) checksum += model->forward(pixels).patch_tokens.sum().item<double>();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double images_per_second = static_cast<double>(o.batch * o.iters) / seconds;
-    std::printf("libtorch  %-15s %8.2f images/s  %8.1f ms/batch  (checksum %.4f)\n", name.c_str(), images_per_second,
-                1000.0 * seconds / o.iters, checksum);
+    // CPU seconds per image (all threads) stay comparable when other work shares the machine.
+    const double cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+    const double images = static_cast<double>(o.batch * o.iters);
+    std::printf("libtorch  %-15s %8.2f images/s  %8.1f ms/batch  %7.2f cpu-s/image  (checksum %.4f)\n", name.c_str(),
+                images / seconds, 1000.0 * seconds / o.iters, cpu_seconds / images, checksum);
     std::fflush(stdout);
   }
   return 0;
