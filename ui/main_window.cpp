@@ -83,7 +83,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   update_actions();
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() {
+  // The worker is stopped before the widgets it reports to go away.
+  controller_->disconnect(this);
+  follower_->disconnect(this);
+  delete controller_;
+  controller_ = nullptr;
+}
 
 void MainWindow::build_actions() {
   start_action_ = new QAction(style()->standardIcon(QStyle::SP_MediaPlay), tr("Start"), this);

@@ -3,6 +3,8 @@
 #include <qcustomplot.h>
 
 #include <QFile>
+#include <QFileDialog>
+#include <QMenu>
 #include <QTextStream>
 #include <QVBoxLayout>
 #include <cmath>
@@ -65,6 +67,27 @@ MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spe
   // A pan or zoom needs the points of the new range before QCustomPlot draws it (cheap: a few thousand).
   connect(plot_->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, [this](const QCPRange&) {
     if (!updating_view_ && !follow_) update_view();
+  });
+
+  // Right-click: this chart's own view and exports.
+  plot_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(plot_, &QWidget::customContextMenuRequested, this, [this](const QPoint& at) {
+    QMenu menu(this);
+    menu.addAction(tr("Reset view"), this, &MetricChart::reset_view);
+    menu.addAction(tr("Log scale"), this, [this](bool on) { set_log_scale(on); })->setCheckable(true);
+    menu.actions().back()->setChecked(log_scale_);
+    menu.addSeparator();
+    menu.addAction(tr("Export PNG…"), this, [this] {
+      const QString path = QFileDialog::getSaveFileName(this, tr("Export chart"), spec_.id + QStringLiteral(".png"),
+                                                        tr("PNG image (*.png)"));
+      if (!path.isEmpty()) export_png(path);
+    });
+    menu.addAction(tr("Export CSV…"), this, [this] {
+      const QString path = QFileDialog::getSaveFileName(this, tr("Export chart data"), spec_.id + QStringLiteral(".csv"),
+                                                        tr("CSV (*.csv)"));
+      if (!path.isEmpty()) export_csv(path);
+    });
+    menu.exec(plot_->mapToGlobal(at));
   });
 
   auto* layout = new QVBoxLayout(this);

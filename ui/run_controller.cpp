@@ -47,6 +47,9 @@ RunController::RunController(QObject* parent) : QObject(parent), program_(locate
 }
 
 RunController::~RunController() {
+  // Whoever listened may be half destroyed already (the window closing): nothing more is reported.
+  blockSignals(true);
+  if (process_) process_->disconnect(this);
   if (process_ && process_->state() != QProcess::NotRunning) {
     // The window is closing under a live run: ask for a clean stop, then make sure nothing is left behind.
     process_->write(command_line(QStringLiteral("stop")));

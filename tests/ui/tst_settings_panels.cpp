@@ -272,6 +272,28 @@ class SettingsPanelsTest : public QObject {
     QVERIFY(repa::ui::SchedulePreview::parse_csv("error text").empty());
   }
 
+  void export_for_simpletuner_reports_what_was_dropped() {
+    QTemporaryDir dir;
+    qputenv("REPA_TRAIN", REPA_TRAIN_EXE);
+    SettingsPanel panel;
+    panel.form()->set_config({{"crepa_enabled", true}, {"model_family", "flux"}, {"lora_rank", 16},
+                              {"studio", {{"dataset_dir", dir.filePath(QStringLiteral("images")).toStdString()}, {"sit_size", "S"}}}});
+    QSignalSpy finished(&panel, &SettingsPanel::export_finished);
+    panel.export_simpletuner(dir.filePath(QStringLiteral("out")));
+    QVERIFY(finished.wait(30000));
+    QVERIFY2(finished.at(0).at(0).toBool(), qPrintable(finished.at(0).at(1).toString()));
+    const QString report = finished.at(0).at(1).toString();
+    QVERIFY2(report.contains(QStringLiteral("studio.sit_size")), qPrintable(report));  // a dropped studio key
+    QFile exported(dir.filePath(QStringLiteral("out/config.json")));
+    QVERIFY(exported.open(QIODevice::ReadOnly));
+    const QByteArray bytes = exported.readAll();
+    const nlohmann::json config = nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size());
+    QCOMPARE(config["lora_rank"].get<int>(), 16);  // passed through
+    QVERIFY(!config.contains("studio"));
+    QVERIFY(QFile::exists(dir.filePath(QStringLiteral("out/multidatabackend.json"))));
+    qunsetenv("REPA_TRAIN");
+  }
+
   void save_open_and_import_keep_every_key() {
     QTemporaryDir dir;
     SettingsPanel panel;
