@@ -1,9 +1,10 @@
 // repa-studio: the desktop window. Thin: application setup, command line, then the main window.
-//   repa-studio [CONFIG.json | RUN_DIR] [--preset NAME]
+//   repa-studio [CONFIG.json | RUN_DIR] [--preset NAME] [--start]
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
 #include <QMessageBox>
+#include <QTimer>
 
 #include "core/base/version.h"
 #include "ui/main_window.h"
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
   const QCommandLineOption preset(QStringLiteral("preset"), QStringLiteral("Start from this preset."),
                                   QStringLiteral("name"));
   parser.addOption(preset);
+  const QCommandLineOption start(QStringLiteral("start"), QStringLiteral("Press Start once the window is up."));
+  parser.addOption(start);
   parser.process(app);
 
   repa::ui::MainWindow window;
@@ -38,5 +41,6 @@ int main(int argc, char** argv) {
       QMessageBox::warning(&window, QStringLiteral("REPA Studio"),
                            error.isEmpty() ? QStringLiteral("%1 is not a run directory").arg(path) : error);
   }
+  if (parser.isSet(start)) QTimer::singleShot(0, &window, [&window] { window.start_run(); });
   return QApplication::exec();
 }
