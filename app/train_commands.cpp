@@ -12,6 +12,7 @@ int schedule_command(const Args& args);
 int run_command(const Args& args);
 int cache_command(const Args& args);
 int sample_command(const Args& args);
+int bench_command(const Args& args);
 
 const std::vector<TrainCommand>& train_commands() {
   static const std::vector<TrainCommand> commands = {
@@ -24,6 +25,7 @@ const std::vector<TrainCommand>& train_commands() {
       {"run", "train a SiT (REPA) or UNet (U-REPA) from a config; the studio's worker", run_command},
       {"cache", "fill the VAE-latent and teacher-token caches a run will read", cache_command},
       {"sample", "draw a sample grid from a saved checkpoint (EMA weights)", sample_command},
+      {"bench", "time SiT (+REPA, cached or live teacher), UNet+U-REPA and DINOv2 steps; --json", bench_command},
   };
   return commands;
 }
