@@ -78,6 +78,10 @@ class UNetBackbone : public Backbone {
       throw InputError("studio.unet_config has in_channels " + std::to_string(config_.in_channels) +
                        ", the data has " + std::to_string(shape.in_channels) + " channels");
     tap_ = flag_or(config, "urepa_enabled", false);
+    // As for the SiT: mixed_precision "bf16" opens a bf16 autocast region in forward on CUDA, none on CPU.
+    models::UNetMemoryOptions memory = model_->memory_options();
+    memory.autocast_bf16 = text_or(config, "mixed_precision", "no") == "bf16";
+    model_->set_memory_options(memory);
   }
   torch::nn::Module& module() override { return *model_; }
   BackboneOutput forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y, bool tap) override {
