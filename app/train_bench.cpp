@@ -11,6 +11,8 @@
 //   dinov2            the teacher's forward alone (no_grad)
 //   sit_xl            SiT-XL/2 step at 256 px latents (32×32×4), meant for CUDA; prints the model-FLOP
 //                     utilisation against --peak-tflops
+// --profile N adds, per case, the N operators with the most self time per step (LibTorch's profiler around a
+// few extra steps after the timed ones, so the timings do not carry the profiler's cost).
 // On CUDA the SiT runs under bf16 autocast (SDPA picks the flash kernel on LibTorch 2.x) and the UNet in
 // channels-last with bf16 autocast; each timed step ends with a device synchronisation.
 #include <torch/torch.h>
@@ -27,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/bench_profile.h"
 #include "app/train_commands.h"
 #include "core/align/repa_regularizer.h"
 #include "core/align/urepa_regularizer.h"
@@ -50,7 +53,7 @@ const char* kUnetConfig = R"({"block_out_channels": [64, 128, 256],
 const std::vector<std::string> kDefaultCases = {"sit", "sit_repa", "sit_repa_teacher", "unet_urepa", "dinov2"};
 
 struct BenchOptions {
-  int threads = 0, iters = 10, warmup = 3;
+  int threads = 0, iters = 10, warmup = 3, profile = 0;
   bool json = false;
   std::string device = "cpu";
   std::vector<std::string> cases = kDefaultCases;
@@ -82,6 +85,7 @@ BenchOptions parse(const Args& args) {
       if (a == "--threads") o.threads = std::stoi(v);
       else if (a == "--iters") o.iters = std::stoi(v);
       else if (a == "--warmup") o.warmup = std::stoi(v);
+      else if (a == "--profile") o.profile = std::stoi(v);
       else if (a == "--device") o.device = v;
       else if (a == "--case") o.cases = split(v);
       else if (a == "--batch") o.batch = std::stoll(v);
@@ -99,7 +103,8 @@ BenchOptions parse(const Args& args) {
       throw InputError("bench: " + a + " expects a number, got '" + v + "'");
     }
   }
-  if (o.iters < 1 || o.warmup < 0) throw InputError("bench: --iters must be >= 1 and --warmup >= 0");
+  if (o.iters < 1 || o.warmup < 0 || o.profile < 0)
+    throw InputError("bench: --iters must be >= 1, --warmup and --profile >= 0");
   if (o.device != "cpu" && o.device != "cuda") throw InputError("bench: --device is cpu or cuda, got " + o.device);
   if (o.device == "cuda" && !torch::cuda::is_available())
     throw InputError("bench: --device cuda but LibTorch sees no CUDA device");
@@ -134,6 +139,7 @@ struct Timing {
   std::string name;
   double median = 0, min = 0, max = 0;
   nlohmann::json extra = nlohmann::json::object();
+  std::vector<OperatorTime> profile;  // the top --profile operators, per step
 };
 
 Timing time_step(const std::string& name, const BenchOptions& o, const torch::Device& device,
@@ -152,6 +158,13 @@ Timing time_step(const std::string& name, const BenchOptions& o, const torch::De
   t.name = name;
   t.median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
   t.min = ms.front(), t.max = ms.back();
+  if (o.profile > 0) {
+    t.profile = profile_operators([&] {
+      step();
+      synchronize(device);
+    }, std::min(o.iters, 5));
+    if (t.profile.size() > static_cast<size_t>(o.profile)) t.profile.resize(o.profile);
+  }
   return t;
 }
 
@@ -370,6 +383,9 @@ int bench_command(const Args& args) {
   for (const auto& r : results) {
     nlohmann::json entry = {{"median_ms", r.median}, {"min_ms", r.min}, {"max_ms", r.max}};
     entry.update(r.extra);
+    for (const auto& op : r.profile)
+      entry["profile"].push_back(
+          {{"op", op.name}, {"self_ms", op.self_ms}, {"total_ms", op.total_ms}, {"calls", op.calls}});
     report["results"][r.name] = entry;
     if (r.name == "sit") vanilla = &r;
     if (r.name == "sit_repa") cached = &r;
@@ -389,6 +405,13 @@ int bench_command(const Args& args) {
   for (const auto& r : results)
     std::printf("  %-18s median %9.1f ms  (min %.1f, max %.1f, %d iters)  %s\n", r.name.c_str(), r.median, r.min,
                 r.max, o.iters, r.extra.dump().c_str());
+  for (const auto& r : results) {
+    if (r.profile.empty()) continue;
+    std::printf("  %s: operators by self time per step (%.1f ms measured per step)\n", r.name.c_str(), r.median);
+    for (const auto& op : r.profile)
+      std::printf("    %-44s self %8.2f ms %5.1f%%  total %8.2f ms  %6.1f calls\n", op.name.c_str(), op.self_ms,
+                  100.0 * op.self_ms / r.median, op.total_ms, op.calls);
+  }
   if (report.contains("ratios")) std::printf("  ratios: %s\n", report["ratios"].dump().c_str());
   return 0;
 }

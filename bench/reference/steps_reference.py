@@ -6,8 +6,10 @@ equal to the LibTorch code by the conformance fixtures (`check` runs all four ch
   steps_reference.py check [FIXTURE_DIR]
   steps_reference.py bench [--case sit,sit_repa,...] [--threads N] [--iters 10] [--warmup 3] [--batch 8]
                            [--depth 4] [--width 256] [--heads 4] [--tap 1] [--teacher-image 224] [--unet-batch 8]
+                           [--profile N]
 
-`bench` prints one JSON object shaped like `repa-train bench --json` (side "pytorch").
+`bench` prints one JSON object shaped like `repa-train bench --json` (side "pytorch"); with --profile N it prints
+instead, per case, the N operators with the most self time per step, like `repa-train bench --profile N`.
 Cases: sit, sit_repa (teacher tokens from a cache tensor), sit_repa_teacher (DINOv2 under no_grad every step),
 unet_urepa (UNet2DModel + U-REPA on the mid-block), dinov2 (the teacher's forward alone).
 """
@@ -50,6 +52,19 @@ def teacher_tokens(model, pixels):
         return model.forward_features(pixels)["x_norm_patchtokens"]
 
 
+def profile_operators(step, steps, top):
+    """The `top` operators by self CPU time per step, as `repa-train bench --profile` reports them."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    rows = [{"op": e.key, "self_ms": e.self_cpu_time_total / 1000.0 / steps,
+             "total_ms": e.cpu_time_total / 1000.0 / steps, "calls": e.count / steps}
+            for e in prof.key_averages()]
+    rows.sort(key=lambda r: -r["self_ms"])
+    return rows[:top]
+
+
 def time_step(a, step):
     for _ in range(a.warmup):
         step()
@@ -61,7 +76,10 @@ def time_step(a, step):
     ms.sort()
     n = len(ms)
     median = ms[n // 2] if n % 2 else 0.5 * (ms[n // 2 - 1] + ms[n // 2])
-    return {"median_ms": median, "min_ms": ms[0], "max_ms": ms[-1]}
+    result = {"median_ms": median, "min_ms": ms[0], "max_ms": ms[-1]}
+    if a.profile:
+        result["profile"] = profile_operators(step, min(a.iters, 5), a.profile)
+    return result
 
 
 def sit_case(a, repa, live):
@@ -177,7 +195,15 @@ def bench(a):
         ratios["teacher_live_over_cached"] = results["sit_repa_teacher"]["median_ms"] / results["sit_repa"]["median_ms"]
     if ratios:
         report["ratios"] = ratios
-    print(json.dumps(report))
+    if not a.profile:
+        print(json.dumps(report))
+        return
+    print(json.dumps(report), file=sys.stderr) if a.json else None
+    for case, r in results.items():
+        print("%s: operators by self time per step (%.1f ms measured per step)" % (case, r["median_ms"]))
+        for op in r.get("profile", []):
+            print("    %-44s self %8.2f ms %5.1f%%  total %8.2f ms  %6.1f calls" % (
+                op["op"], op["self_ms"], 100.0 * op["self_ms"] / r["median_ms"], op["total_ms"], op["calls"]))
 
 
 def check(fixture_dir):
@@ -198,8 +224,9 @@ def main():
     b = sub.add_parser("bench")
     b.add_argument("--case", default=",".join(CASES))
     for name, default in [("threads", 0), ("iters", 10), ("warmup", 3), ("batch", 8), ("depth", 4), ("width", 256),
-                          ("heads", 4), ("tap", 1), ("teacher-image", 224), ("unet-batch", 8)]:
+                          ("heads", 4), ("tap", 1), ("teacher-image", 224), ("unet-batch", 8), ("profile", 0)]:
         b.add_argument("--" + name, type=int, default=default)
+    b.add_argument("--json", action="store_true", help="with --profile: the JSON report on stderr as well")
     a = parser.parse_args()
     check(a.fixture_dir) if a.command == "check" else bench(a)
 

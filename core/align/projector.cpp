@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/base/torch_compat.h"
+#include "core/nn/linear.h"
 
 namespace repa::align {
 
@@ -34,14 +35,14 @@ ProjectorImpl::ProjectorImpl(const ProjectorConfig& config) : config_(config) {
   switch (c.kind) {
     case ProjectorKind::LayerNormLinear:
       norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.input_dim}).eps(1e-5)));
-      linear = register_module("linear", torch::nn::Linear(c.input_dim, c.output_dim));
+      linear = register_module("linear", repa::nn::Linear(c.input_dim, c.output_dim));
       break;
     case ProjectorKind::Mlp:
       if (c.hidden_dim < 1)
         throw InputError("projector_hidden_dim: must be positive, got " + std::to_string(c.hidden_dim));
-      fc0 = register_module("0", torch::nn::Linear(c.input_dim, c.hidden_dim));
-      fc2 = register_module("2", torch::nn::Linear(c.hidden_dim, c.hidden_dim));
-      fc4 = register_module("4", torch::nn::Linear(c.hidden_dim, c.output_dim));
+      fc0 = register_module("0", repa::nn::Linear(c.input_dim, c.hidden_dim));
+      fc2 = register_module("2", repa::nn::Linear(c.hidden_dim, c.hidden_dim));
+      fc4 = register_module("4", repa::nn::Linear(c.hidden_dim, c.output_dim));
       break;
     case ProjectorKind::Conv:
       if (c.kernel_size < 1 || c.kernel_size % 2 == 0)

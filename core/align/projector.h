@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/align/token_aligner.h"
+#include "core/nn/linear.h"
 
 namespace repa::align {
 
@@ -44,9 +45,9 @@ struct ProjectorImpl : torch::nn::Module {
   ProjectorConfig config_;
   // layernorm_linear
   torch::nn::LayerNorm norm{nullptr};
-  torch::nn::Linear linear{nullptr};
+  repa::nn::Linear linear{nullptr};
   // mlp (REPA's Sequential indices 0, 2, 4; 1 and 3 are the SiLUs)
-  torch::nn::Linear fc0{nullptr}, fc2{nullptr}, fc4{nullptr};
+  repa::nn::Linear fc0{nullptr}, fc2{nullptr}, fc4{nullptr};
   // conv
   torch::nn::Conv2d projection{nullptr};
 };

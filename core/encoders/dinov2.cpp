@@ -7,6 +7,7 @@
 
 #include "core/base/error.h"
 #include "core/base/torch_compat.h"
+#include "core/nn/linear.h"
 
 namespace repa::encoders {
 
@@ -50,8 +51,8 @@ Dinov2AttentionImpl::Dinov2AttentionImpl(int64_t dim, int64_t heads) : num_heads
   if (dim % heads != 0)
     throw InputError("DINOv2 width " + std::to_string(dim) + " is not divisible by " + std::to_string(heads) +
                      " heads");
-  qkv = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
-  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  qkv = register_module("qkv", repa::nn::Linear(dim, 3 * dim));
+  proj = register_module("proj", repa::nn::Linear(dim, dim));
 }
 
 torch::Tensor Dinov2AttentionImpl::forward(const torch::Tensor& x) {
@@ -63,11 +64,11 @@ torch::Tensor Dinov2AttentionImpl::forward(const torch::Tensor& x) {
 
 Dinov2FeedForwardImpl::Dinov2FeedForwardImpl(FeedForwardKind k, int64_t dim, int64_t hidden) : kind(k) {
   if (kind == FeedForwardKind::Mlp) {
-    fc1 = register_module("fc1", torch::nn::Linear(dim, hidden));
-    fc2 = register_module("fc2", torch::nn::Linear(hidden, dim));
+    fc1 = register_module("fc1", repa::nn::Linear(dim, hidden));
+    fc2 = register_module("fc2", repa::nn::Linear(hidden, dim));
   } else {
-    w12 = register_module("w12", torch::nn::Linear(dim, 2 * hidden));
-    w3 = register_module("w3", torch::nn::Linear(hidden, dim));
+    w12 = register_module("w12", repa::nn::Linear(dim, 2 * hidden));
+    w3 = register_module("w3", repa::nn::Linear(hidden, dim));
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include "core/nn/linear.h"
 
 namespace repa::encoders {
 
@@ -53,7 +54,7 @@ struct Dinov2AttentionImpl : torch::nn::Module {
   Dinov2AttentionImpl(int64_t dim, int64_t num_heads);
   torch::Tensor forward(const torch::Tensor& x);
   int64_t num_heads;
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  repa::nn::Linear qkv{nullptr}, proj{nullptr};
 };
 TORCH_MODULE(Dinov2Attention);
 
@@ -62,7 +63,7 @@ struct Dinov2FeedForwardImpl : torch::nn::Module {
   Dinov2FeedForwardImpl(FeedForwardKind kind, int64_t dim, int64_t hidden);
   torch::Tensor forward(const torch::Tensor& x);
   FeedForwardKind kind;
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, w12{nullptr}, w3{nullptr};
+  repa::nn::Linear fc1{nullptr}, fc2{nullptr}, w12{nullptr}, w3{nullptr};
 };
 TORCH_MODULE(Dinov2FeedForward);
 

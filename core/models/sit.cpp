@@ -9,6 +9,7 @@
 #include "core/nn/adaln.h"
 #include "core/nn/pos_embed.h"
 #include "core/nn/state_loading.h"
+#include "core/nn/linear.h"
 
 namespace repa::models {
 namespace {
@@ -133,7 +134,7 @@ torch::Tensor SiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
 }
 
 SiTFinalLayerImpl::SiTFinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels) {
-  linear = register_module("linear", torch::nn::Linear(hidden_size, patch_size * patch_size * out_channels));
+  linear = register_module("linear", repa::nn::Linear(hidden_size, patch_size * patch_size * out_channels));
   adaLN_modulation = register_module("adaLN_modulation", nn::adaln_modulation(hidden_size, 2));
 }
 
@@ -154,9 +155,9 @@ SiTImpl::SiTImpl(const SiTConfig& cfg) : config(cfg) {
   for (int64_t i = 0; i < config.depth; ++i) blocks->push_back(SiTBlock(d, config.num_heads, config.mlp_ratio));
   projectors = register_module("projectors", torch::nn::ModuleList());
   for (const int64_t z_dim : config.z_dims)
-    projectors->push_back(torch::nn::Sequential(torch::nn::Linear(d, config.projector_dim), torch::nn::SiLU(),
-                                                torch::nn::Linear(config.projector_dim, config.projector_dim),
-                                                torch::nn::SiLU(), torch::nn::Linear(config.projector_dim, z_dim)));
+    projectors->push_back(torch::nn::Sequential(repa::nn::Linear(d, config.projector_dim), torch::nn::SiLU(),
+                                                repa::nn::Linear(config.projector_dim, config.projector_dim),
+                                                torch::nn::SiLU(), repa::nn::Linear(config.projector_dim, z_dim)));
   final_layer = register_module("final_layer", SiTFinalLayer(d, config.patch_size, config.out_channels()));
   reset_parameters();
 }

@@ -14,6 +14,7 @@
 #include "core/nn/embeddings.h"
 #include "core/nn/mlp.h"
 #include "core/nn/patch_embed.h"
+#include "core/nn/linear.h"
 
 namespace repa::models {
 
@@ -65,7 +66,7 @@ struct SiTFinalLayerImpl : torch::nn::Module {
   SiTFinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c);
 
-  torch::nn::Linear linear{nullptr};
+  repa::nn::Linear linear{nullptr};
   torch::nn::Sequential adaLN_modulation{nullptr};
 };
 TORCH_MODULE(SiTFinalLayer);

@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/base/torch_compat.h"
+#include "core/nn/linear.h"
 
 namespace repa::nn {
 
@@ -12,8 +13,8 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads, bool qkv_bias) : num_he
     throw InputError("attention: width " + std::to_string(dim) + " is not divisible by num_heads " +
                      std::to_string(heads));
   head_dim = dim / heads;
-  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
-  proj = register_module("proj", torch::nn::Linear(dim, dim));
+  qkv = register_module("qkv", repa::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
+  proj = register_module("proj", repa::nn::Linear(dim, dim));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {

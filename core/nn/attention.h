@@ -1,6 +1,7 @@
 // Multi-head self-attention with one fused qkv projection (timm's Attention, as DiT/SiT/REPA use it).
 #pragma once
 #include <torch/torch.h>
+#include "core/nn/linear.h"
 
 namespace repa::nn {
 
@@ -12,8 +13,8 @@ struct AttentionImpl : torch::nn::Module {
 
   int64_t num_heads;
   int64_t head_dim;
-  torch::nn::Linear qkv{nullptr};
-  torch::nn::Linear proj{nullptr};
+  repa::nn::Linear qkv{nullptr};
+  repa::nn::Linear proj{nullptr};
 };
 TORCH_MODULE(Attention);
 

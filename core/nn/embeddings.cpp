@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/nn/linear.h"
 
 namespace repa::nn {
 
@@ -19,8 +20,8 @@ torch::Tensor timestep_frequency_embedding(const torch::Tensor& t, int64_t dim, 
 
 TimestepEmbedderImpl::TimestepEmbedderImpl(int64_t hidden_size, int64_t frequency_size)
     : frequency_embedding_size(frequency_size) {
-  mlp = register_module("mlp", torch::nn::Sequential(torch::nn::Linear(frequency_size, hidden_size), torch::nn::SiLU(),
-                                                     torch::nn::Linear(hidden_size, hidden_size)));
+  mlp = register_module("mlp", torch::nn::Sequential(repa::nn::Linear(frequency_size, hidden_size), torch::nn::SiLU(),
+                                                     repa::nn::Linear(hidden_size, hidden_size)));
 }
 
 torch::Tensor TimestepEmbedderImpl::forward(const torch::Tensor& t) {

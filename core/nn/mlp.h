@@ -1,6 +1,7 @@
 // The transformer feed-forward block: fc1 → GELU (tanh approximation) → fc2 (timm's Mlp names).
 #pragma once
 #include <torch/torch.h>
+#include "core/nn/linear.h"
 
 namespace repa::nn {
 
@@ -9,8 +10,8 @@ struct MlpImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   bool tanh_gelu;
-  torch::nn::Linear fc1{nullptr};
-  torch::nn::Linear fc2{nullptr};
+  repa::nn::Linear fc1{nullptr};
+  repa::nn::Linear fc2{nullptr};
 };
 TORCH_MODULE(Mlp);
 

@@ -1,0 +1,19 @@
+// Where a benchmarked step spends its time: LibTorch's profiler around a few steps, summed per operator.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace repa::app {
+
+struct OperatorTime {
+  std::string name;    // an ATen operator ("aten::mm") or an autograd node ("MmBackward0")
+  double self_ms = 0;  // per step, excluding the operators it called
+  double total_ms = 0; // per step, including them
+  double calls = 0;    // per step
+};
+
+// Runs `step` `steps` times under the CPU profiler and returns the operators by falling self time.
+std::vector<OperatorTime> profile_operators(const std::function<void()>& step, int steps);
+
+}  // namespace repa::app

@@ -1,0 +1,168 @@
+#include "core/nn/fused_ops.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define REPA_X86_KERNELS 1
+#include <immintrin.h>
+#endif
+
+namespace repa::nn {
+namespace {
+
+// gelu_tanh(x) = x·σ(z) with z = 2·√(2/π)·(x + 0.044715·x³): 0.5·(1 + tanh(u)) is σ(2u).
+constexpr float kTwoK = 1.5957691216057308f;  // 2·√(2/π)
+constexpr float kCubic = 0.044715f;
+constexpr int64_t kGrain = 16384;
+
+inline void forward_scalar(const float* x, float* y, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float v = x[i];
+    y[i] = v / (1.0f + std::exp(-kTwoK * v * (1.0f + kCubic * v * v)));
+  }
+}
+
+// d/dx x·σ(z) = σ + x·σ·(1 − σ)·dz/dx with dz/dx = 2·√(2/π)·(1 + 3·0.044715·x²). 1 − σ is taken as e·σ,
+// e = exp(−z), which keeps its precision where σ is close to 1 (1 − σ and ATen's 1 − tanh² cancel there).
+inline void backward_scalar(const float* g, const float* x, float* out, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float v = x[i], v2 = v * v;
+    const float e = std::exp(-kTwoK * v * (1.0f + kCubic * v2));
+    const float s = 1.0f / (1.0f + e);
+    out[i] = g[i] * (s + v * s * s * e * kTwoK * (1.0f + 3.0f * kCubic * v2));
+  }
+}
+
+#ifdef REPA_X86_KERNELS
+// exp(x) for 8 floats: Cody–Waite range reduction by ln 2 and a degree-6 polynomial (Cephes expf, about 1 ulp);
+// the input is clamped to ±88.376 so that 2ⁿ stays finite. min/max return their second operand when either is
+// NaN, so x goes second and a NaN passes through.
+__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
+  x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  // 2ⁿ: n + 127 in the exponent field; n ∈ [-127, 128] after the clamp, 2^128 is handled by splitting.
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i half = _mm256_srai_epi32(ni, 1);
+  const __m256 a = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+  const __m256 b = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, a), b);
+}
+
+// e = exp(−z) with z = 2k·v·(1 + c·v²); σ(z) = 1 / (1 + e).
+__attribute__((target("avx2,fma"))) inline __m256 exp_minus_z(__m256 v, __m256 v2) {
+  const __m256 z = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(kTwoK), v),
+                                 _mm256_fmadd_ps(_mm256_set1_ps(kCubic), v2, _mm256_set1_ps(1.0f)));
+  return exp8(_mm256_sub_ps(_mm256_setzero_ps(), z));
+}
+
+__attribute__((target("avx2,fma"))) void forward_avx2(const float* x, float* y, int64_t begin, int64_t end) {
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 e = exp_minus_z(v, _mm256_mul_ps(v, v));
+    _mm256_storeu_ps(y + i, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+  }
+  forward_scalar(x, y, i, end);
+}
+
+__attribute__((target("avx2,fma"))) void backward_avx2(const float* g, const float* x, float* out, int64_t begin,
+                                                       int64_t end) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i), v2 = _mm256_mul_ps(v, v);
+    const __m256 e = exp_minus_z(v, v2);
+    const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, e));
+    const __m256 dz = _mm256_mul_ps(_mm256_set1_ps(kTwoK), _mm256_fmadd_ps(_mm256_set1_ps(3.0f * kCubic), v2, one));
+    const __m256 d = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(v, s), _mm256_mul_ps(s, e)), dz, s);
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(g + i), d));
+  }
+  backward_scalar(g, x, out, i, end);
+}
+#endif
+
+bool detect_vectorised() {
+#ifdef REPA_X86_KERNELS
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+const bool kVectorised = detect_vectorised();
+
+bool fused_path(const torch::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.is_contiguous() && x.layout() == torch::kStrided;
+}
+
+torch::Tensor forward_cpu(const torch::Tensor& x) {
+  auto y = torch::empty_like(x, at::MemoryFormat::Contiguous);
+  const float* in = x.data_ptr<float>();
+  float* out = y.data_ptr<float>();
+  at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+#ifdef REPA_X86_KERNELS
+    if (kVectorised) return forward_avx2(in, out, begin, end);
+#endif
+    forward_scalar(in, out, begin, end);
+  });
+  return y;
+}
+
+torch::Tensor backward_cpu(const torch::Tensor& grad, const torch::Tensor& x) {
+  auto out = torch::empty_like(x, at::MemoryFormat::Contiguous);
+  const float* g = grad.data_ptr<float>();
+  const float* in = x.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+#ifdef REPA_X86_KERNELS
+    if (kVectorised) return backward_avx2(g, in, o, begin, end);
+#endif
+    backward_scalar(g, in, o, begin, end);
+  });
+  return out;
+}
+
+class GeluTanh : public torch::autograd::Function<GeluTanh> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    ctx->save_for_backward({x});
+    return forward_cpu(x);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto x = ctx->get_saved_variables()[0];
+    auto g = grads[0];
+    // Under create_graph the gradient must itself be differentiable: ATen's operator builds that graph.
+    if (torch::GradMode::is_enabled() || !fused_path(g)) return {at::gelu_backward(g, x, "tanh")};
+    return {backward_cpu(g, x)};
+  }
+};
+
+}  // namespace
+
+bool fused_cpu_kernels_vectorised() { return kVectorised; }
+
+torch::Tensor gelu_tanh(const torch::Tensor& x) {
+  if (!fused_path(x)) return torch::gelu(x, "tanh");
+  if (x.requires_grad() && torch::GradMode::is_enabled()) return GeluTanh::apply(x);
+  torch::NoGradGuard no_grad;
+  return forward_cpu(x);
+}
+
+}  // namespace repa::nn

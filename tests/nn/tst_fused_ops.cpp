@@ -1,0 +1,92 @@
+// The fused CPU operators against ATen's: values and gradients over the whole float range, NaN, the fallbacks.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/nn/fused_ops.h"
+
+using namespace repa;
+
+namespace {
+torch::Tensor spread_inputs() {
+  // Ordinary activations, the tails where σ saturates, exact zeros and values around the exp clamp.
+  return torch::cat({torch::randn({100003}) * 3, torch::linspace(-60, 60, 4001), torch::zeros({7}),
+                     torch::tensor({-200.f, -90.f, -88.f, -10.f, -1e-30f, 1e-30f, 10.f, 88.f, 90.f, 200.f})});
+}
+}  // namespace
+
+TEST_CASE("gelu_tanh equals torch::gelu(x, \"tanh\") in value and gradient") {
+  torch::manual_seed(7);
+  MESSAGE("vectorised path: " << nn::fused_cpu_kernels_vectorised());
+  const auto x = spread_inputs().requires_grad_(true);
+  const auto reference = x.detach().clone().requires_grad_(true);
+  const auto got = nn::gelu_tanh(x);
+  const auto want = torch::gelu(reference, "tanh");
+  CHECK(got.grad_fn() != nullptr);
+  CHECK(torch::allclose(got, want, 2e-6, 1e-6));
+  const auto upstream = torch::randn_like(want);
+  got.backward(upstream);
+  want.backward(upstream);
+  const auto grad_error = (x.grad() - reference.grad()).abs();
+  const auto worst = grad_error.argmax().item<int64_t>();
+  MESSAGE("largest gradient difference " << grad_error.max().item<double>() << " at x = " << x[worst].item<double>()
+                                         << ": " << x.grad()[worst].item<double>() << " vs ATen "
+                                         << reference.grad()[worst].item<double>());
+  // Up to ATen's own error: its 1 − tanh² rounds to 0 for x below about −5, where the gradient is ~1e-6.
+  CHECK(torch::allclose(x.grad(), reference.grad(), 1e-5, 1e-5));
+  CHECK(torch::allclose(got, want, 1e-6, 1e-6));
+
+  // Against the formula in float64 the fused gradient is at least as close as ATen's, whose 1 − tanh² cancels
+  // in the tails (at x = −5 ATen says −2.01e-6 where the exact value is −1.55e-6).
+  const auto v = x.detach().to(torch::kFloat64), v2 = v * v;
+  const auto s = torch::sigmoid(1.5957691216057308 * v * (1 + 0.044715 * v2));
+  const auto exact = upstream.to(torch::kFloat64) * (s + v * s * (1 - s) * 1.5957691216057308 * (1 + 3 * 0.044715 * v2));
+  const double ours = (x.grad().to(torch::kFloat64) - exact).abs().max().item<double>();
+  const double aten = (reference.grad().to(torch::kFloat64) - exact).abs().max().item<double>();
+  MESSAGE("largest gradient error against float64: fused " << ours << ", ATen " << aten);
+  CHECK(ours <= aten);
+  CHECK(ours < 1e-6);
+}
+
+TEST_CASE("gelu_tanh: an odd length, every chunk boundary, and without autograd") {
+  // Lengths below 8 and the remainders run the scalar loop.
+  for (const int64_t n : {1, 7, 8, 9, 16385, 40001}) {
+    const auto x = (torch::randn({n}) * 3).requires_grad_(true);
+    const auto xr = x.detach().clone().requires_grad_(true);
+    nn::gelu_tanh(x).sum().backward();
+    torch::gelu(xr, "tanh").sum().backward();
+    CHECK(torch::allclose(x.grad(), xr.grad(), 1e-5, 1e-5));
+    torch::NoGradGuard no_grad;
+    CHECK(torch::allclose(nn::gelu_tanh(x), torch::gelu(x, "tanh"), 2e-6, 1e-6));
+  }
+}
+
+TEST_CASE("gelu_tanh passes NaN and +inf through") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const auto x = torch::tensor({std::nanf(""), inf, -inf, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f});
+  const auto y = nn::gelu_tanh(x);
+  CHECK(std::isnan(y[0].item<float>()));
+  CHECK(y[1].item<float>() == inf);
+  CHECK(torch::allclose(y.narrow(0, 3, 6), torch::gelu(x.narrow(0, 3, 6), "tanh")));
+}
+
+TEST_CASE("gelu_tanh falls back to ATen for strided, fp64 and bf16 inputs and supports double backward") {
+  const auto wide = torch::randn({64, 32});
+  const auto strided = wide.t();
+  CHECK(torch::allclose(nn::gelu_tanh(strided), torch::gelu(strided, "tanh")));
+  const auto d = torch::randn({50}, torch::kFloat64);
+  CHECK(torch::equal(nn::gelu_tanh(d), torch::gelu(d, "tanh")));
+  const auto b = torch::randn({50}).to(torch::kBFloat16);
+  CHECK(torch::equal(nn::gelu_tanh(b), torch::gelu(b, "tanh")));
+
+  const auto x = torch::randn({33}, torch::requires_grad());
+  const auto xr = x.detach().clone().requires_grad_(true);
+  const auto g = torch::autograd::grad({nn::gelu_tanh(x).sum()}, {x}, {}, true, true)[0];
+  const auto gr = torch::autograd::grad({torch::gelu(xr, "tanh").sum()}, {xr}, {}, true, true)[0];
+  CHECK(torch::allclose(g, gr, 2e-6, 2e-6));
+  const auto h = torch::autograd::grad({g.sum()}, {x})[0];
+  const auto hr = torch::autograd::grad({gr.sum()}, {xr})[0];
+  CHECK(torch::allclose(h, hr, 1e-5, 1e-5));
+}
