@@ -13,7 +13,8 @@ struct OperatorTime {
   double calls = 0;    // per step
 };
 
-// Runs `step` `steps` times under the CPU profiler and returns the operators by falling self time.
-std::vector<OperatorTime> profile_operators(const std::function<void()>& step, int steps);
+// Runs `step` `steps` times under the CPU profiler and returns the operators by falling self time; with
+// `by_shape`, calls with different input shapes are counted apart ("aten::copy_ [8,256,768] [8,256,768]").
+std::vector<OperatorTime> profile_operators(const std::function<void()>& step, int steps, bool by_shape = false);
 
 }  // namespace repa::app

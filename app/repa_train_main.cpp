@@ -8,6 +8,7 @@
 
 #include "app/train_commands.h"
 #include "core/base/error.h"
+#include "core/base/memory.h"
 #include "core/base/threads.h"
 #include "core/base/version.h"
 
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   for (const auto& command : repa::app::train_commands()) {
     if (name != command.name) continue;
     repa::configure_torch_threads(threads);
+    repa::keep_freed_memory();
     repa::app::Args args(argv + i + 1, argv + argc);
     try {
       return command.run(args);

@@ -12,7 +12,8 @@
 //   sit_xl            SiT-XL/2 step at 256 px latents (32×32×4), meant for CUDA; prints the model-FLOP
 //                     utilisation against --peak-tflops
 // --profile N adds, per case, the N operators with the most self time per step (LibTorch's profiler around a
-// few extra steps after the timed ones, so the timings do not carry the profiler's cost).
+// few extra steps after the timed ones, so the timings do not carry the profiler's cost); --profile-shapes
+// counts calls with different input shapes apart.
 // On CUDA the SiT runs under bf16 autocast (SDPA picks the flash kernel on LibTorch 2.x) and the UNet in
 // channels-last with bf16 autocast; each timed step ends with a device synchronisation.
 #include <torch/torch.h>
@@ -34,6 +35,7 @@
 #include "core/align/repa_regularizer.h"
 #include "core/align/urepa_regularizer.h"
 #include "core/base/error.h"
+#include "core/base/memory.h"
 #include "core/base/threads.h"
 #include "core/diffusion/objective.h"
 #include "core/encoders/dinov2.h"
@@ -54,7 +56,7 @@ const std::vector<std::string> kDefaultCases = {"sit", "sit_repa", "sit_repa_tea
 
 struct BenchOptions {
   int threads = 0, iters = 10, warmup = 3, profile = 0;
-  bool json = false;
+  bool json = false, profile_shapes = false;
   std::string device = "cpu";
   std::vector<std::string> cases = kDefaultCases;
   int64_t batch = 8, latent = 32, channels = 4, depth = 4, width = 256, heads = 4, patch = 2, tap = 1;
@@ -75,8 +77,8 @@ BenchOptions parse(const Args& args) {
   BenchOptions o;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--json") {
-      o.json = true;
+    if (a == "--json" || a == "--profile-shapes") {
+      (a == "--json" ? o.json : o.profile_shapes) = true;
       continue;
     }
     if (i + 1 >= args.size()) throw InputError("bench: missing value after " + a);
@@ -162,7 +164,7 @@ Timing time_step(const std::string& name, const BenchOptions& o, const torch::De
     t.profile = profile_operators([&] {
       step();
       synchronize(device);
-    }, std::min(o.iters, 5));
+    }, std::min(o.iters, 5), o.profile_shapes);
     if (t.profile.size() > static_cast<size_t>(o.profile)) t.profile.resize(o.profile);
   }
   return t;
@@ -366,6 +368,7 @@ int bench_command(const Args& args) {
                        {"cores", std::thread::hardware_concurrency()},
                        {"load_before", load_average()}};
   report["threads"] = threads;
+  report["malloc"] = keep_freed_memory();  // idempotent: reports what main() set
   report["iters"] = o.iters, report["warmup"] = o.warmup;
   report["config"] = {{"batch", o.batch},
                       {"latent", {o.channels, o.latent, o.latent}},

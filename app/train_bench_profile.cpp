@@ -9,11 +9,23 @@
 
 namespace repa::app {
 
-std::vector<OperatorTime> profile_operators(const std::function<void()>& step, int steps) {
+namespace {
+std::string shapes_text(const std::vector<std::vector<int64_t>>& shapes) {
+  std::string text;
+  for (const auto& shape : shapes) {
+    text += " [";
+    for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+    text += "]";
+  }
+  return text;
+}
+}  // namespace
+
+std::vector<OperatorTime> profile_operators(const std::function<void()>& step, int steps, bool by_shape) {
   namespace prof = torch::autograd::profiler;
   std::map<std::string, OperatorTime> by_name;
   {
-    const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::CPU);
+    const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::CPU, by_shape);
     prof::TLSLegacyProfilerGuard guard(config, [&](const prof::thread_event_lists& threads) {
       for (const auto& events : threads) {
         // Ranges nest on each thread: a pop closes the newest open push with the same handle.
@@ -30,7 +42,8 @@ std::vector<OperatorTime> profile_operators(const std::function<void()>& step, i
                                    [&](const Open& o) { return o.push->handle() == e.handle(); });
             if (it == open.rend()) continue;
             const double us = it->push->cpuElapsedUs(e);
-            auto& entry = by_name[it->push->name()];
+            auto& entry = by_name[by_shape ? it->push->name() + shapes_text(it->push->shapes())
+                                           : std::string(it->push->name())];
             entry.total_ms += us * 1e-3;
             entry.self_ms += (us - it->children_us) * 1e-3;
             entry.calls += 1;

@@ -6,7 +6,9 @@
 # case, the median over rounds of each run's median step time.
 #
 #   bench/run_comparison.sh BUILD_DIR [THREADS] [options for both sides, e.g. --batch 8 --depth 4]
-#   environment: ROUNDS (3), ITERS (10), WARMUP (3), CASES (sit,sit_repa,sit_repa_teacher,unet_urepa,dinov2)
+#   environment: ROUNDS (3), ITERS (10), WARMUP (3), CASES (sit,sit_repa,sit_repa_teacher,unet_urepa,dinov2),
+#                REFERENCE_MALLOC=tuned gives the Python side the heap settings repa-train makes for itself
+#                (MALLOC_MMAP_THRESHOLD_ 32 MB, MALLOC_TRIM_THRESHOLD_ 1 GB, MALLOC_TOP_PAD_ 64 MB)
 set -eu
 build=${1:?usage: run_comparison.sh BUILD_DIR [THREADS] [OPTIONS...]}
 threads=${2:-$(nproc)}
@@ -24,11 +26,16 @@ echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(
 "$python" "$here/reference/steps_reference.py" check > /dev/null || {
   echo "run_comparison.sh: the PyTorch reference differs from the fixtures; not timing it" >&2; exit 1; }
 echo "# reference modules match the conformance fixtures"
+reference_env=
+if [ "${REFERENCE_MALLOC:-}" = tuned ]; then
+  reference_env="MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864"
+  echo "# the PyTorch side runs with $reference_env"
+fi
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 ours() { c=$1; shift; "$exe" bench --json --case "$c" --threads "$threads" --iters "$iters" --warmup "$warmup" "$@" >> "$out/libtorch.jsonl"; }
-theirs() { "$python" "$here/reference/steps_reference.py" bench --case "$1" --threads "$threads" --iters "$iters" \
+theirs() { env $reference_env "$python" "$here/reference/steps_reference.py" bench --case "$1" --threads "$threads" --iters "$iters" \
              --warmup "$warmup" >> "$out/pytorch.jsonl"; }
 round=0
 while [ "$round" -lt "$rounds" ]; do

@@ -72,7 +72,7 @@ AlignmentOutput RepaRegularizer::compute(const torch::Tensor& hidden, const std:
       how.teacher_grid = teacher_grid(teacher.size(1));
     }
     auto [p, e] = align_tokens(projected, teacher, how);
-    const auto similarity = mean_token_cosine(l2_normalize(p), l2_normalize(e));  // (B,)
+    const auto similarity = mean_cosine_similarity(p, e);  // (B,)
     similarity_sum = similarity_sum.defined() ? similarity_sum + similarity : similarity;
   }
   const auto similarity = similarity_sum / static_cast<double>(teachers.size());  // (B,), averaged over teachers

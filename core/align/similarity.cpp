@@ -14,6 +14,14 @@ torch::Tensor mean_token_cosine(const torch::Tensor& p_normalized, const torch::
   return (p_normalized * e_normalized).sum(-1).mean(-1);
 }
 
+torch::Tensor mean_cosine_similarity(const torch::Tensor& p, const torch::Tensor& e) {
+  constexpr double kEps = 1e-12;  // F.normalize's
+  const auto dot = (p * e).sum(-1);
+  const auto norms = torch::linalg_vector_norm(p, 2, {-1}).clamp_min(kEps) *
+                     torch::linalg_vector_norm(e, 2, {-1}).clamp_min(kEps);
+  return (dot / norms).mean(-1);
+}
+
 ManifoldReduction parse_manifold_reduction(const std::string& name) {
   if (name == "per_image" || name.empty()) return ManifoldReduction::PerImage;
   if (name == "across_batch") return ManifoldReduction::AcrossBatch;

@@ -20,9 +20,11 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #if REPA_TORCH_AT_LEAST(2, 0)
   return at::scaled_dot_product_attention(q, k, v);
 #else
+  // The scale goes on q (S·Dh values a head) rather than on the scores (S·S); with contiguous heads matmul folds
+  // batch and heads into one bmm on views (kᵀ included) instead of copying its operands on every call.
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
-  return torch::matmul(torch::softmax(scores, -1), v);
+  const auto scores = torch::matmul(q.contiguous() * scale, k.contiguous().transpose(-2, -1));
+  return torch::matmul(torch::softmax(scores, -1), v.contiguous());
 #endif
 }
 

@@ -57,7 +57,7 @@ Dinov2AttentionImpl::Dinov2AttentionImpl(int64_t dim, int64_t heads) : num_heads
 
 torch::Tensor Dinov2AttentionImpl::forward(const torch::Tensor& x) {
   const auto b = x.size(0), n = x.size(1), c = x.size(2);
-  auto qkv_heads = qkv(x).reshape({b, n, 3, num_heads, c / num_heads}).permute({2, 0, 3, 1, 4});
+  const auto qkv_heads = qkv(x).reshape({b, n, 3, num_heads, c / num_heads}).permute({2, 0, 3, 1, 4}).unbind(0);
   auto out = repa::compat::scaled_dot_product_attention(qkv_heads[0], qkv_heads[1], qkv_heads[2]);
   return proj(out.transpose(1, 2).reshape({b, n, c}));
 }

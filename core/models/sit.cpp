@@ -129,8 +129,8 @@ torch::Tensor SiTBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
   const auto m = adaLN_modulation->forward(c).chunk(6, -1);  // shift, scale, gate for attention, then MLP
   const int64_t d = x.size(-1);
   auto norm = [d](const torch::Tensor& v) { return torch::layer_norm(v, {d}, {}, {}, 1e-6); };
-  auto h = x + m[2].unsqueeze(1) * attn->forward(nn::modulate(norm(x), m[0], m[1]));
-  return h + m[5].unsqueeze(1) * mlp->forward(nn::modulate(norm(h), m[3], m[4]));
+  const auto h = nn::gated_residual(x, m[2], attn->forward(nn::modulate(norm(x), m[0], m[1])));
+  return nn::gated_residual(h, m[5], mlp->forward(nn::modulate(norm(h), m[3], m[4])));
 }
 
 SiTFinalLayerImpl::SiTFinalLayerImpl(int64_t hidden_size, int64_t patch_size, int64_t out_channels) {

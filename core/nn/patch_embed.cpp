@@ -19,7 +19,9 @@ torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
   if (x.size(2) % patch_size || x.size(3) % patch_size)
     throw InputError("patch embedding: input " + std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) +
                      " is not divisible by patch_size " + std::to_string(patch_size));
-  return proj->forward(x).flatten(2).transpose(1, 2);
+  // Contiguous (B, S, D): a transposed view would make the first residual add, and so the whole residual
+  // stream after it, channel-major, and every LayerNorm would then copy its input.
+  return proj->forward(x).flatten(2).transpose(1, 2).contiguous();
 }
 
 }  // namespace repa::nn

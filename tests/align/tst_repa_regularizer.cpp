@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/align/repa_regularizer.h"
+#include "core/align/similarity.h"
 #include "core/base/error.h"
 #include "core/nn/state_loading.h"
 
@@ -171,4 +172,22 @@ TEST_CASE("weight names: REPA's projectors.<i>.{0,2,4} for the mlp, SimpleTuner 
   CHECK(r.projectors()->at(0)->norm->weight[1].item<float>() == 2.f);
   CHECK(r.projectors()->at(0)->linear->bias[0].item<float>() == -1.f);
   CHECK(projector_weights_from_simpletuner(checkpoint, "urepa").empty());
+}
+
+TEST_CASE("mean_cosine_similarity equals the cosine of the normalised tokens, gradients and zero tokens included") {
+  torch::manual_seed(3);
+  auto p = torch::randn({3, 5, 7});
+  auto e = torch::randn({3, 5, 7});
+  p[1][2].zero_();  // F.normalize leaves a zero token at zero: its cosine is 0
+  e[2][4].zero_();
+  const auto p1 = p.clone().requires_grad_(true), p2 = p.clone().requires_grad_(true);
+  const auto fused = mean_cosine_similarity(p1, e);
+  const auto reference = mean_token_cosine(l2_normalize(p2), l2_normalize(e));
+  CHECK(fused.sizes() == torch::IntArrayRef{3});
+  CHECK(torch::allclose(fused, reference, 1e-6, 1e-7));
+  const auto weights = torch::tensor({0.5f, -1.0f, 2.0f});
+  (fused * weights).sum().backward();
+  (reference * weights).sum().backward();
+  CHECK(torch::allclose(p1.grad(), p2.grad(), 1e-5, 1e-7));
+  CHECK(torch::isfinite(p1.grad()).all().item<bool>());
 }
