@@ -7,6 +7,7 @@
 
 #include "core/base/error.h"
 #include "core/base/torch_compat.h"
+#include "core/nn/cpu_attention.h"
 #include "core/nn/linear.h"
 
 namespace repa::encoders {
@@ -57,9 +58,7 @@ Dinov2AttentionImpl::Dinov2AttentionImpl(int64_t dim, int64_t heads) : num_heads
 
 torch::Tensor Dinov2AttentionImpl::forward(const torch::Tensor& x) {
   const auto b = x.size(0), n = x.size(1), c = x.size(2);
-  const auto qkv_heads = qkv(x).reshape({b, n, 3, num_heads, c / num_heads}).permute({2, 0, 3, 1, 4}).unbind(0);
-  auto out = repa::compat::scaled_dot_product_attention(qkv_heads[0], qkv_heads[1], qkv_heads[2]);
-  return proj(out.transpose(1, 2).reshape({b, n, c}));
+  return proj(repa::nn::packed_self_attention(qkv(x).reshape({b, n, 3, num_heads, c / num_heads})));
 }
 
 Dinov2FeedForwardImpl::Dinov2FeedForwardImpl(FeedForwardKind k, int64_t dim, int64_t hidden) : kind(k) {

@@ -8,7 +8,7 @@ namespace repa::nn {
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias = true);
 
-  // x (B, S, D) → (B, S, D); the product runs through compat::scaled_dot_product_attention.
+  // x (B, S, D) → (B, S, D) through nn::packed_self_attention (the per-head CPU kernel or SDPA).
   torch::Tensor forward(const torch::Tensor& x);
 
   int64_t num_heads;

@@ -1,10 +1,12 @@
-// The fused CPU operators against ATen's: values and gradients over the whole float range, NaN, the fallbacks.
+// The fused CPU operators against ATen: tanh GELU over the whole float range, the per-head packed attention.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "core/nn/cpu_attention.h"
 #include "core/nn/fused_ops.h"
 
 using namespace repa;
@@ -89,4 +91,65 @@ TEST_CASE("gelu_tanh falls back to ATen for strided, fp64 and bf16 inputs and su
   const auto h = torch::autograd::grad({g.sum()}, {x})[0];
   const auto hr = torch::autograd::grad({gr.sum()}, {xr})[0];
   CHECK(torch::allclose(h, hr, 1e-5, 1e-5));
+}
+
+namespace {
+// softmax(q kᵀ / √Dh) v written out with ATen operators, from the packed (B, S, 3, H, Dh) layout.
+torch::Tensor written_out_attention(const torch::Tensor& qkv) {
+  const auto q = qkv.select(2, 0).transpose(1, 2), k = qkv.select(2, 1).transpose(1, 2);
+  const auto v = qkv.select(2, 2).transpose(1, 2);
+  const auto w = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(qkv.size(4))), -1);
+  return torch::matmul(w, v).transpose(1, 2).reshape({qkv.size(0), qkv.size(1), -1});
+}
+}  // namespace
+
+TEST_CASE("packed_self_attention equals the written-out attention, forward and backward, on the per-head path") {
+  torch::manual_seed(11);
+  // Token counts that are and are not multiples of the 8-float vectors, head widths 64 and 5.
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{2, 16, 3, 4, 64}, {3, 13, 3, 2, 5}, {1, 9, 3, 8, 8}}) {
+    const auto qkv = (torch::randn(shape) * 2).requires_grad_(true);
+    CHECK(nn::packed_attention_on_cpu_path(qkv) == (shape[0] * shape[3] >= at::get_num_threads()));
+    const auto reference_in = qkv.detach().clone().requires_grad_(true);
+    const auto got = nn::packed_self_attention(qkv);
+    const auto want = written_out_attention(reference_in);
+    REQUIRE(got.sizes() == want.sizes());
+    CHECK(torch::allclose(got, want, 1e-5, 1e-6));
+    const auto upstream = torch::randn_like(want);
+    got.backward(upstream);
+    want.backward(upstream);
+    CHECK(torch::allclose(qkv.grad(), reference_in.grad(), 1e-4, 1e-5));
+    torch::NoGradGuard no_grad;
+    CHECK(torch::allclose(nn::packed_self_attention(qkv.detach()), want, 1e-5, 1e-6));
+  }
+}
+
+TEST_CASE("packed_self_attention: a large score row stays finite, and double backward matches the generic path") {
+  auto qkv = torch::randn({2, 6, 3, 2, 4});
+  qkv.select(2, 0).mul_(40);  // scores in the hundreds: the softmax must subtract its row maximum
+  const auto out = nn::packed_self_attention(qkv);
+  CHECK(torch::isfinite(out).all().item<bool>());
+  CHECK(torch::allclose(out, written_out_attention(qkv), 1e-4, 1e-5));
+
+  const auto x = torch::randn({2, 6, 3, 2, 4}, torch::requires_grad());
+  const auto xr = x.detach().clone().requires_grad_(true);
+  const auto g = torch::autograd::grad({nn::packed_self_attention(x).pow(2).sum()}, {x}, {}, true, true)[0];
+  const auto gr = torch::autograd::grad({written_out_attention(xr).pow(2).sum()}, {xr}, {}, true, true)[0];
+  CHECK(torch::allclose(g, gr, 1e-4, 1e-5));
+  const auto h = torch::autograd::grad({g.sum()}, {x})[0];
+  const auto hr = torch::autograd::grad({gr.sum()}, {xr})[0];
+  CHECK(torch::allclose(h, hr, 1e-3, 1e-4));
+}
+
+TEST_CASE("packed_self_attention takes the generic path for fp64, strided input and fewer heads than threads") {
+  const auto d = torch::randn({2, 5, 3, 2, 4}, torch::kFloat64);
+  CHECK_FALSE(nn::packed_attention_on_cpu_path(d));
+  CHECK(torch::allclose(nn::packed_self_attention(d), written_out_attention(d)));
+  const auto strided = torch::randn({2, 5, 3, 4, 2}).transpose(3, 4);
+  CHECK_FALSE(nn::packed_attention_on_cpu_path(strided));
+  CHECK(torch::allclose(nn::packed_self_attention(strided), written_out_attention(strided), 1e-5, 1e-6));
+  const int threads = at::get_num_threads();
+  at::set_num_threads(4);
+  CHECK_FALSE(nn::packed_attention_on_cpu_path(torch::randn({1, 5, 3, 2, 4})));
+  at::set_num_threads(threads);
+  CHECK_THROWS(nn::packed_self_attention(torch::randn({2, 5, 4, 2, 4})));
 }
