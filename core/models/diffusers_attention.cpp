@@ -4,6 +4,7 @@
 
 #include "core/base/torch_compat.h"
 #include "core/models/diffusers_checkpointing.h"
+#include "core/nn/cpu_attention.h"
 
 namespace repa::models::diffusers {
 namespace {
@@ -38,19 +39,21 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   if (spatial) h = h.transpose(1, 2);  // (B, HW, C)
 
   const auto& kv_source = context.defined() ? context : h;
-  auto q = split_heads(to_q(h), options.heads);
-  auto k = split_heads(to_k(kv_source), options.heads);
-  auto v = split_heads(to_v(kv_source), options.heads);
+  const auto q = to_q(h), k = to_k(kv_source), v = to_v(kv_source);  // (B, S, heads·dim_head)
   torch::Tensor attended;
   const bool reduced_precision = q.scalar_type() != torch::kFloat || compat::detail::cuda_autocast_enabled();
   if (options.upcast && reduced_precision) {
     compat::AutocastDisabled fp32;
-    attended = compat::scaled_dot_product_attention(q.to(torch::kFloat), k.to(torch::kFloat), v.to(torch::kFloat))
-                   .to(v.scalar_type());
+    attended = compat::scaled_dot_product_attention(split_heads(q.to(torch::kFloat), options.heads),
+                                                    split_heads(k.to(torch::kFloat), options.heads),
+                                                    split_heads(v.to(torch::kFloat), options.heads))
+                   .to(v.scalar_type())
+                   .transpose(1, 2)
+                   .flatten(2);
   } else {
-    attended = compat::scaled_dot_product_attention(q, k, v);
+    attended = nn::multi_head_attention(q, k, v, options.heads);  // per-head CPU kernel or SDPA
   }
-  auto out = to_out(attended.transpose(1, 2).flatten(2));
+  auto out = to_out(attended);
   if (spatial) out = out.transpose(1, 2).reshape(x.sizes());
   if (options.residual_connection) out = out + x;
   return options.rescale_output_factor == 1.0 ? out : out / options.rescale_output_factor;

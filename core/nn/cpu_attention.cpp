@@ -114,46 +114,82 @@ void softmax_backward_rows(float* dp, const float* p, int64_t rows, int64_t n, f
   softmax_backward_rows_scalar(dp, p, rows, n, scale);
 }
 
-struct Shape {
-  int64_t b, s, h, dh, d;
-  explicit Shape(const torch::Tensor& qkv)
-      : b(qkv.size(0)), s(qkv.size(1)), h(qkv.size(3)), dh(qkv.size(4)), d(qkv.size(3) * qkv.size(4)) {}
-  // The first float of head `head` of q (part 0), k (1) or v (2) of image `image`; rows are 3·d apart.
-  int64_t offset(int64_t image, int64_t part, int64_t head) const { return image * s * 3 * d + part * d + head * dh; }
+// One of q, k, v (or their gradients) for every image: (S, H·Dh) row-major blocks `image_stride` floats apart,
+// rows `row_stride` apart; head h is the Dh columns from h·Dh.
+struct Operand {
+  float* data;
+  int64_t image_stride, row_stride;
+  torch::Tensor head(int64_t image, int64_t h, int64_t rows, int64_t dh) const {
+    return view(data + image * image_stride + h * dh, rows, dh, row_stride);
+  }
 };
 
-// The forward for every (image, head) pair; `probs` (B, H, S, S) receives the softmax for the backward when
-// defined, else each task works in a scratch block of its own.
-torch::Tensor attention_forward(const torch::Tensor& qkv, torch::Tensor probs) {
-  const Shape sh(qkv);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(sh.dh));
-  auto out = torch::empty({sh.b, sh.s, sh.d}, qkv.options());
-  float* in = qkv.data_ptr<float>();
-  float* o = out.data_ptr<float>();
-  float* pr = probs.defined() ? probs.data_ptr<float>() : nullptr;
-  at::parallel_for(0, sh.b * sh.h, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scratch(pr ? 0 : static_cast<size_t>(sh.s * sh.s));
+struct Problem {
+  int64_t b, h, sq, skv, dh;
+  Operand q, k, v;
+  float scale() const { return 1.0f / std::sqrt(static_cast<float>(dh)); }
+};
+
+// softmax(q kᵀ/√Dh) v for every (image, head) pair into out, (B, Sq, H·Dh); `probs` (B, H, Sq, Skv) receives
+// the softmax for the backward when given, else each task works in a scratch block of its own.
+void attention_forward(const Problem& pb, float* out, float* probs) {
+  const int64_t d = pb.h * pb.dh;
+  at::parallel_for(0, pb.b * pb.h, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(probs ? 0 : static_cast<size_t>(pb.sq * pb.skv));
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t image = task / sh.h, head = task % sh.h;
-      const auto q = view(in + sh.offset(image, 0, head), sh.s, sh.dh, 3 * sh.d);
-      const auto k = view(in + sh.offset(image, 1, head), sh.s, sh.dh, 3 * sh.d);
-      const auto v = view(in + sh.offset(image, 2, head), sh.s, sh.dh, 3 * sh.d);
-      float* p_data = pr ? pr + task * sh.s * sh.s : scratch.data();
-      auto p = view(p_data, sh.s, sh.s, sh.s);
-      at::mm_out(p, q, k.t());  // raw scores; the 1/√Dh goes into the softmax
-      softmax_rows(p_data, sh.s, sh.s, scale);
-      auto o_head = view(o + image * sh.s * sh.d + head * sh.dh, sh.s, sh.dh, sh.d);
-      at::mm_out(o_head, p, v);
+      const int64_t image = task / pb.h, head = task % pb.h;
+      float* p_data = probs ? probs + task * pb.sq * pb.skv : scratch.data();
+      auto p = view(p_data, pb.sq, pb.skv, pb.skv);
+      at::mm_out(p, pb.q.head(image, head, pb.sq, pb.dh), pb.k.head(image, head, pb.skv, pb.dh).t());
+      softmax_rows(p_data, pb.sq, pb.skv, pb.scale());  // the 1/√Dh is applied here
+      auto o = view(out + image * pb.sq * d + head * pb.dh, pb.sq, pb.dh, d);
+      at::mm_out(o, p, pb.v.head(image, head, pb.skv, pb.dh));
     }
   });
-  return out;
 }
+
+// The gradients of q, k, v from the saved softmax and the output's gradient (B, Sq, H·Dh), into dq, dk, dv.
+void attention_backward(const Problem& pb, const float* probs, const float* grad_out, const Operand& dq,
+                        const Operand& dk, const Operand& dv) {
+  const int64_t d = pb.h * pb.dh;
+  at::parallel_for(0, pb.b * pb.h, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> dp_data(static_cast<size_t>(pb.sq * pb.skv));
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t image = task / pb.h, head = task % pb.h;
+      const float* p_data = probs + task * pb.sq * pb.skv;
+      const auto p = view(const_cast<float*>(p_data), pb.sq, pb.skv, pb.skv);
+      const auto d_out = view(const_cast<float*>(grad_out) + image * pb.sq * d + head * pb.dh, pb.sq, pb.dh, d);
+      auto dp = view(dp_data.data(), pb.sq, pb.skv, pb.skv);
+      auto dv_head = dv.head(image, head, pb.skv, pb.dh);
+      at::mm_out(dv_head, p.t(), d_out);                                 // dV = Pᵀ dO
+      at::mm_out(dp, d_out, pb.v.head(image, head, pb.skv, pb.dh).t());  // dP = dO Vᵀ
+      softmax_backward_rows(dp_data.data(), p_data, pb.sq, pb.skv, pb.scale());
+      auto dq_head = dq.head(image, head, pb.sq, pb.dh);
+      auto dk_head = dk.head(image, head, pb.skv, pb.dh);
+      at::mm_out(dq_head, dp, pb.k.head(image, head, pb.skv, pb.dh));      // dQ = dS K (dS carries the scale)
+      at::mm_out(dk_head, dp.t(), pb.q.head(image, head, pb.sq, pb.dh));   // dK = dSᵀ Q
+    }
+  });
+}
+
+// q, k, v inside one packed (B, S, 3, H, Dh) tensor (or its gradient).
+Problem packed_problem(const torch::Tensor& qkv) {
+  const int64_t b = qkv.size(0), s = qkv.size(1), h = qkv.size(3), dh = qkv.size(4), d = h * dh;
+  float* base = qkv.data_ptr<float>();
+  return {b, h, s, s, dh, {base, s * 3 * d, 3 * d}, {base + d, s * 3 * d, 3 * d}, {base + 2 * d, s * 3 * d, 3 * d}};
+}
+
+Operand rows_of(const torch::Tensor& t) { return {t.data_ptr<float>(), t.size(1) * t.size(2), t.size(2)}; }
+
+bool grad_of_grad_needed() { return torch::GradMode::is_enabled(); }
 
 class PackedAttention : public torch::autograd::Function<PackedAttention> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv) {
-    auto probs = torch::empty({qkv.size(0), qkv.size(3), qkv.size(1), qkv.size(1)}, qkv.options());
-    auto out = attention_forward(qkv, probs);
+    const auto pb = packed_problem(qkv);
+    auto probs = torch::empty({pb.b, pb.h, pb.sq, pb.skv}, qkv.options());
+    auto out = torch::empty({pb.b, pb.sq, pb.h * pb.dh}, qkv.options());
+    attention_forward(pb, out.data_ptr<float>(), probs.data_ptr<float>());
     ctx->save_for_backward({qkv, probs});
     return out;
   }
@@ -162,50 +198,68 @@ class PackedAttention : public torch::autograd::Function<PackedAttention> {
                                                torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto& qkv = saved[0];
-    const auto& probs = saved[1];
-    if (torch::GradMode::is_enabled()) {
+    if (grad_of_grad_needed()) {
       // create_graph: the gradient must itself be differentiable (in qkv and in the incoming gradient), so it is
       // taken through the generic operators, rebuilt on the saved qkv.
       return {torch::autograd::grad({generic_attention(qkv)}, {qkv}, {grads[0]}, true, true)[0]};
     }
-    const Shape sh(qkv);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(sh.dh));
     const auto grad_out = grads[0].contiguous();
     auto grad_qkv = torch::empty_like(qkv);
-    float* in = qkv.data_ptr<float>();
-    float* g = grad_qkv.data_ptr<float>();
-    const float* go = grad_out.data_ptr<float>();
-    const float* pr = probs.data_ptr<float>();
-    at::parallel_for(0, sh.b * sh.h, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> dp_buffer(static_cast<size_t>(sh.s * sh.s));
-      for (int64_t task = begin; task < end; ++task) {
-        const int64_t image = task / sh.h, head = task % sh.h;
-        const auto q = view(in + sh.offset(image, 0, head), sh.s, sh.dh, 3 * sh.d);
-        const auto k = view(in + sh.offset(image, 1, head), sh.s, sh.dh, 3 * sh.d);
-        const auto v = view(in + sh.offset(image, 2, head), sh.s, sh.dh, 3 * sh.d);
-        auto dq = view(g + sh.offset(image, 0, head), sh.s, sh.dh, 3 * sh.d);
-        auto dk = view(g + sh.offset(image, 1, head), sh.s, sh.dh, 3 * sh.d);
-        auto dv = view(g + sh.offset(image, 2, head), sh.s, sh.dh, 3 * sh.d);
-        const float* p_data = pr + task * sh.s * sh.s;
-        const auto p = view(const_cast<float*>(p_data), sh.s, sh.s, sh.s);
-        const auto d_out = view(const_cast<float*>(go) + image * sh.s * sh.d + head * sh.dh, sh.s, sh.dh, sh.d);
-        auto dp = view(dp_buffer.data(), sh.s, sh.s, sh.s);
-        at::mm_out(dv, p.t(), d_out);  // dV = Pᵀ dO
-        at::mm_out(dp, d_out, v.t());  // dP = dO Vᵀ
-        softmax_backward_rows(dp_buffer.data(), p_data, sh.s, sh.s, scale);
-        at::mm_out(dq, dp, k);      // dQ = dS K   (dS carries the scale)
-        at::mm_out(dk, dp.t(), q);  // dK = dSᵀ Q
-      }
-    });
+    const auto g = packed_problem(grad_qkv);
+    attention_backward(packed_problem(qkv), saved[1].data_ptr<float>(), grad_out.data_ptr<float>(), g.q, g.k, g.v);
     return {grad_qkv};
   }
 };
 
+// q (B, Sq, H·Dh), k and v (B, Skv, H·Dh), each contiguous.
+Problem separate_problem(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads) {
+  return {q.size(0), heads, q.size(1), k.size(1), q.size(2) / heads, rows_of(q), rows_of(k), rows_of(v)};
+}
+
+torch::Tensor generic_separate(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads) {
+  auto split = [heads](const torch::Tensor& x) { return x.reshape({x.size(0), x.size(1), heads, -1}).transpose(1, 2); };
+  return compat::scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).flatten(2);
+}
+
+class SeparateAttention : public torch::autograd::Function<SeparateAttention> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, int64_t heads) {
+    const auto pb = separate_problem(q, k, v, heads);
+    auto probs = torch::empty({pb.b, pb.h, pb.sq, pb.skv}, q.options());
+    auto out = torch::empty_like(q);
+    attention_forward(pb, out.data_ptr<float>(), probs.data_ptr<float>());
+    ctx->save_for_backward({q, k, v, probs});
+    ctx->saved_data["heads"] = heads;
+    return out;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const int64_t heads = ctx->saved_data["heads"].toInt();
+    if (grad_of_grad_needed()) {
+      auto g = torch::autograd::grad({generic_separate(saved[0], saved[1], saved[2], heads)},
+                                     {saved[0], saved[1], saved[2]}, {grads[0]}, true, true);
+      return {g[0], g[1], g[2], torch::Tensor()};
+    }
+    const auto grad_out = grads[0].contiguous();
+    auto dq = torch::empty_like(saved[0]), dk = torch::empty_like(saved[1]), dv = torch::empty_like(saved[2]);
+    attention_backward(separate_problem(saved[0], saved[1], saved[2], heads), saved[3].data_ptr<float>(),
+                       grad_out.data_ptr<float>(), rows_of(dq), rows_of(dk), rows_of(dv));
+    return {dq, dk, dv, torch::Tensor()};
+  }
+};
+
+bool cpu_fp32(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+}
+
 }  // namespace
 
 bool packed_attention_on_cpu_path(const torch::Tensor& qkv) {
-  return qkv.device().is_cpu() && qkv.scalar_type() == torch::kFloat32 && qkv.dim() == 5 && qkv.size(2) == 3 &&
-         qkv.is_contiguous() && qkv.size(1) > 0 && qkv.size(0) * qkv.size(3) >= at::get_num_threads();
+  return cpu_fp32(qkv) && qkv.dim() == 5 && qkv.size(2) == 3 && qkv.size(1) > 0 &&
+         qkv.size(0) * qkv.size(3) >= at::get_num_threads();
 }
 
 torch::Tensor packed_self_attention(const torch::Tensor& qkv) {
@@ -214,7 +268,28 @@ torch::Tensor packed_self_attention(const torch::Tensor& qkv) {
   if (!packed_attention_on_cpu_path(qkv)) return generic_attention(qkv);
   if (qkv.requires_grad() && torch::GradMode::is_enabled()) return PackedAttention::apply(qkv);
   torch::NoGradGuard no_grad;
-  return attention_forward(qkv, torch::Tensor());
+  const auto pb = packed_problem(qkv);
+  auto out = torch::empty({pb.b, pb.sq, pb.h * pb.dh}, qkv.options());
+  attention_forward(pb, out.data_ptr<float>(), nullptr);
+  return out;
+}
+
+bool separate_attention_on_cpu_path(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                    int64_t heads) {
+  return cpu_fp32(q) && cpu_fp32(k) && cpu_fp32(v) && q.dim() == 3 && k.dim() == 3 && v.dim() == 3 && heads > 0 &&
+         q.size(2) % heads == 0 && k.sizes() == v.sizes() && q.size(0) == k.size(0) && q.size(2) == k.size(2) &&
+         q.size(1) > 0 && k.size(1) > 0 && q.size(0) * heads >= at::get_num_threads();
+}
+
+torch::Tensor multi_head_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   int64_t heads) {
+  if (!separate_attention_on_cpu_path(q, k, v, heads)) return generic_separate(q, k, v, heads);
+  const bool grad = torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (grad) return SeparateAttention::apply(q, k, v, heads);
+  torch::NoGradGuard no_grad;
+  auto out = torch::empty_like(q);
+  attention_forward(separate_problem(q, k, v, heads), out.data_ptr<float>(), nullptr);
+  return out;
 }
 
 }  // namespace repa::nn

@@ -1,4 +1,5 @@
-// Self-attention from a packed qkv projection, softmax(q kᵀ / √Dh) v, for the timm-style blocks (SiT, DINOv2).
+// Multi-head attention, softmax(q kᵀ / √Dh) v, with a per-head CPU kernel: from a packed qkv projection for the
+// timm-style blocks (SiT, DINOv2), or from separate q, k, v projections for the diffusers UNets.
 #pragma once
 #include <torch/torch.h>
 
@@ -15,5 +16,13 @@ torch::Tensor packed_self_attention(const torch::Tensor& qkv);
 
 // Whether packed_self_attention takes the per-head CPU path for this input.
 bool packed_attention_on_cpu_path(const torch::Tensor& qkv);
+
+// The same from separate projections (diffusers' to_q/to_k/to_v, self- or cross-attention): q (B, Sq, H·Dh), k
+// and v (B, Skv, H·Dh) → (B, Sq, H·Dh). The per-head CPU path needs all three contiguous fp32 on CPU and returns
+// dq, dk, dv directly; otherwise it is compat::scaled_dot_product_attention on the split heads.
+torch::Tensor multi_head_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   int64_t heads);
+bool separate_attention_on_cpu_path(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                    int64_t heads);
 
 }  // namespace repa::nn
