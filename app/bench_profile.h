@@ -1,4 +1,4 @@
-// Where a benchmarked step spends its time: LibTorch's profiler around a few steps, summed per operator.
+// Where a benchmarked step spends its time: every operator of a few steps timed and summed per operator.
 #pragma once
 #include <functional>
 #include <string>

@@ -11,7 +11,7 @@
 //   dinov2            the teacher's forward alone (no_grad)
 //   sit_xl            SiT-XL/2 step at 256 px latents (32×32×4), meant for CUDA; prints the model-FLOP
 //                     utilisation against --peak-tflops
-// --profile N adds, per case, the N operators with the most self time per step (LibTorch's profiler around a
+// --profile N adds, per case, the N operators with the most self time per step (every operator timed over a
 // few extra steps after the timed ones, so the timings do not carry the profiler's cost); --profile-shapes
 // counts calls with different input shapes apart.
 // On CUDA the SiT runs under bf16 autocast (SDPA picks the flash kernel on LibTorch 2.x) and the UNet in

@@ -1,64 +1,83 @@
-#include <torch/csrc/autograd/profiler_legacy.h>
+// The operator profile of `repa-train bench --profile`: RecordFunction callbacks (the interface LibTorch's own
+// profilers are built on, the same in 1.13 and 2.x) time every operator and autograd node on this thread.
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
-#include <unordered_map>
+#include <string>
+#include <vector>
 
 #include "app/bench_profile.h"
 
 namespace repa::app {
-
 namespace {
-std::string shapes_text(const std::vector<std::vector<int64_t>>& shapes) {
-  std::string text;
-  for (const auto& shape : shapes) {
-    text += " [";
-    for (size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
-    text += "]";
+
+using Clock = std::chrono::steady_clock;
+
+struct Open {
+  std::string key;
+  Clock::time_point start;
+  double children_ms = 0;
+};
+
+// Callbacks are plain function pointers, so what they share lives in thread-local state.
+thread_local std::vector<Open> open_ranges;
+thread_local std::map<std::string, OperatorTime>* totals = nullptr;
+thread_local bool key_by_shape = false;
+
+std::string key_of(const at::RecordFunction& fn) {
+  std::string key = fn.name();
+  if (!key_by_shape) return key;
+  for (const auto& input : fn.inputs()) {
+    key += " [";
+    if (input.isTensor()) {
+      const auto sizes = input.toTensor().sizes();
+      for (size_t i = 0; i < sizes.size(); ++i) key += (i ? "," : "") + std::to_string(sizes[i]);
+    }
+    key += "]";
   }
-  return text;
+  return key;
 }
+
+std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
+  if (totals) open_ranges.push_back({key_of(fn), Clock::now(), 0.0});
+  return nullptr;
+}
+
+void on_end(const at::RecordFunction&, at::ObserverContext*) {
+  if (!totals || open_ranges.empty()) return;
+  const Open range = open_ranges.back();
+  open_ranges.pop_back();
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - range.start).count();
+  auto& entry = (*totals)[range.key];
+  entry.total_ms += ms;
+  entry.self_ms += ms - range.children_ms;
+  entry.calls += 1;
+  if (!open_ranges.empty()) open_ranges.back().children_ms += ms;
+}
+
 }  // namespace
 
 std::vector<OperatorTime> profile_operators(const std::function<void()>& step, int steps, bool by_shape) {
-  namespace prof = torch::autograd::profiler;
-  std::map<std::string, OperatorTime> by_name;
-  {
-    const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::CPU, by_shape);
-    prof::TLSLegacyProfilerGuard guard(config, [&](const prof::thread_event_lists& threads) {
-      for (const auto& events : threads) {
-        // Ranges nest on each thread: a pop closes the newest open push with the same handle.
-        struct Open {
-          const prof::LegacyEvent* push;
-          double children_us;
-        };
-        std::vector<Open> open;
-        for (const auto& e : events) {
-          if (e.kind() == prof::EventKind::PushRange) {
-            open.push_back({&e, 0.0});
-          } else if (e.kind() == prof::EventKind::PopRange) {
-            auto it = std::find_if(open.rbegin(), open.rend(),
-                                   [&](const Open& o) { return o.push->handle() == e.handle(); });
-            if (it == open.rend()) continue;
-            const double us = it->push->cpuElapsedUs(e);
-            auto& entry = by_name[by_shape ? it->push->name() + shapes_text(it->push->shapes())
-                                           : std::string(it->push->name())];
-            entry.total_ms += us * 1e-3;
-            entry.self_ms += (us - it->children_us) * 1e-3;
-            entry.calls += 1;
-            open.erase(std::next(it).base(), open.end());
-            if (!open.empty()) open.back().children_us += us;
-          }
-        }
-      }
-    });
+  std::map<std::string, OperatorTime> by_key;
+  totals = &by_key;
+  key_by_shape = by_shape;
+  open_ranges.clear();
+  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(on_start, on_end).needsInputs(by_shape));
+  try {
     for (int i = 0; i < steps; ++i) step();
+  } catch (...) {
+    at::removeCallback(handle);
+    totals = nullptr;
+    throw;
   }
+  at::removeCallback(handle);
+  totals = nullptr;
   std::vector<OperatorTime> out;
-  for (auto& [name, t] : by_name) {
-    if (name == "[memory]" || name.empty()) continue;
-    t.name = name;
+  for (auto& [key, t] : by_key) {
+    t.name = key;
     t.self_ms /= steps, t.total_ms /= steps, t.calls /= steps;
     out.push_back(t);
   }

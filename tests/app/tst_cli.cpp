@@ -1,9 +1,10 @@
-// repa-train's command line: --version, --help, exit codes for unknown commands and bad arguments.
+// repa-train's command line: --version, --help, exit codes for unknown commands and bad arguments, inspect, bench.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/io/safetensors.h"
@@ -71,4 +72,33 @@ TEST_CASE("inspect lists a checkpoint and rejects a truncated one with the tenso
   CHECK(result.code == 2);
   CHECK(result.output.find("blocks.0.attn.qkv.weight") != std::string::npos);
   CHECK(result.output.find("w.safetensors") != std::string::npos);
+}
+
+TEST_CASE("bench times a tiny SiT step with and without REPA and reports JSON with an operator profile") {
+  const auto result = run("bench --json --case sit,sit_repa --iters 2 --warmup 1 --threads 1 --batch 2 --depth 2 "
+                          "--width 64 --heads 2 --teacher-image 28 --profile 3");
+  REQUIRE(result.code == 0);
+  const auto report = nlohmann::json::parse(result.output);
+  CHECK(report["side"] == "libtorch");
+  CHECK(report["threads"] == 1);
+  CHECK(report["malloc"].get<std::string>().rfind("malloc:", 0) == 0);
+  for (const char* name : {"sit", "sit_repa"}) {
+    const auto& r = report["results"][name];
+    CHECK(r["median_ms"].get<double>() > 0);
+    CHECK(r["min_ms"].get<double>() <= r["median_ms"].get<double>());
+    REQUIRE(r["profile"].size() == 3);
+    CHECK(r["profile"][0]["self_ms"].get<double>() >= r["profile"][2]["self_ms"].get<double>());
+    CHECK(r["profile"][0]["calls"].get<double>() > 0);
+  }
+  CHECK(report["results"]["sit_repa"]["teacher_tokens"] == 4);
+  CHECK(report["ratios"]["repa_cached_over_vanilla"].get<double>() > 0);
+}
+
+TEST_CASE("bench rejects an unknown case and a non-numeric option with code 2") {
+  auto result = run("bench --case sit,warp");
+  CHECK(result.code == 2);
+  CHECK(result.output.find("unknown case 'warp'") != std::string::npos);
+  result = run("bench --iters ten");
+  CHECK(result.code == 2);
+  CHECK(result.output.find("--iters expects a number, got 'ten'") != std::string::npos);
 }
