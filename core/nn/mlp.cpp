@@ -11,8 +11,9 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden_dim, bool tanh) : tanh_gelu(tanh) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  const auto h = fc1->forward(x);
-  return fc2->forward(tanh_gelu ? gelu_tanh(h) : torch::gelu(h));
+  if (!tanh_gelu) return fc2->forward(torch::gelu(fc1->forward(x)));
+  // fc1's bias is added inside the GELU pass rather than by the GEMM (addmm copies it into the output first).
+  return fc2->forward(gelu_tanh(torch::matmul(x, fc1->weight.t()), fc1->bias));
 }
 
 }  // namespace repa::nn

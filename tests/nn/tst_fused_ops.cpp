@@ -182,3 +182,22 @@ TEST_CASE("multi_head_attention from separate q, k, v equals the written-out att
     CHECK(torch::allclose(k2.grad(), kr.grad(), 1e-4, 1e-5));
   }
 }
+
+TEST_CASE("gelu_tanh(x, bias) equals gelu(x + bias) and gives the bias its summed gradient") {
+  torch::manual_seed(13);
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{4, 6, 40}, {3, 5}, {7, 1}}) {
+    const auto x = (torch::randn(shape) * 2).requires_grad_(true);
+    const auto b = torch::randn({shape.back()}, torch::requires_grad());
+    const auto xr = x.detach().clone().requires_grad_(true), br = b.detach().clone().requires_grad_(true);
+    const auto got = nn::gelu_tanh(x, b);
+    const auto want = torch::gelu(xr + br, "tanh");
+    CHECK(torch::allclose(got, want, 1e-5, 1e-6));
+    const auto upstream = torch::randn_like(want);
+    got.backward(upstream);
+    want.backward(upstream);
+    CHECK(torch::allclose(x.grad(), xr.grad(), 1e-5, 1e-5));
+    CHECK(torch::allclose(b.grad(), br.grad(), 1e-4, 1e-5));
+  }
+  // A bias of the wrong width is not fused; ATen's broadcasting then decides.
+  CHECK_THROWS(nn::gelu_tanh(torch::randn({2, 3}), torch::randn({4})));
+}
