@@ -3,7 +3,8 @@
 // in PyTorch eager and bench/run_comparison.sh runs both sides in turns and prints the ratios.
 //
 // Cases (--case, comma-separated; default all of the first five):
-//   sit               SiT step: linear-path noising, forward (train mode), velocity MSE, backward, AdamW
+//   sit               SiT step: linear-path noising, forward (train mode), velocity MSE, backward, AdamW (the
+//                     trainer's FusedAdamW)
 //   sit_repa          the same + REPA (LayerNorm+Linear projector on the tapped block), teacher tokens from a
 //                     cache tensor (what `repa-train run` does once `repa-train cache` has filled the cache)
 //   sit_repa_teacher  the same, DINOv2 computed on every step under no_grad (what SimpleTuner does)
@@ -41,6 +42,7 @@
 #include "core/encoders/dinov2.h"
 #include "core/models/sit.h"
 #include "core/models/unet_2d.h"
+#include "core/train/fused_adamw.h"
 
 namespace repa::app {
 namespace {
@@ -258,7 +260,7 @@ class Bench {
       regularizer->to(device_);
       for (const auto& p : regularizer->parameters()) params.push_back(p);
     }
-    torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
+    train::FusedAdamW optimizer(params, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
     const diffusion::Objective objective(diffusion::ObjectiveKind::Linear);
     const diffusion::TimestepSampler sampler;
     const auto x0 = torch::randn({batch, config.in_channels, config.input_size, config.input_size}, on());
@@ -317,7 +319,7 @@ class Bench {
     regularizer.to(device_);
     auto params = model->parameters();
     for (const auto& p : regularizer.parameters()) params.push_back(p);
-    torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
+    train::FusedAdamW optimizer(params, torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
     const auto x0 = torch::randn({o_.unet_batch, 4, o_.latent, o_.latent}, on());
     const auto labels = torch::randint(0, 10, {o_.unet_batch}, on().dtype(torch::kLong));
     int64_t step_index = 0;

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "core/base/error.h"
 #include "core/io/atomic_file.h"
+#include "core/train/fused_adamw.h"
 
 namespace repa::train {
 
@@ -27,12 +27,6 @@ std::optional<int64_t> step_of(const fs::path& folder) {
   return std::stoll(digits);
 }
 
-// The key LibTorch's optimizers file a parameter's state under: its TensorImpl address, streamed.
-std::string param_key(const torch::Tensor& p) {
-  std::ostringstream key;
-  key << p.unsafeGetTensorImpl();
-  return key.str();
-}
 }  // namespace
 
 std::vector<std::string> list_checkpoints(const std::string& checkpoints_dir) {
@@ -120,7 +114,7 @@ io::NamedTensors adamw_state(torch::optim::AdamW& optimizer, nlohmann::json& ste
   int64_t index = 0;
   for (auto& group : optimizer.param_groups())
     for (auto& p : group.params()) {
-      auto it = optimizer.state().find(param_key(p));
+      auto it = optimizer.state().find(optimizer_state_key(p));
       if (it == optimizer.state().end()) {
         steps.push_back(0);
       } else {
@@ -148,7 +142,7 @@ void load_adamw_state(torch::optim::AdamW& optimizer, const io::SafetensorsFile&
                            c10::str(m.sizes()) + ", the parameter has " + c10::str(p.sizes()));
         state->exp_avg(m.to(p.device()));
         state->exp_avg_sq(v.to(p.device()));
-        optimizer.state()[param_key(p)] = std::move(state);
+        optimizer.state()[optimizer_state_key(p)] = std::move(state);
       }
       ++index;
     }

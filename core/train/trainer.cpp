@@ -14,6 +14,7 @@
 #include "core/diffusion/samplers.h"
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
+#include "core/train/fused_adamw.h"
 #include "core/train/progress_bar.h"
 #include "core/train/sample_grid.h"
 
@@ -173,7 +174,7 @@ void Trainer::setup() {
     if (p.requires_grad()) trainable_.push_back(p);
   for (auto& p : alignment_->parameters()) trainable_.push_back(p);
   lr_schedule_ = LrSchedule::from_config(config_);
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
+  optimizer_ = std::make_unique<FusedAdamW>(
       trainable_, torch::optim::AdamWOptions(lr_schedule_.lr(0))
                       .betas({number_or(config_, "adam_beta1", 0.9), number_or(config_, "adam_beta2", 0.999)})
                       .eps(number_or(config_, "adam_epsilon", 1e-8))
