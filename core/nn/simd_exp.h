@@ -1,5 +1,5 @@
-// exp(x) on 8 floats with AVX2+FMA, shared by the fused CPU kernels of core/nn. The functions carry target
-// attributes, so callers check has_avx2_fma() before taking a path that uses them.
+// AVX2+FMA support for the fused CPU kernels (core/nn, FusedAdamW): the runtime check and exp(x) on 8 floats.
+// The functions carry target attributes, so callers check has_avx2_fma() before taking a path that uses them.
 #pragma once
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -5,10 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define REPA_ADAMW_AVX2 1
-#include <immintrin.h>
-#endif
+#include "core/nn/simd_exp.h"
 
 namespace repa::train {
 namespace {
@@ -32,7 +29,7 @@ void update_scalar(float* p, const float* g, float* m, float* v, int64_t begin, 
   }
 }
 
-#ifdef REPA_ADAMW_AVX2
+#ifdef REPA_X86_KERNELS
 __attribute__((target("avx2,fma"))) void update_avx2(float* p, const float* g, float* m, float* v, int64_t begin,
                                                      int64_t end, const Coefficients& c) {
   const __m256 b1 = _mm256_set1_ps(c.beta1), ob1 = _mm256_set1_ps(c.one_minus_beta1);
@@ -52,12 +49,9 @@ __attribute__((target("avx2,fma"))) void update_avx2(float* p, const float* g, f
   }
   update_scalar(p, g, m, v, i, end, c);
 }
-
-const bool kAvx2 = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}();
 #endif
+
+const bool kAvx2 = nn::simd::has_avx2_fma();
 
 bool fusable(const torch::Tensor& p, const torch::Tensor& g) {
   return p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && g.scalar_type() == torch::kFloat32 &&
@@ -118,7 +112,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       float* md = s.exp_avg().data_ptr<float>();
       float* vd = s.exp_avg_sq().data_ptr<float>();
       at::parallel_for(0, p.numel(), 32768, [&](int64_t begin, int64_t end) {
-#ifdef REPA_ADAMW_AVX2
+#ifdef REPA_X86_KERNELS
         if (kAvx2) return update_avx2(pd, gd, md, vd, begin, end, c);
 #endif
         update_scalar(pd, gd, md, vd, begin, end, c);
