@@ -60,10 +60,21 @@ bool fusable(const torch::Tensor& p, const torch::Tensor& g) {
 
 }  // namespace
 
-std::string optimizer_state_key(const torch::Tensor& parameter) {
-  std::ostringstream key;
-  key << parameter.unsafeGetTensorImpl();
-  return key.str();
+namespace {
+template <class Key>
+Key state_key_of(c10::TensorImpl* impl) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << impl;
+    return key.str();
+  } else {
+    return static_cast<Key>(impl);
+  }
+}
+}  // namespace
+
+OptimizerStateKey optimizer_state_key(const torch::Tensor& parameter) {
+  return state_key_of<OptimizerStateKey>(parameter.unsafeGetTensorImpl());
 }
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {

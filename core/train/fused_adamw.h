@@ -3,7 +3,8 @@
 #include <torch/torch.h>
 
 #include <string>
-#include <vector>
+#include <type_traits>
+#include <utility>
 
 namespace repa::train {
 
@@ -18,7 +19,10 @@ class FusedAdamW : public torch::optim::AdamW {
   torch::Tensor step(LossClosure closure = nullptr) override;
 };
 
-// The key LibTorch's optimizers file a parameter's state under (its TensorImpl address, streamed).
-std::string optimizer_state_key(const torch::Tensor& parameter);
+// The key LibTorch's optimizers file a parameter's state under: its TensorImpl address, streamed into a string
+// in LibTorch 1.x, the pointer itself in 2.x (taken from the state map's own key type).
+using OptimizerStateKey =
+    typename std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+OptimizerStateKey optimizer_state_key(const torch::Tensor& parameter);
 
 }  // namespace repa::train
