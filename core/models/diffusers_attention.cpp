@@ -7,14 +7,6 @@
 #include "core/nn/cpu_attention.h"
 
 namespace repa::models::diffusers {
-namespace {
-
-// (B, S, heads·dh) → (B, heads, S, dh)
-torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
-  return x.reshape({x.size(0), x.size(1), heads, -1}).transpose(1, 2);
-}
-
-}  // namespace
 
 AttentionImpl::AttentionImpl(const AttentionOptions& opts) : options(opts) {
   const int64_t inner = opts.heads * opts.dim_head;
@@ -40,18 +32,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 
   const auto& kv_source = context.defined() ? context : h;
   const auto q = to_q(h), k = to_k(kv_source), v = to_v(kv_source);  // (B, S, heads·dim_head)
-  torch::Tensor attended;
+  torch::Tensor attended;  // (B, S, heads·dim_head) from the per-head CPU kernel or SDPA
   const bool reduced_precision = q.scalar_type() != torch::kFloat || compat::detail::cuda_autocast_enabled();
   if (options.upcast && reduced_precision) {
     compat::AutocastDisabled fp32;
-    attended = compat::scaled_dot_product_attention(split_heads(q.to(torch::kFloat), options.heads),
-                                                    split_heads(k.to(torch::kFloat), options.heads),
-                                                    split_heads(v.to(torch::kFloat), options.heads))
-                   .to(v.scalar_type())
-                   .transpose(1, 2)
-                   .flatten(2);
+    attended = nn::multi_head_attention(q.to(torch::kFloat), k.to(torch::kFloat), v.to(torch::kFloat), options.heads)
+                   .to(v.scalar_type());
   } else {
-    attended = nn::multi_head_attention(q, k, v, options.heads);  // per-head CPU kernel or SDPA
+    attended = nn::multi_head_attention(q, k, v, options.heads);
   }
   auto out = to_out(attended);
   if (spatial) out = out.transpose(1, 2).reshape(x.sizes());
