@@ -95,6 +95,10 @@ std::vector<OptionSpec> studio_options() {
       studio("teacher_tokens", T::Choice, "patch", "encoder", 4, "Teacher Tokens")
           .choices({"patch", "cls"})
           .help("Align with the encoder's patch tokens (the papers) or its CLS token (SimpleTuner's behaviour)."),
+      studio("teacher_input", T::Choice, "pixels", "encoder", 4.5, "Teacher Input")
+          .choices({"pixels", "vae_decode"})
+          .help("What the encoder sees: the dataset's pixels (REPA's way), or the clean latents decoded by the "
+                "VAE and clamped to [0, 1] (SimpleTuner's way; needs a latent space run, studio.vae_path)."),
       studio("projector", T::Choice, "layernorm_linear", "encoder", 5, "Projector")
           .choices({"layernorm_linear", "mlp", "conv"})
           .help("Head that maps the backbone's features to the encoder's width."),

@@ -97,6 +97,13 @@ void check_conflicts(const nlohmann::json& config, std::vector<Problem>& problem
                                                  describe_value(scheduler)});
   }
 
+  // SimpleTuner's teacher input decodes the clean latents; without a VAE there are none to decode.
+  const auto vae_path = config_value(config, "studio.vae_path");
+  if (config_value(config, "studio.teacher_input") == "vae_decode" && (!vae_path.is_string() || vae_path == ""))
+    problems.push_back({"studio.teacher_input",
+                        "\"vae_decode\" decodes the clean latents with the VAE, but studio.vae_path is empty (a "
+                        "pixel-space run): set studio.vae_path or use \"pixels\""});
+
   if (config_value(config, "studio.architecture") == "sit" && config_value(config, "studio.sit_size") == "custom") {
     const auto hidden = config_value(config, "studio.hidden_size");
     const auto heads = config_value(config, "studio.num_heads");
