@@ -43,6 +43,13 @@ ProjectorImpl::ProjectorImpl(const ProjectorConfig& config) : config_(config) {
       fc0 = register_module("0", repa::nn::Linear(c.input_dim, c.hidden_dim));
       fc2 = register_module("2", repa::nn::Linear(c.hidden_dim, c.hidden_dim));
       fc4 = register_module("4", repa::nn::Linear(c.hidden_dim, c.output_dim));
+      // REPA's SiT.initialize_weights applies xavier_uniform weights and zero biases to every Linear, the
+      // projectors included; LibTorch's default (kaiming_uniform, a = sqrt 5) would start elsewhere.
+      for (auto* layer : {&fc0, &fc2, &fc4}) {
+        torch::NoGradGuard no_grad;
+        torch::nn::init::xavier_uniform_((*layer)->weight);
+        torch::nn::init::zeros_((*layer)->bias);
+      }
       break;
     case ProjectorKind::Conv:
       if (c.kernel_size < 1 || c.kernel_size % 2 == 0)

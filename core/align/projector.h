@@ -1,7 +1,8 @@
 // The trainable head that maps diffusion-model tokens (B, N, D_h) to the teacher's width (B, N, D_enc).
 // Three kinds, with parameter names as their reference checkpoints use them:
 //   layernorm_linear  SimpleTuner's default: LayerNorm(D_h, eps 1e-5) + Linear  → norm.*, linear.*
-//   mlp               the REPA paper's Linear-SiLU-Linear-SiLU-Linear (REPA's build_mlp) → 0.*, 2.*, 4.*
+//   mlp               the REPA paper's Linear-SiLU-Linear-SiLU-Linear (REPA's build_mlp) → 0.*, 2.*, 4.*,
+//                     initialised as REPA does: xavier_uniform weights, zero biases
 //   conv              iREPA's Conv2d(kernel k, padding k/2) over the token grid → projection.*
 // A projector always computes in fp32, also inside an autocast region.
 #pragma once

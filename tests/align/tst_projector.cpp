@@ -109,3 +109,28 @@ TEST_CASE("projector errors name the shapes") {
   CHECK(parse_projector_kind("mlp") == ProjectorKind::Mlp);
   CHECK_THROWS_WITH_AS(parse_projector_kind("transformer"), doctest::Contains("layernorm_linear"), repa::InputError);
 }
+
+TEST_CASE("mlp starts as REPA's does: xavier_uniform weights, zero biases (SimpleTuner's head keeps torch's default)") {
+  torch::manual_seed(3);
+  Projector p(ProjectorConfig{ProjectorKind::Mlp, 64, 32, 256});
+  for (auto* layer : {&p->fc0, &p->fc2, &p->fc4}) {
+    const auto& w = (*layer)->weight;
+    const double fan_out = static_cast<double>(w.size(0)), fan_in = static_cast<double>(w.size(1));
+    // xavier_uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), variance a² / 3 = 2 / (fan_in + fan_out).
+    const double bound = std::sqrt(6.0 / (fan_in + fan_out));
+    CAPTURE(fan_in);
+    CAPTURE(fan_out);
+    CHECK(w.abs().max().item<double>() <= bound);
+    CHECK(w.abs().max().item<double>() > 0.98 * bound);
+    CHECK(w.var().item<double>() == doctest::Approx(2.0 / (fan_in + fan_out)).epsilon(0.05));
+    CHECK(std::abs(w.mean().item<double>()) < 0.005);
+    CHECK((*layer)->bias.abs().max().item<double>() == 0.0);
+  }
+  // LibTorch's default would bound the last layer's weights by 1/sqrt(256) = 0.0625, below xavier's 0.144.
+  CHECK(p->fc4->weight.abs().max().item<double>() > 0.1);
+
+  // SimpleTuner's LayerNorm + Linear head keeps PyTorch's nn.Linear default: bias U(-1/sqrt(fan_in), ...), not 0.
+  Projector simpletuner(ProjectorConfig{ProjectorKind::LayerNormLinear, 64, 32});
+  CHECK(simpletuner->linear->bias.abs().max().item<double>() > 0.0);
+  CHECK(simpletuner->linear->weight.abs().max().item<double>() <= 1.0 / std::sqrt(64.0));
+}
