@@ -26,9 +26,10 @@ struct ScheduleConfig {
 
   // Reads `<prefix>_lambda`, `_scheduler`, `_warmup_steps`, `_decay_steps`, `_lambda_end`, `_power`,
   // `_cutoff_step`, `_similarity_threshold`, `_similarity_ema_decay`, `_threshold_mode` from a flat
-  // SimpleTuner config. Missing keys take SimpleTuner's defaults; null or zero values fall back the way
-  // SimpleTuner's `value or default` reads do (a null lambda is 0, a null or zero power is 1). Numbers
-  // may be given as strings. Throws InputError naming the key on a wrong type or an unknown choice.
+  // SimpleTuner config. Missing and null keys take SimpleTuner's defaults (a null lambda is 0.5: SimpleTuner's
+  // config loader drops null values, so its argparse default applies); a zero power is 1, as SimpleTuner's
+  // `power or 1.0` reads it. Numbers may be given as strings. Throws InputError naming the key on a wrong
+  // type or an unknown choice.
   static ScheduleConfig from_json(const nlohmann::json& config, const std::string& prefix, int64_t max_train_steps);
 };
 

@@ -184,6 +184,11 @@ TEST_CASE("config reading follows SimpleTuner's conventions") {
     CHECK(*c.similarity_threshold == doctest::Approx(0.25));
     CHECK(c.threshold_mode == ThresholdMode::Recoverable);
   }
+  SUBCASE("a null lambda is SimpleTuner's default 0.5 (its loader drops nulls), an explicit 0 stays 0") {
+    CHECK(ScheduleConfig::from_json({{"crepa_lambda", nullptr}}, "crepa", 0).lambda == 0.5);
+    CHECK(ScheduleConfig::from_json({{"urepa_lambda", nullptr}}, "urepa", 0).lambda == 0.5);
+    CHECK(ScheduleConfig::from_json({{"crepa_lambda", 0}}, "crepa", 0).lambda == 0.0);
+  }
   SUBCASE("null threshold means none") {
     CHECK_FALSE(ScheduleConfig::from_json({{"crepa_similarity_threshold", nullptr}}, "crepa", 0)
                     .similarity_threshold.has_value());
