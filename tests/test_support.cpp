@@ -22,7 +22,9 @@ ScratchDir::~ScratchDir() {
 }
 
 std::string source_path(const std::string& relative) { return std::string(REPA_SOURCE_DIR) + "/" + relative; }
-std::string shared_path(const std::string& relative) { return std::string(REPA_SHARED_DIR) + "/" + relative; }
+std::string fixture_path(const std::string& relative) {
+  return std::string(REPA_SOURCE_DIR) + "/tests/fixtures/" + relative;
+}
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -20,7 +20,7 @@ class ScratchDir {
 };
 
 std::string source_path(const std::string& relative);  // inside the repository
-std::string shared_path(const std::string& relative);  // inside ../shared
+std::string fixture_path(const std::string& relative);  // inside tests/fixtures (the reference fixtures)
 void write_bytes(const std::string& path, const std::string& bytes);
 std::string read_bytes(const std::string& path);
 

@@ -239,7 +239,7 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check")
     c.add_argument("directory", nargs="?",
-                   default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "conformance"))
+                   default=os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures", "conformance"))
     b = sub.add_parser("bench")
     b.add_argument("--batch", type=int, default=32)
     b.add_argument("--tokens", type=int, default=256)

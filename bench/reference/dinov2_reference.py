@@ -251,7 +251,7 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check")
     c.add_argument("fixture_dir", nargs="?",
-                   default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/fixtures/conformance"))
+                   default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/fixtures/conformance"))
     b = sub.add_parser("bench")
     b.add_argument("--weights", required=True)
     b.add_argument("--image", type=int, default=224)

@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "..", "shared", "fixtures", "conformance")
+DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "tests", "fixtures", "conformance")
 
 
 def read_safetensors(path):

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "..", "shared", "fixtures", "conformance")
+DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "tests", "fixtures", "conformance")
 
 # The two UNets both benchmarks time (keep in sync with bench/bench_unet.cpp).
 BENCH_CONFIGS = {

@@ -1,6 +1,6 @@
 // Every option SimpleTuner registers, so that a SimpleTuner config loads whole: the studio declares the
 // options it uses in the registry and keeps the others unchanged for export. The table is generated from
-// ../shared/simpletuner/options.json by scripts/gen_config_tables.py (simpletuner_fields.cpp).
+// tests/fixtures/simpletuner/options.json by scripts/gen_config_tables.py (simpletuner_fields.cpp).
 #pragma once
 #include <string>
 #include <vector>

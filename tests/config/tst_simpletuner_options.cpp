@@ -1,5 +1,5 @@
-// Every SimpleTuner key of the registry against SimpleTuner's own registry (../shared/simpletuner/
-// options.json): type, default, choices, range, label, place, order and visibility; the whole loss_functions
+// Every SimpleTuner key of the registry against SimpleTuner's own registry (the copy in
+// tests/fixtures/simpletuner/options.json): type, default, choices, range, label, place, order and visibility; the whole loss_functions
 // section is declared; and the generated table of all SimpleTuner names matches the file.
 #include <doctest/doctest.h>
 
@@ -18,7 +18,7 @@ namespace {
 
 const json& simpletuner_options() {
   static const json fields = [] {
-    std::ifstream file(repa::test::shared_path("simpletuner/options.json"));
+    std::ifstream file(repa::test::fixture_path("simpletuner/options.json"));
     REQUIRE(file.good());
     return json::parse(file)["fields"];
   }();

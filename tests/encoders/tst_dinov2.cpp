@@ -110,7 +110,7 @@ TEST_CASE("Hugging Face and torch.hub files of the same weights give the same en
 
 TEST_CASE("every tensor of a Hugging Face fixture has a torch.hub name") {
   const auto file = repa::io::SafetensorsFile::open(
-      repa::test::shared_path("fixtures/conformance/dinov2_forward_hf_1_1.safetensors"));
+      repa::test::fixture_path("conformance/dinov2_forward_hf_1_1.safetensors"));
   int mapped = 0;
   for (const auto& name : file.names()) {
     if (name.rfind("param.", 0) != 0) continue;

@@ -17,7 +17,7 @@ namespace {
 
 const repa::io::SafetensorsFile& vae_fixture() {
   static const auto f = repa::io::SafetensorsFile::open(
-      repa::test::shared_path("fixtures/conformance/autoencoder_kl_1_3.safetensors"));
+      repa::test::fixture_path("conformance/autoencoder_kl_1_3.safetensors"));
   return f;
 }
 

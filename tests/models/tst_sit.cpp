@@ -44,7 +44,7 @@ bool contains(const std::string& text, const std::string& part) {
 }  // namespace
 
 TEST_CASE("parameter and buffer names are exactly the official REPA checkpoint's") {
-  const auto file = io::SafetensorsFile::open(test::shared_path("fixtures/conformance/sit_forward_1_0.safetensors"));
+  const auto file = io::SafetensorsFile::open(test::fixture_path("conformance/sit_forward_1_0.safetensors"));
   std::set<std::string> want;
   for (const auto& name : file.names())
     if (name.rfind("param.", 0) == 0) want.insert(name.substr(6));

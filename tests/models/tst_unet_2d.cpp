@@ -16,7 +16,7 @@ namespace {
 
 const repa::io::SafetensorsFile& classcond_fixture() {
   static const auto f = repa::io::SafetensorsFile::open(
-      repa::test::shared_path("fixtures/conformance/unet2d_forward_classcond_1_2.safetensors"));
+      repa::test::fixture_path("conformance/unet2d_forward_classcond_1_2.safetensors"));
   return f;
 }
 

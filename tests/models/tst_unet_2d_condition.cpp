@@ -18,7 +18,7 @@ using repa::io::SafetensorsFile;
 namespace {
 
 SafetensorsFile fixture(const std::string& name) {
-  return SafetensorsFile::open(repa::test::shared_path("fixtures/conformance/" + name));
+  return SafetensorsFile::open(repa::test::fixture_path("conformance/" + name));
 }
 
 nlohmann::json fixture_config(const SafetensorsFile& f) { return nlohmann::json::parse(*f.meta("config")); }

@@ -44,7 +44,7 @@ TEST_CASE("2-D sin-cos positions: column in the first half, row in the second") 
 
 TEST_CASE("2-D sin-cos positions equal the REPA reference table in the sit_forward fixtures") {
   for (const char* name : {"sit_forward_1_0.safetensors", "sit_forward_1_1.safetensors"}) {
-    const auto file = io::SafetensorsFile::open(test::shared_path(std::string("fixtures/conformance/") + name));
+    const auto file = io::SafetensorsFile::open(test::fixture_path(std::string("conformance/") + name));
     const auto want = file.tensor("param.pos_embed");
     const int64_t grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(want.size(1)))));
     const auto got = nn::sincos_2d_position_embedding(want.size(2), grid, grid).unsqueeze(0);

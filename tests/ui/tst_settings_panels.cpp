@@ -1,6 +1,7 @@
 // The generated settings panels. The Loss functions panel is checked against SimpleTuner's own field list
-// (../shared/simpletuner/options.json): for every field the registry declares there, the same order,
-// label, widget kind and visibility (rules evaluated independently from options.json's dependencies).
+// (the copy in tests/fixtures/simpletuner/options.json): for every field the registry declares there, the
+// same order, label, widget kind and visibility (rules evaluated independently from options.json's
+// dependencies).
 // Then: validator messages at the fields block Start; presets, save/open and SimpleTuner import.
 #include <QCheckBox>
 #include <QComboBox>
@@ -27,7 +28,7 @@ using repa::ui::SettingsPanel;
 namespace {
 
 nlohmann::json load_options() {
-  QFile file(QStringLiteral(REPA_SHARED_DIR "/simpletuner/options.json"));
+  QFile file(QStringLiteral(REPA_SOURCE_DIR "/tests/fixtures/simpletuner/options.json"));
   if (!file.open(QIODevice::ReadOnly)) return nullptr;
   const QByteArray bytes = file.readAll();
   return nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size());
@@ -84,7 +85,7 @@ class SettingsPanelsTest : public QObject {
  private slots:
   void initTestCase() {
     options_ = load_options();
-    QVERIFY2(options_.is_object(), "options.json not found under REPA_SHARED_DIR");
+    QVERIFY2(options_.is_object(), "tests/fixtures/simpletuner/options.json not found");
     for (const nlohmann::json& f : options_["fields"]) ref_.by_name[f["name"]] = f;
     for (const nlohmann::json& f : options_["fields"])
       if (f["tab"] == "training" && f["section"] == "loss_functions" && repa::config::find_option(f["name"]))

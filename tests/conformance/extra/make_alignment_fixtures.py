@@ -2,7 +2,7 @@
 """Writes extra crepa_image_loss / urepa_loss / coefficient_schedule fixtures (other seeds, shapes, schedules
 and the iREPA paths) by running SimpleTuner's own simpletuner/helpers/training/crepa.py
 (bghira/SimpleTuner@bc8e6ab) with its encoder and VAE stages replaced by stubs that return the given
-teacher tokens, in the format of ../../../../shared/fixtures (README there).
+teacher tokens, in the format of ../../fixtures (README there).
 
   make_alignment_fixtures.py PATH/TO/crepa.py OUT_DIR
 """

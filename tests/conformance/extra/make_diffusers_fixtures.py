@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes extra unet2d_forward and autoencoder_kl fixtures (other seeds and shapes) by running
 huggingface/diffusers' own UNet2DConditionModel, UNet2DModel and AutoencoderKL with random weights, in the
-format of ../../../../shared/fixtures (README there).
+format of ../../fixtures (README there).
 
   make_diffusers_fixtures.py DIFFUSERS_CHECKOUT [OUT_DIR]
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.join(HERE, "..", "..", "..", "..", "shared", "fixtures", "conformance")
+SHARED = os.path.join(HERE, "..", "..", "fixtures", "conformance")
 
 
 class _Inert(types.ModuleType):
