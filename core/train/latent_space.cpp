@@ -40,9 +40,17 @@ nlohmann::json LatentSpace::cache_settings(int64_t resolution) const {
           {"crop", "adm_center"}};
 }
 
+namespace {
+[[noreturn]] void encoder_gone() {
+  throw Error("the VAE's encoder was freed (crepa_drop_vae_encoder) after the latents were cached; nothing can "
+              "be encoded in this run any more");
+}
+}  // namespace
+
 data::TensorMap LatentSpace::encode(const torch::Tensor& pixels) {
   torch::NoGradGuard no_grad;
   if (!vae_) return {{"mean", pixels}, {"std", torch::zeros_like(pixels)}};
+  if (encoder_dropped_) encoder_gone();
   auto posterior = vae_->encode(pixels.to(device_));
   return {{"mean", posterior.mean.to(torch::kFloat32)}, {"std", posterior.std().to(torch::kFloat32)}};
 }
@@ -56,6 +64,26 @@ torch::Tensor LatentSpace::to_pixels(const torch::Tensor& model_space) {
   torch::NoGradGuard no_grad;
   if (!vae_) return model_space;
   return vae_->decode(model_space.to(device_, torch::kFloat32) / scale_ + shift_);
+}
+
+torch::Tensor LatentSpace::reconstruct(const torch::Tensor& pixels) {
+  torch::NoGradGuard no_grad;
+  if (!vae_)
+    throw InputError("studio.teacher_input \"vae_decode\" needs a latent space run: studio.vae_path is empty");
+  if (encoder_dropped_) encoder_gone();
+  // The posterior mean: the cached latents are resampled at every step, so the mean is what stays fixed.
+  return vae_->decode(vae_->encode(pixels.to(device_, torch::kFloat32)).mean).to(torch::kFloat32);
+}
+
+void LatentSpace::drop_encoder() {
+  if (!vae_ || encoder_dropped_) return;
+  vae_->unregister_module("encoder");
+  vae_->encoder = nullptr;
+  if (vae_->quant_conv) {
+    vae_->unregister_module("quant_conv");
+    vae_->quant_conv = nullptr;
+  }
+  encoder_dropped_ = true;
 }
 
 }  // namespace repa::train

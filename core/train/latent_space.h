@@ -33,11 +33,21 @@ class LatentSpace {
   torch::Tensor model_input(const torch::Tensor& mean, const torch::Tensor& std) const;
   // Back to pixels in [-1,1] for sample grids.
   torch::Tensor to_pixels(const torch::Tensor& model_space);
+  // What the VAE makes of pixels in [-1,1]: decode(posterior mean), not clamped (studio.teacher_input
+  // "vae_decode" feeds this to the teacher). InputError in pixel space.
+  torch::Tensor reconstruct(const torch::Tensor& pixels);
+
+  // SimpleTuner's crepa_drop_vae_encoder: frees the VAE's encoder and quant_conv once the latents are cached,
+  // keeping the decoder. encode() and reconstruct() then throw an Error that says so.
+  void drop_encoder();
+  bool encoder_dropped() const { return encoder_dropped_; }
+  const models::AutoencoderKL& vae() const { return vae_; }  // empty in pixel space
 
  private:
   models::AutoencoderKL vae_{nullptr};
   std::string vae_path_;
   double scale_ = 0.18215, shift_ = 0.0;
+  bool encoder_dropped_ = false;
   torch::Device device_;
 };
 

@@ -91,6 +91,7 @@ void Trainer::heartbeat(bool force) {
 
 void Trainer::setup() {
   const auto& studio = studio_settings(config_);
+  const auto teacher_input = TeacherInputOptions::from_config(config_);  // a bad choice stops before the run folder
   device_ = device_from(config_);
   max_steps_ = integer_or(config_, "max_train_steps", 0);
   if (max_steps_ <= 0) throw InputError("max_train_steps must be a positive number of steps, got " +
@@ -148,6 +149,12 @@ void Trainer::setup() {
   }
   data_ = prepare_training_data(teacher_ ? teacher_config(config_) : config_, *latent_space_, teacher_.get(),
                                 [this](const std::string& level, const std::string& m) { report(level, m); });
+  // SimpleTuner's decode-only mode: every latent and teacher token is cached now, only sampling decodes.
+  if (teacher_ && teacher_input.input == TeacherInput::VaeDecode && teacher_input.drop_vae_encoder) {
+    latent_space_->drop_encoder();
+    report("info", "crepa_drop_vae_encoder: the VAE's encoder and quant_conv are freed; the decoder stays for "
+                   "samples");
+  }
 
   const int64_t resolution = integer_or(config_, "resolution", 256);
   BackboneShape shape;
@@ -254,6 +261,33 @@ void Trainer::set_teacher_every_step(bool on) {
     throw InputError("computing the teacher per step needs pixel-space batches (studio.vae_path empty)");
 }
 
+Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
+  data::Batch batch = loader_->next();
+  torch::Tensor x0 = latent_space_->is_pixel_space()
+                         ? batch.pixels
+                         : latent_space_->model_input(batch.cached.at("mean"), batch.cached.at("std"));
+  x0 = x0.to(device_, torch::kFloat32);
+  const auto n = x0.size(0);
+  torch::Tensor labels = data_.num_classes > 0 ? batch.labels
+                                               : torch::full({n}, backbone_->null_label(), torch::kInt64);
+  labels = labels.to(device_);
+  torch::Tensor teacher;
+  if (alignment_->enabled()) {
+    const char* token_key = alignment_->uses_cls_token() ? "cls" : "patch";
+    teacher = teacher_every_step_ ? teacher_tokens(*teacher_, batch.pixels).at(token_key)
+                                  : batch.cached.at(token_key);
+    teacher = teacher.to(device_, torch::kFloat32);
+  }
+  const auto noise = torch::randn_like(x0);
+  const auto time = objective_->sample_time(timestep_sampler_, n, device_);
+  const auto noised = objective_->noise(x0, noise, time);
+  const auto out = backbone_->forward(noised.x_t, noised.model_time, labels, alignment_->enabled());
+  MicroBatchLosses losses;
+  losses.diffusion = diffusion::diffusion_loss(loss_config_, *objective_, out.prediction, noised).loss;
+  if (alignment_->enabled()) losses.alignment = alignment_->compute(out.tapped, teacher, step_);
+  return losses;
+}
+
 StepMetrics Trainer::train_step() {
   const auto start = std::chrono::steady_clock::now();
   const double lr = lr_schedule_.lr(step_);
@@ -261,35 +295,13 @@ StepMetrics Trainer::train_step() {
   optimizer_->zero_grad();
   double loss_sum = 0.0, diffusion_sum = 0.0;
   std::map<std::string, double> scalars;
-  const char* token_key = alignment_->uses_cls_token() ? "cls" : "patch";
   for (int64_t micro = 0; micro < accumulation_; ++micro) {
-    data::Batch batch = loader_->next();
-    torch::Tensor x0 = latent_space_->is_pixel_space()
-                           ? batch.pixels
-                           : latent_space_->model_input(batch.cached.at("mean"), batch.cached.at("std"));
-    x0 = x0.to(device_, torch::kFloat32);
-    const auto n = x0.size(0);
-    torch::Tensor labels = data_.num_classes > 0 ? batch.labels
-                                                 : torch::full({n}, backbone_->null_label(), torch::kInt64);
-    labels = labels.to(device_);
-    torch::Tensor teacher;
-    if (alignment_->enabled()) {
-      teacher = teacher_every_step_ ? teacher_tokens(*teacher_, batch.pixels).at(token_key)
-                                    : batch.cached.at(token_key);
-      teacher = teacher.to(device_, torch::kFloat32);
-    }
-    const auto noise = torch::randn_like(x0);
-    const auto time = objective_->sample_time(timestep_sampler_, n, device_);
-    const auto noised = objective_->noise(x0, noise, time);
-    const auto out = backbone_->forward(noised.x_t, noised.model_time, labels, alignment_->enabled());
-    const auto diffusion = diffusion::diffusion_loss(loss_config_, *objective_, out.prediction, noised);
-    torch::Tensor total = diffusion.loss;
-    if (alignment_->enabled()) {
-      auto aligned = alignment_->compute(out.tapped, teacher, step_);
-      if (aligned.applied) total = total + aligned.loss;
-      for (const auto& [k, v] : aligned.scalars) scalars[k] = v;
-    }
-    const double diffusion_value = diffusion.loss.item<double>();
+    const auto losses = next_micro_batch_losses();
+    torch::Tensor total = losses.diffusion;
+    if (losses.alignment.applied) total = total + losses.alignment.loss;
+    for (const auto& [k, v] : losses.alignment.scalars) scalars[k] = v;
+    const auto& diffusion = losses.diffusion;
+    const double diffusion_value = diffusion.item<double>();
     const double total_value = total.item<double>();
     if (!std::isfinite(total_value))
       throw Error("the loss became " + std::string(std::isnan(total_value) ? "NaN" : "infinite") + " at step " +

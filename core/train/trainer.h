@@ -55,6 +55,18 @@ class Trainer {
   // Benchmarks: run the teacher on the batch's pixels at every step instead of reading the cache.
   void set_teacher_every_step(bool on);
 
+  // The losses of the next micro-batch exactly as train_step forms them, before any backward (the
+  // gradient-flow tests differentiate each part alone). Advances the data loader and the RNG as a step does.
+  struct MicroBatchLosses {
+    torch::Tensor diffusion;
+    align::AlignmentOutput alignment;  // joins the total when alignment.applied
+  };
+  MicroBatchLosses next_micro_batch_losses();
+
+  Backbone& backbone() { return *backbone_; }
+  Alignment& alignment() { return *alignment_; }
+  encoders::Teacher* teacher() { return teacher_.get(); }  // null without alignment
+
   int64_t step() const { return step_; }
   const RunDirectory& run_directory() const { return *run_dir_; }
   EventSink& events() { return events_; }

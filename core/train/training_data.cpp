@@ -32,10 +32,30 @@ data::TensorMap teacher_tokens(encoders::Teacher& teacher, const torch::Tensor& 
   return out;
 }
 
-nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encoders::Teacher& teacher) {
+std::string to_string(TeacherInput input) { return input == TeacherInput::VaeDecode ? "vae_decode" : "pixels"; }
+
+TeacherInputOptions TeacherInputOptions::from_config(const nlohmann::json& config) {
+  const auto& studio = studio_settings(config);
+  TeacherInputOptions out;
+  const std::string input = text_or(studio, "teacher_input", "pixels");
+  if (input == "vae_decode")
+    out.input = TeacherInput::VaeDecode;
+  else if (input != "pixels")
+    throw InputError("studio.teacher_input: expected \"pixels\" or \"vae_decode\", got \"" + input + "\"");
+  if (out.input == TeacherInput::VaeDecode && text_or(studio, "vae_path", "").empty())
+    throw InputError("studio.teacher_input \"vae_decode\" decodes the clean latents with the VAE, but "
+                     "studio.vae_path is empty (a pixel-space run): set studio.vae_path or use \"pixels\"");
+  const bool urepa = flag_or(config, "urepa_enabled", false) && !flag_or(config, "crepa_enabled", false);
+  out.use_tae = flag_or(config, urepa ? "urepa_use_tae" : "crepa_use_tae", false);
+  out.drop_vae_encoder = flag_or(config, "crepa_drop_vae_encoder", false);
+  return out;
+}
+
+nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encoders::Teacher& teacher,
+                                      const LatentSpace* latent_space) {
   const auto& studio = studio_settings(config);
   const auto options = encoders::TeacherOptions::from_config(config);
-  return {{"teacher", teacher.describe()},
+  nlohmann::json settings = {{"teacher", teacher.describe()},
           {"identity", teacher.identity()},
           {"weights", options.weights},
           {"random_init", options.random_init},
@@ -44,6 +64,13 @@ nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encode
           {"preprocessing", text_or(studio, "encoder_preprocessing", "simpletuner")},
           {"resolution", integer_or(config, "resolution", 256)},
           {"crop", "adm_center"}};
+  if (TeacherInputOptions::from_config(config).input == TeacherInput::VaeDecode) {
+    if (!latent_space || latent_space->is_pixel_space())
+      throw InputError("studio.teacher_input \"vae_decode\" needs the run's VAE (studio.vae_path)");
+    settings["teacher_input"] = "vae_decode";
+    settings["vae"] = latent_space->cache_settings(integer_or(config, "resolution", 256));
+  }
+  return settings;
 }
 
 TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
@@ -91,11 +118,23 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
                          std::to_string(r.computed) + " computed");
   }
   if (teacher) {
+    const auto input = TeacherInputOptions::from_config(config);
+    const bool decode = input.input == TeacherInput::VaeDecode;
+    if (decode && report) {
+      report("info", "teacher input: the VAE's reconstruction of each image, decode(posterior mean) clamped to "
+                     "[0,1], as SimpleTuner feeds its teacher");
+      if (input.use_tae)
+        report("warning", "a tiny autoencoder (TAE) is asked for by crepa_use_tae / urepa_use_tae, but the studio "
+                          "has none: the full VAE decodes the teacher's input");
+    }
     out.tokens = std::make_unique<data::FeatureCache>(out.cache_root, "teacher_tokens",
-                                                      teacher_cache_settings(config, *teacher));
-    auto r = data::fill_cache(*out.tokens, out.folder, static_cast<int>(resolution), flips, batch,
-                              [&](const torch::Tensor& pixels) { return teacher_tokens(*teacher, pixels); },
-                              progress("teacher tokens"));
+                                                      teacher_cache_settings(config, *teacher, &latent_space));
+    auto r = data::fill_cache(
+        *out.tokens, out.folder, static_cast<int>(resolution), flips, batch,
+        [&](const torch::Tensor& pixels) {
+          return teacher_tokens(*teacher, decode ? latent_space.reconstruct(pixels) : pixels);
+        },
+        progress("teacher tokens"));
     if (report)
       report("info", "teacher-token cache " + out.tokens->folder() + ": " + std::to_string(r.reused) + " reused, " +
                          std::to_string(r.computed) + " computed in " + std::to_string(r.seconds) + " s");

@@ -28,17 +28,38 @@ struct TrainingData {
 
 using Reporter = std::function<void(const std::string& level, const std::string& message)>;
 
+// What the alignment teacher sees (studio.teacher_input): the dataset's pixels, as REPA feeds them, or what
+// the VAE makes of them, decode(posterior mean) clamped to [0,1], as SimpleTuner decodes its clean latents.
+enum class TeacherInput { Pixels, VaeDecode };
+std::string to_string(TeacherInput input);
+
+struct TeacherInputOptions {
+  TeacherInput input = TeacherInput::Pixels;
+  // SimpleTuner's decode options; they act only with VaeDecode. use_tae (crepa_use_tae, or urepa_use_tae for
+  // U-REPA) asks for a tiny autoencoder, which the studio does not have: the full VAE decodes, and says so.
+  bool use_tae = false;
+  bool drop_vae_encoder = false;  // crepa_drop_vae_encoder: free the VAE encoder once every cache is filled
+
+  // From a resolved config. InputError naming studio.teacher_input for an unknown value, or for "vae_decode"
+  // without a VAE (studio.vae_path empty).
+  static TeacherInputOptions from_config(const nlohmann::json& config);
+};
+
 // The dataset folder a config names (generating the demo dataset when asked).
 std::string resolve_dataset_dir(const nlohmann::json& config, const Reporter& report);
 
-// Scans, decodes and caches. `teacher` may be null (no alignment). Corrupt files are reported by name.
+// Scans, decodes and caches. `teacher` may be null (no alignment). Corrupt files are reported by name. With
+// studio.teacher_input "vae_decode" the teacher's tokens are those of latent_space.reconstruct(image).
 TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
                                    encoders::Teacher* teacher, const Reporter& report);
 
 // The teacher's tokens for a batch of pixels in [-1,1]: {"patch": (B,N,D) fp16, "cls": (B,D) fp16}.
 data::TensorMap teacher_tokens(encoders::Teacher& teacher, const torch::Tensor& pixels);
 
-// What keys the token cache: the teacher's description and every input setting.
-nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encoders::Teacher& teacher);
+// What keys the token cache: the teacher's description and every input setting; with "vae_decode" also the
+// teacher input and the VAE (`latent_space`'s cache settings). Pixel-input keys are unchanged from earlier
+// versions, so existing caches stay valid.
+nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encoders::Teacher& teacher,
+                                      const LatentSpace* latent_space = nullptr);
 
 }  // namespace repa::train
