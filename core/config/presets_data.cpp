@@ -36,7 +36,7 @@ const std::vector<EmbeddedPreset>& embedded_presets() {
 )preset"},
       {"demo", R"preset({
   "description": "Tiny SiT on generated 32 px shapes with REPA and a randomly initialised DINOv2-S/14 teacher: runs in a minute or two on a CPU, nothing downloaded",
-  "notes": "For trying the studio without downloads: the encoder is randomly initialised, so the alignment numbers only show the machinery working.",
+  "notes": "For trying the studio without downloads: the encoder is randomly initialised, so the alignment numbers only show the machinery working. crepa_encoder_image_size 112 gives the teacher 8x8 patches (112 / 14), the SiT's own grid (32 px / patch 4), so no token is resampled.",
   "config": {
     "resolution": 32,
     "max_train_steps": 600,
@@ -50,7 +50,7 @@ const std::vector<EmbeddedPreset>& embedded_presets() {
     "crepa_block_index": 1,
     "crepa_lambda": 0.5,
     "crepa_encoder": "dinov2_vits14",
-    "crepa_encoder_image_size": 56,
+    "crepa_encoder_image_size": 112,
     "studio": {
       "architecture": "sit",
       "sit_size": "custom",
