@@ -249,7 +249,9 @@ std::vector<OptionSpec> loss_options() {
       loss("urepa_manifold_weight", Float, 3.0, 42, "U-REPA Manifold Weight")
           .min(0.0)
           .show_if("urepa_enabled", "equals", true)
-          .help("Weight of the manifold term (matching token similarity structure) inside the U-REPA loss."),
+          .help("Weight of the manifold term (matching token similarity structure) inside the U-REPA loss. With "
+                "CLS teacher tokens (what SimpleTuner aligns) the term is always 0, a 1x1 Gram, so SimpleTuner never "
+                "applies it; with patch tokens (the studio's default) it applies."),
       loss("urepa_model", String, "dinov2_vitg14", 43, "U-REPA Vision Model")
           .show_if("urepa_enabled", "equals", true)
           .help("Vision encoder that provides the teacher tokens (a DINOv2 name)."),
