@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "app/train_commands.h"
+#include "core/base/error.h"
 #include "core/config/command_line.h"
 #include "core/config/export.h"
 #include "core/config/loader.h"
@@ -40,7 +41,16 @@ int export_command(const Args& args) {
     std::fprintf(stderr, "repa-train export: --out DIR is required\n");
     return 2;
   }
-  const auto resolved = config::resolve_config(parsed.config_path, parsed.preset, parsed.overrides);
+  const auto user = parsed.config_path.empty() ? nlohmann::json::object() : config::read_json_file(parsed.config_path);
+  auto report = config::load_config(user, parsed.preset, parsed.overrides);
+  std::vector<config::Problem> blocking;
+  for (auto& problem : report.problems)  // options the studio's trainer refuses still export: SimpleTuner runs them
+    (config::blocks(problem, config::Purpose::Export) ? blocking : report.warnings).push_back(problem);
+  const std::string source = parsed.config_path.empty() ? "preset " + parsed.preset : parsed.config_path;
+  if (!blocking.empty()) throw InputError(config::format_problems(blocking, source));
+  for (const auto& warning : report.warnings)
+    std::fprintf(stderr, "warning: %s\n", config::format_problem(warning).c_str());
+  const nlohmann::json& resolved = report.config;
   if (format == "studio") {
     config::write_studio_export(resolved, out_dir);
     std::printf("wrote %s/config.json (studio, every option resolved)\n", out_dir.c_str());

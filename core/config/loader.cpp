@@ -8,6 +8,7 @@
 #include "core/base/error.h"
 #include "core/config/presets.h"
 #include "core/config/simpletuner_fields.h"
+#include "core/config/simpletuner_loader.h"
 #include "core/config/suggest.h"
 #include "core/config/values.h"
 
@@ -98,18 +99,26 @@ class Layering {
       if (!value.is_null()) report_.config[key] = value;
       return;
     }
+    // SimpleTuner accepts a key it no longer registers when its loader drops the value before parsing.
+    const std::string dropped = dropped_by_simpletuner_loader(key, value);
+    if (!dropped.empty()) {
+      report_.warnings.push_back({key, "unknown option, ignored: " + dropped, Severity::Warning});
+      return;
+    }
     report_.problems.push_back({key, "unknown option" + did_you_mean(key, known_top_level_names())});
   }
 
   void set(const OptionSpec& spec, const nlohmann::json& raw, const std::string& spelling) {
-    // One layer naming an option twice (validation_steps and validation_step_interval) is ambiguous.
-    const auto [previous, first_time] = given_.emplace(spec.key, spelling);
+    // One layer naming an option twice (validation_steps and validation_step_interval) is ambiguous unless
+    // both say the same: SimpleTuner passes both to its parser, which keeps the later one in file order.
+    const ParsedValue parsed = parse_value(spec, raw);
+    const auto [previous, first_time] = given_.emplace(spec.key, std::make_pair(spelling, parsed.value));
     if (!first_time && !raw.is_null()) {
-      report_.problems.push_back(
-          {spec.key, "given twice in one layer, as '" + previous->second + "' and '" + spelling + "'; keep one"});
+      if (parsed.error.empty() && parsed.value == previous->second.second) return;
+      report_.problems.push_back({spec.key, "given twice in one layer, as '" + previous->second.first + "' and '" +
+                                                spelling + "' with different values; keep one"});
       return;
     }
-    const ParsedValue parsed = parse_value(spec, raw);
     if (!parsed.error.empty()) {
       report_.problems.push_back({spec.key, parsed.error});
       return;
@@ -122,7 +131,7 @@ class Layering {
   }
 
   LoadReport& report_;
-  std::map<std::string, std::string> given_;  // option → the spelling this layer used
+  std::map<std::string, std::pair<std::string, nlohmann::json>> given_;  // option → spelling and value in this layer
 };
 
 // "key=value": the value is read as JSON when it parses (numbers, true, null, {...}), else as text.
@@ -173,8 +182,10 @@ LoadReport load_config(const nlohmann::json& user_config, const std::string& pre
   // Keys already reported for their type keep an earlier value; report each key's problems once.
   std::set<std::string> reported;
   for (const auto& problem : report.problems) reported.insert(problem.key);
-  for (auto& problem : validate(report.config))
-    if (!reported.count(problem.key)) report.problems.push_back(std::move(problem));
+  for (auto& problem : validate(report.config)) {
+    if (reported.count(problem.key)) continue;
+    (problem.severity == Severity::Warning ? report.warnings : report.problems).push_back(std::move(problem));
+  }
   const auto ignored = ignored_simpletuner_keys(report.config);
   if (!ignored.empty()) {
     std::string list;
@@ -207,27 +218,43 @@ std::vector<std::string> ignored_simpletuner_keys(const nlohmann::json& resolved
   return keys;
 }
 
+std::string format_problem(const Problem& problem) {
+  return (problem.key.empty() ? std::string() : problem.key + ": ") + problem.message;
+}
+
 std::string format_problems(const std::vector<Problem>& problems, const std::string& source) {
   std::string text = std::to_string(problems.size()) + (problems.size() == 1 ? " problem" : " problems") +
                      (source.empty() ? "" : " in " + source) + ":";
-  for (const auto& problem : problems)
-    text += "\n  " + (problem.key.empty() ? std::string() : problem.key + ": ") + problem.message;
+  for (const auto& problem : problems) text += "\n  " + format_problem(problem);
   return text;
 }
 
-nlohmann::json resolve_json(const nlohmann::json& user_config, const std::string& preset,
-                            const std::vector<std::string>& overrides) {
-  auto report = load_config(user_config, preset, overrides);
-  if (!report.problems.empty()) throw InputError(format_problems(report.problems, "config"));
+bool blocks(const Problem& problem, Purpose purpose) {
+  if (problem.severity == Severity::Error) return true;
+  return problem.severity == Severity::RunError && purpose == Purpose::Run;
+}
+
+namespace {
+
+nlohmann::json resolved_or_throw(LoadReport report, const std::string& source, Purpose purpose) {
+  std::vector<Problem> blocking;
+  for (const auto& problem : report.problems)
+    if (blocks(problem, purpose)) blocking.push_back(problem);
+  if (!blocking.empty()) throw InputError(format_problems(blocking, source));
   return std::move(report.config);
 }
 
+}  // namespace
+
+nlohmann::json resolve_json(const nlohmann::json& user_config, const std::string& preset,
+                            const std::vector<std::string>& overrides, Purpose purpose) {
+  return resolved_or_throw(load_config(user_config, preset, overrides), "config", purpose);
+}
+
 nlohmann::json resolve_config(const std::string& file_path, const std::string& preset,
-                              const std::vector<std::string>& overrides) {
+                              const std::vector<std::string>& overrides, Purpose purpose) {
   const nlohmann::json user = file_path.empty() ? nlohmann::json::object() : read_json_file(file_path);
-  auto report = load_config(user, preset, overrides);
-  if (!report.problems.empty()) throw InputError(format_problems(report.problems, file_path));
-  return std::move(report.config);
+  return resolved_or_throw(load_config(user, preset, overrides), file_path, purpose);
 }
 
 }  // namespace repa::config

@@ -11,7 +11,8 @@ namespace repa::config {
 
 struct LoadReport {
   nlohmann::json config;           // resolved: every declared key present, "studio" object complete
-  std::vector<Problem> problems;   // unknown keys, wrong types, ranges, choices, conflicts
+  std::vector<Problem> problems;   // unknown keys, wrong types, ranges, choices, conflicts; RunError: no native run
+  std::vector<Problem> warnings;   // keys SimpleTuner's loader would drop, options the studio's trainer ignores
   std::vector<std::string> notes;  // information: aliases renamed, SimpleTuner keys the studio ignores
 };
 
@@ -30,5 +31,7 @@ std::vector<std::string> ignored_simpletuner_keys(const nlohmann::json& resolved
 
 // One message listing every problem, for InputError.
 std::string format_problems(const std::vector<Problem>& problems, const std::string& source);
+// "key: message", one problem or warning as a line of text.
+std::string format_problem(const Problem& problem);
 
 }  // namespace repa::config

@@ -38,6 +38,17 @@ class Declare {
   Declare& alias(std::string name) { return spec_.aliases.push_back(std::move(name)), *this; }
   Declare& studio_only() { return spec_.simpletuner = false, *this; }
   Declare& range_only_when_visible() { return spec_.range_only_when_visible = true, *this; }
+  // What the studio's trainer does with the option (registry.h, TrainerSupport); Honoured unless declared.
+  Declare& export_only() { return spec_.trainer = TrainerSupport::ExportOnly, *this; }
+  Declare& refused_by_trainer(std::string what_instead) {
+    spec_.trainer = TrainerSupport::Refused;
+    return spec_.refusal = std::move(what_instead), *this;
+  }
+  Declare& honoured_when(std::string field, std::string op, nlohmann::json value) {
+    spec_.trainer = TrainerSupport::Conditional;
+    spec_.honoured_when.push_back({std::move(field), std::move(op), std::move(value), "show"});
+    return *this;
+  }
   operator OptionSpec() const { return spec_; }  // NOLINT: lets a list of declarations build a vector
 
  private:

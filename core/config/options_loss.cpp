@@ -43,52 +43,66 @@ std::vector<OptionSpec> loss_options() {
           .min(0)
           .help("Min-SNR weighting: clamp the per-timestep loss weight at this SNR (unset: no weighting)."),
       loss("masked_loss_probability", Float, 1.0, 5, "Masked Loss Probability")
+          .export_only()
           .min(0.0)
           .max(1.0)
           .help("Chance of applying a dataset's mask to the loss for a sample."),
       loss("xm_enabled", Bool, false, 5.1, "Enable XM")
+          .export_only()
           .help("Score several noise candidates per sample and train on the best one (XM)."),
       loss("xm_candidate_count", Int, 1, 5.2, "XM Candidates")
+          .export_only()
           .min(2)
           .show_if("xm_enabled", "equals", true)
           .range_only_when_visible()
           .help("Candidates scored per sample."),
       loss("xm_training_target", Choice, "noise", 5.3, "XM Training Target")
+          .export_only()
           .choices({"noise", "route"})
           .show_if("xm_enabled", "equals", true)
           .help("What XM chooses among: noise draws or route embeddings."),
       loss("xm_selection_scope", Choice, "sample", 5.4, "XM Selection Scope")
+          .export_only()
           .choices({"sample", "block"})
           .show_if("xm_enabled", "equals", true)
           .help("Choose the best candidate per sample or per block of tokens."),
       loss("xm_block_size", Int, 0, 5.5, "XM Block Size")
+          .export_only()
           .min(0)
           .show_if("xm_enabled", "equals", true)
           .show_if("xm_selection_scope", "equals", "block")
           .help("Tokens per block when choosing per block (0: automatic)."),
-      loss("nextlat_enabled", Bool, false, 5.6, "Enable NextLat").help("Add the NextLat latent-prediction objective."),
+      loss("nextlat_enabled", Bool, false, 5.6, "Enable NextLat")
+          .help("Add the NextLat latent-prediction objective.")
+          .export_only(),
       loss("nextlat_block_index", Int, -1, 5.7, "NextLat Block Index")
+          .export_only()
           .show_if("nextlat_enabled", "equals", true)
           .help("Transformer block whose hidden states NextLat predicts from (-1: the last)."),
       loss("nextlat_weight", Float, 0.0, 5.8, "NextLat Weight")
+          .export_only()
           .min(0.0001)
           .show_if("nextlat_enabled", "equals", true)
           .range_only_when_visible()
           .help("Weight of the NextLat loss."),
       loss("nextlat_state_loss", Choice, "smooth_l1", 5.9, "NextLat State Loss")
+          .export_only()
           .choices({"smooth_l1", "mse"})
           .show_if("nextlat_enabled", "equals", true)
           .help("Distance used by NextLat between predicted and actual states."),
       loss("nextlat_kl_weight", Float, 0.0, 5.95, "NextLat KL Weight")
+          .export_only()
           .min(0.0)
           .show_if("nextlat_enabled", "equals", true)
           .help("Weight of NextLat's KL term."),
       loss("hidream_use_load_balancing_loss", Bool, false, 6, "Enable HiDream Load Balancing Loss")
+          .export_only()
           .show_if("model_family", "equals", "hidream")
           .help("Add HiDream's mixture-of-experts load-balancing loss."),
       loss("irepa_enabled", Bool, false, 6, "Enable iREPA")
           .help("Improve REPA with a spatially normalised teacher and a convolutional projector (iREPA)."),
       loss("hidream_load_balancing_loss_weight", Float, nullptr, 7, "HiDream Load Balancing Weight")
+          .export_only()
           .min(0.0)
           .show_if("hidream_use_load_balancing_loss", "equals", true)
           .help("Weight of that load-balancing loss."),
@@ -111,10 +125,12 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_enabled", "equals", true)
           .help("Weight of the alignment loss."),
       loss("crepa_adjacent_distance", Int, 1, 11, "CREPA Adjacent Distance")
+          .export_only()
           .min(0)
           .show_if("crepa_enabled", "equals", true)
           .help("For video: how many neighbouring frames each frame is also aligned with."),
       loss("crepa_adjacent_tau", Float, 1.0, 12, "CREPA Temporal Decay")
+          .export_only()
           .min(0.01)
           .show_if("crepa_enabled", "equals", true)
           .help("For video: how fast a neighbour's weight decays with its distance."),
@@ -122,23 +138,29 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_enabled", "equals", true)
           .help("Vision encoder that provides the teacher tokens (a DINOv2 name such as dinov2_vitg14)."),
       loss("crepa_encoder_frames_batch_size", Int, -1, 14, "CREPA image encoder frames batch size")
+          .export_only()
           .show_if("crepa_enabled", "equals", true)
           .help("Frames sent through the encoder at once (-1: all)."),
       loss("crepa_use_backbone_features", Bool, false, 15, "CREPA: Use Backbone Features")
+          .refused_by_trainer("takes REPA's teacher from the vision encoder only, never from a backbone block")
           .show_if("crepa_enabled", "equals", true)
           .help("Legacy flag: take the teacher from the model's own deeper block (use crepa_feature_source)."),
       loss("crepa_feature_source", Choice, "encoder", 15.1, "CREPA Feature Source")
+          .refused_by_trainer("takes REPA's teacher from the vision encoder only (crepa_feature_source \"encoder\")")
           .choices({"encoder", "backbone", "self_flow"})
           .show_if("crepa_enabled", "equals", true)
           .help("Where the teacher tokens come from: the vision encoder, a deeper backbone block, or self-flow."),
       loss("crepa_self_flow", Bool, false, 15.2, "CREPA: Self-Flow Legacy Alias")
+          .refused_by_trainer("takes REPA's teacher from the vision encoder only, never from self-flow")
           .show_if("crepa_enabled", "equals", true)
           .help("Legacy flag for crepa_feature_source = self_flow."),
       loss("crepa_teacher_block_index", Int, nullptr, 16, "CREPA Teacher Block")
+          .export_only()
           .min(0)
           .show_if("crepa_enabled", "equals", true)
           .help("Backbone block used as the teacher when the teacher is internal."),
       loss("crepa_self_flow_mask_ratio", Float, 0.1, 16.1, "Self-Flow Mask Ratio")
+          .export_only()
           .min(0.0)
           .max(0.5)
           .show_if("crepa_enabled", "equals", true)
@@ -148,21 +170,26 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_enabled", "equals", true)
           .help("Image size fed to the vision encoder (518 for DINOv2 at full size, 224 for speed)."),
       loss("crepa_drop_vae_encoder", Bool, false, 18, "CREPA: Drop VAE Encoder")
+          .honoured_when("studio.teacher_input", "equals", "vae_decode")
           .show_if("crepa_enabled", "equals", true)
           .help("Free the VAE encoder once latents are cached, decoding for the teacher instead."),
       loss("crepa_normalize_by_frames", Bool, true, 19, "CREPA: Normalize by Frames")
+          .export_only()
           .show_if("crepa_enabled", "equals", true)
           .help("For video: average the alignment over frames rather than sum."),
       loss("crepa_normalize_neighbour_sum", Bool, false, 19.5, "CREPA: Normalize Neighbour Sum")
+          .export_only()
           .show_if("crepa_enabled", "equals", true)
           .help("For video: normalise the neighbour weights to sum to one."),
       loss("crepa_spatial_align", Bool, true, 20, "CREPA: Spatial Token Align")
           .show_if("crepa_enabled", "equals", true)
           .help("Align token by token (spatially) rather than pooled features."),
       loss("crepa_use_tae", Bool, false, 21, "CREPA: Use Tiny AutoEncoder")
+          .honoured_when("studio.teacher_input", "equals", "vae_decode")
           .show_if("crepa_enabled", "equals", true)
           .help("Decode latents for the teacher with a tiny autoencoder."),
       loss("twinflow_enabled", Bool, false, 21, "Enable TwinFlow (RCGM)")
+          .export_only()
           .show_if("distillation_method", "equals", nullptr)
           .show_if("scheduled_sampling_max_step_offset", "equals", 0)
           .help("Train one- and few-step generation alongside the usual objective (TwinFlow)."),
@@ -171,6 +198,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_enabled", "equals", true)
           .help("How the alignment weight changes over training."),
       loss("twinflow_target_step_count", Int, 1, 22, "TwinFlow Target Steps")
+          .export_only()
           .min(1)
           .max(8)
           .show_if("twinflow_enabled", "equals", true)
@@ -180,6 +208,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_enabled", "equals", true)
           .help("Steps over which the weight ramps up from 0."),
       loss("internal_guidance_enabled", Bool, false, 23, "Enable Internal Guidance")
+          .export_only()
           .help("Add an auxiliary loss on an intermediate block for internal guidance."),
       loss("crepa_decay_steps", Int, 0, 24, "CREPA Decay Steps")
           .min(0)
@@ -187,6 +216,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_scheduler", "not_equals", "constant")
           .help("Step at which the decay reaches the end weight (0: max_train_steps)."),
       loss("internal_guidance_loss_weight", Float, 0.5, 24, "Internal Guidance Weight")
+          .export_only()
           .min(0.0001)
           .show_if("internal_guidance_enabled", "equals", true)
           .help("Weight of that auxiliary loss."),
@@ -196,6 +226,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_scheduler", "not_equals", "constant")
           .help("Weight reached at the end of the decay."),
       loss("internal_guidance_block_index", Int, nullptr, 25, "Internal Guidance Block")
+          .export_only()
           .min(0)
           .show_if("internal_guidance_enabled", "equals", true)
           .help("Block that carries the auxiliary output."),
@@ -205,6 +236,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_scheduler", "equals", "polynomial")
           .help("Exponent of the polynomial decay."),
       loss("validation_internal_guidance_scale", Float, 1.0, 26, "Internal Guidance Scale")
+          .export_only()
           .min(0.0001)
           .show_if("internal_guidance_enabled", "equals", true)
           .help("Guidance scale of internal guidance during validation."),
@@ -213,6 +245,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_enabled", "equals", true)
           .help("Step after which the alignment loss is switched off (0: never)."),
       loss("layersync_enabled", Bool, false, 27, "Enable LayerSync")
+          .export_only()
           .help("Align an early block with a later block of the same model (LayerSync)."),
       loss("crepa_similarity_threshold", Float, nullptr, 28, "CREPA Similarity Threshold")
           .min(0.0)
@@ -220,6 +253,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_enabled", "equals", true)
           .help("Switch alignment off once the smoothed similarity reaches this value (unset: never)."),
       loss("layersync_student_block", Int, nullptr, 28, "LayerSync Student Block")
+          .export_only()
           .min(0)
           .show_if("layersync_enabled", "equals", true)
           .help("Block that is pulled towards the teacher block."),
@@ -229,6 +263,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_similarity_threshold", "is_set", true)
           .help("Smoothing of the similarity that is compared with the threshold."),
       loss("layersync_teacher_block", Int, nullptr, 29, "LayerSync Teacher Block")
+          .export_only()
           .min(0)
           .show_if("layersync_enabled", "equals", true)
           .help("Block that teaches."),
@@ -237,6 +272,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("crepa_similarity_threshold", "is_set", true)
           .help("Whether reaching the threshold switches alignment off for good or only while above it."),
       loss("layersync_lambda", Float, 0.2, 30, "LayerSync Weight")
+          .export_only()
           .min(0.0)
           .show_if("layersync_enabled", "equals", true)
           .help("Weight of the LayerSync loss."),
@@ -260,6 +296,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("urepa_enabled", "equals", true)
           .help("Image size fed to the vision encoder."),
       loss("urepa_use_tae", Bool, false, 45, "U-REPA: Use Tiny AutoEncoder")
+          .honoured_when("studio.teacher_input", "equals", "vae_decode")
           .show_if("urepa_enabled", "equals", true)
           .help("Decode latents for the teacher with a tiny autoencoder."),
       loss("urepa_scheduler", Choice, "constant", 46, "U-REPA Scheduler")
@@ -304,46 +341,62 @@ std::vector<OptionSpec> loss_options() {
           .show_if("urepa_similarity_threshold", "is_set", true)
           .help("Whether reaching the threshold switches U-REPA off for good or only while above it."),
       loss_advanced("use_soft_min_snr", Bool, false, 8, "Use Soft Min-SNR")
+          .export_only()
           .show_if("snr_gamma", "greater_than", 0)
           .help("Weight the loss with the smooth (soft) variant of Min-SNR instead of the hard clamp."),
       loss_advanced("flow_sigmoid_scale", Float, 1.0, 20, "Flow Sigmoid Scale")
+          .honoured_when("studio.timestep_sampling", "equals", "logit_normal")
           .min(0)
           .help("Scale of the logits before the sigmoid when drawing flow-matching timesteps."),
       loss_advanced("flow_use_uniform_schedule", Bool, false, 21, "Use Uniform Schedule")
+          .export_only()
           .help("Draw flow-matching timesteps uniformly instead of from a sigmoid."),
       loss_advanced("flow_use_beta_schedule", Bool, false, 22, "Use Beta Schedule")
+          .export_only()
           .help("Draw flow-matching timesteps from a Beta distribution."),
       loss_advanced("flow_beta_schedule_alpha", Float, 2.0, 23, "Beta Schedule Alpha")
+          .export_only()
           .min(0)
           .help("Alpha of that Beta distribution."),
       loss_advanced("flow_beta_schedule_beta", Float, 2.0, 24, "Beta Schedule Beta")
+          .export_only()
           .min(0)
           .help("Beta of that Beta distribution."),
       loss_advanced("flow_cubic_schedule_weights", Json, nullptr, 24.5, "Cubic Schedule Weights")
+          .export_only()
           .help("Weights (JSON) of a cubic timestep schedule."),
       loss_advanced("flow_schedule_shift", Float, 3.0, 25, "Schedule Shift")
+          .export_only()
           .min(0)
           .help("Shift of the flow-matching timesteps towards noise (higher) or detail (lower)."),
       loss_advanced("flow_schedule_auto_shift", Bool, false, 26, "Auto Shift Schedule")
+          .export_only()
           .help("Derive the shift from the image's pixel count."),
       loss_advanced("mixflow_enabled", Bool, false, 26.05, "MixFlow Training")
+          .export_only()
           .help("Mix the training input's noise level with a shifted one (MixFlow)."),
       loss_advanced("mixflow_gamma", Float, 0.8, 26.1, "MixFlow Gamma")
+          .export_only()
           .min(0.0)
           .max(1.0)
           .show_if("mixflow_enabled", "equals", true)
           .help("How far MixFlow may move the noise level."),
       loss_advanced("audio_flow_schedule_shift", Float, nullptr, 26.2, "Audio Schedule Shift")
+          .export_only()
           .min(0)
           .help("Flow-matching shift used for audio models."),
       loss_advanced("flow_custom_timesteps", String, nullptr, 26.5, "Custom Flow Timesteps")
+          .export_only()
           .help("Fixed list of timesteps to train on, comma-separated."),
       loss_advanced("flow_timesteps_mode", Choice, "fixed-list", 26.6, "Flow Timesteps Mode")
+          .export_only()
           .choices({"fixed-list", "round-robin"})
           .help("Whether custom timesteps are drawn from the list or visited in turn."),
       loss_advanced("diff2flow_enabled", Bool, false, 27, "Enable Diff2Flow Bridge")
+          .export_only()
           .help("Bridge an epsilon/v-prediction model to a flow-matching objective."),
       loss_advanced("soft_min_snr_sigma_data", Int, nullptr, 27, "Soft Min SNR Sigma Data")
+          .export_only()
           .show_if("i_know_what_i_am_doing", "equals", true)
           .help("Data standard deviation assumed by soft Min-SNR."),
       loss_advanced("snr_weight", Float, 1.0, 28, "SNR Weight")
@@ -351,62 +404,77 @@ std::vector<OptionSpec> loss_options() {
           .show_if("i_know_what_i_am_doing", "equals", true)
           .help("Extra multiplier on the SNR-based loss weights."),
       loss_advanced("diff2flow_loss", Bool, false, 28, "Train With Flow Loss")
+          .export_only()
           .enable_if("diff2flow_enabled", "equals", true)
           .help("Train against the flow-matching target produced by the Diff2Flow bridge."),
       loss_advanced("scheduled_sampling_max_step_offset", Int, 0, 29, "Scheduled Sampling Max Offset")
+          .export_only()
           .min(0)
           .help("Largest number of steps to roll the model forward when building its own noisy inputs (0 disables "
                 "scheduled sampling)."),
       loss_advanced("scheduled_sampling_strategy", Choice, "uniform", 30, "Scheduled Sampling Strategy")
+          .export_only()
           .choices({"uniform", "biased_early", "biased_late"})
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("How the roll-out offset is drawn between 0 and the maximum."),
       loss_advanced("scheduled_sampling_probability", Float, 0.0, 31, "Scheduled Sampling Probability")
+          .export_only()
           .min(0.0)
           .max(1.0)
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Fixed chance per sample of using a self-generated input."),
       loss_advanced("scheduled_sampling_prob_start", Float, 0.0, 32, "Scheduled Sampling Prob (Start)")
+          .export_only()
           .min(0.0)
           .max(1.0)
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Chance of a self-generated input at the start of the ramp."),
       loss_advanced("scheduled_sampling_prob_end", Float, 0.5, 33, "Scheduled Sampling Prob (End)")
+          .export_only()
           .min(0.0)
           .max(1.0)
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Chance of a self-generated input at the end of the ramp."),
       loss_advanced("scheduled_sampling_ramp_steps", Int, 0, 34, "Scheduled Sampling Ramp Steps")
+          .export_only()
           .min(0)
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Steps over which that chance moves from its start to its end value."),
       loss_advanced("scheduled_sampling_start_step", Int, 0, 35, "Scheduled Sampling Start Step")
+          .export_only()
           .min(0)
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Training step at which scheduled sampling begins."),
       loss_advanced("scheduled_sampling_ramp_shape", Choice, "linear", 36, "Scheduled Sampling Ramp Shape")
+          .export_only()
           .choices({"linear", "cosine"})
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Shape of the ramp between the start and end chance."),
       loss_advanced("scheduled_sampling_sampler", Choice, "unipc", 37, "Scheduled Sampling Solver")
+          .export_only()
           .choices({"unipc", "euler", "dpm"})
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Solver used to roll the model forward."),
       loss_advanced("scheduled_sampling_order", Int, 2, 38, "Scheduled Sampling Solver Order")
+          .export_only()
           .min(1)
           .max(9)
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Order of that solver."),
       loss_advanced("scheduled_sampling_reflexflow", Bool, nullptr, 39, "Enable ReflexFlow Enhancements")
+          .export_only()
           .show_if("scheduled_sampling_max_step_offset", "greater_than", 0)
           .help("Add the ReflexFlow corrections to scheduled sampling."),
       loss_advanced("scheduled_sampling_reflexflow_alpha", Float, 1.0, 40, "ReflexFlow FC Alpha")
+          .export_only()
           .show_if("scheduled_sampling_reflexflow", "equals", true)
           .help("ReflexFlow frequency-compensation strength."),
       loss_advanced("scheduled_sampling_reflexflow_beta1", Float, 10.0, 41, "ReflexFlow ADR Weight")
+          .export_only()
           .show_if("scheduled_sampling_reflexflow", "equals", true)
           .help("Weight of ReflexFlow's anti-drift term."),
       loss_advanced("scheduled_sampling_reflexflow_beta2", Float, 1.0, 42, "ReflexFlow FC Weight")
+          .export_only()
           .show_if("scheduled_sampling_reflexflow", "equals", true)
           .help("Weight of ReflexFlow's frequency-compensation term."),
   };

@@ -1,7 +1,8 @@
 // The SimpleTuner run settings the studio's trainer reads (model, schedule, optimizer, precision,
-// checkpoints, EMA, validation), declared as SimpleTuner registers them. Where the studio's range differs
-// from SimpleTuner's web form the reason is noted (tests/config/tst_simpletuner_options.cpp lists them):
-// resolution goes down to 8 px for small pixel-space models, train_batch_size has no upper bound (the REPA
+// checkpoints, EMA, validation), declared as SimpleTuner registers them, and a few it does not read, kept for
+// export (export_only(): the trainer has its own way, e.g. studio.dataset_dir for data_backend_config). Where the
+// studio's range differs from SimpleTuner's web form the reason is noted (tests/config/tst_simpletuner_options.cpp
+// lists them): resolution goes down to 8 px for small pixel-space models, train_batch_size has no upper bound (the REPA
 // paper trains at 256; SimpleTuner's parser takes any size), validation_step_interval accepts 0 (never), as
 // SimpleTuner's own examples use it. Selects whose choices SimpleTuner fills at run time are strings here.
 #include "core/config/option_builder.h"
@@ -68,11 +69,13 @@ std::vector<OptionSpec> training_options() {
                     "zlab_i1"})
           .help("Model family the config is written for; decides REPA (transformers) or U-REPA (UNets)."),
       Declare("model_flavour", String, nullptr)
+          .export_only()
           .at("model", "model_config", "architecture", 3)
           .label("Model Flavour")
           .show_if("model_family", "not_equals", "")
           .help("Variant of the model family (SimpleTuner's flavour name)."),
       Declare("model_type", Choice, "full")
+          .export_only()
           .at("model", "model_config", "architecture", 1)
           .label("Model Type")
           .choices({"full", "lora"})
@@ -82,6 +85,7 @@ std::vector<OptionSpec> training_options() {
           .label("Base Model Path")
           .help("Base model to start from (Hub name or local folder)."),
       Declare("pretrained_vae_model_name_or_path", String, "madebyollin/sdxl-vae-fp16-fix")
+          .export_only()
           .at("model", "model_config", "advanced_paths", 27)
           .label("VAE Model Path")
           .help("VAE to use instead of the model's own."),
@@ -140,6 +144,7 @@ std::vector<OptionSpec> training_options() {
           .min(0)
           .help("Stop after this many optimizer steps (unset or 0: use num_train_epochs)."),
       Declare("num_train_epochs", Int, 1)
+          .export_only()
           .at("training", "training_schedule", "", 1)
           .label("Number of Epochs")
           .min(0)
@@ -150,12 +155,14 @@ std::vector<OptionSpec> training_options() {
           .label("Optimizer")
           .help("Optimizer (SimpleTuner's name; the studio trains with AdamW)."),
       Declare("optimizer_beta1", Float, nullptr)
+          .export_only()
           .at("training", "optimizer_config", "advanced", 3)
           .label("Optimizer Beta 1")
           .min(0)
           .max(1)
           .help("First-moment decay for optimizers other than Adam (unset: the optimizer's default)."),
       Declare("optimizer_beta2", Float, nullptr)
+          .export_only()
           .at("training", "optimizer_config", "advanced", 4)
           .label("Optimizer Beta 2")
           .min(0)
@@ -243,6 +250,7 @@ std::vector<OptionSpec> training_options() {
           .show_if("use_ema", "equals", true)
           .help("Decay of that moving average."),
       Declare("ema_update_interval", Int, 1)
+          .export_only()
           .at("model", "ema_config", "", 3)
           .label("EMA Update Interval")
           .min(1)
@@ -266,25 +274,30 @@ std::vector<OptionSpec> training_options() {
           .max(30)
           .help("Classifier-free guidance scale of the validation images."),
       Declare("num_validation_images", Int, 1)
+          .export_only()
           .at("validation", "validation_schedule", "advanced", 3)
           .label("Validation Images Count")
           .min(1)
           .max(10)
           .help("Validation images drawn per prompt or class."),
       Declare("gradient_checkpointing", Bool, true)
+          .export_only()
           .at("model", "memory_optimization", "", 1)
           .label("Enable Gradient Checkpointing")
           .help("Recompute activations in the backward pass to save memory."),
       Declare("data_backend_config", Path, nullptr)
+          .export_only()
           .at("basic", "data_config", "", 1)
           .label("Data Backend Config")
           .help("SimpleTuner's dataset description (multidatabackend.json); the studio writes one for "
                 "studio.dataset_dir on export."),
       Declare("report_to", Choice, "none")
+          .export_only()
           .at("basic", "project_settings", "", 1)
           .label("Logging Platform")
           .choices({"simpletuner", "tensorboard", "wandb", "swanlab", "comet_ml", "custom-tracker", "all", "none"})
           .help("Where SimpleTuner sends its metrics."),
+      // Honoured: it only unlocks expert settings, in the studio's panels as in SimpleTuner's.
       Declare("i_know_what_i_am_doing", Bool, false)
           .at("basic", "project", "advanced", 0)
           .label("I Know What I'm Doing")

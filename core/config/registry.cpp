@@ -41,6 +41,8 @@ double as_number(const nlohmann::json& value) {
   return value.is_number() ? value.get<double>() : 0.0;
 }
 
+}  // namespace
+
 bool rule_holds(const VisibilityRule& rule, const nlohmann::json& config) {
   const nlohmann::json value = config_value(config, rule.field);
   if (rule.op == "equals") return value == rule.value;
@@ -55,8 +57,6 @@ bool rule_holds(const VisibilityRule& rule, const nlohmann::json& config) {
   }
   return true;
 }
-
-}  // namespace
 
 const std::vector<OptionSpec>& registry() {
   static const std::vector<OptionSpec> options = build_registry();

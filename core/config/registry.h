@@ -18,6 +18,14 @@ struct VisibilityRule {
   std::string action = "show";  // "show": hidden otherwise; "enable": shown but greyed out otherwise
 };
 
+// Whether the studio's own trainer acts on an option. A SimpleTuner export carries the option either way.
+enum class TrainerSupport {
+  Honoured,     // the trainer reads it
+  ExportOnly,   // kept for SimpleTuner; the trainer never reads it (a warning while it is in use)
+  Refused,      // kept for SimpleTuner, but in use it changes what would be trained: a native run is refused
+  Conditional,  // honoured while every rule of `honoured_when` holds, otherwise not applicable (a warning)
+};
+
 struct OptionSpec {
   std::string key;  // SimpleTuner name ("crepa_lambda") or "studio.<name>"
   OptionType type = OptionType::String;
@@ -33,12 +41,16 @@ struct OptionSpec {
   // SimpleTuner checks some ranges only while the option is in use (xm_candidate_count's minimum of 2 holds
   // only with xm_enabled); such ranges are checked only while the option is visible.
   bool range_only_when_visible = false;
+  TrainerSupport trainer = TrainerSupport::Honoured;
+  std::vector<VisibilityRule> honoured_when;  // Conditional: all must hold
+  std::string refusal;                        // Refused: what the studio's trainer would train instead
 };
 
 const std::vector<OptionSpec>& registry();
 const OptionSpec* find_option(const std::string& key);  // accepts aliases and a leading "--"
 bool is_visible(const OptionSpec& spec, const nlohmann::json& config);
 bool is_enabled(const OptionSpec& spec, const nlohmann::json& config);  // the "enable" rules
+bool rule_holds(const VisibilityRule& rule, const nlohmann::json& config);
 
 const char* type_name(OptionType type);  // "bool", "int", "float", "string", "choice", "path", "json"
 
@@ -46,16 +58,28 @@ const char* type_name(OptionType type);  // "bool", "int", "float", "string", "c
 // the registry's default, then SimpleTuner's default for keys only SimpleTuner knows.
 nlohmann::json config_value(const nlohmann::json& config, const std::string& key);
 
+enum class Severity {
+  Error,     // the config is wrong: nothing runs or exports it
+  RunError,  // SimpleTuner runs it, the studio's trainer cannot (it would train something else): exports only
+  Warning,   // reported, nothing blocked
+};
+
 struct Problem {
   std::string key;
   std::string message;
+  Severity severity = Severity::Error;
 };
-std::vector<Problem> validate(const nlohmann::json& resolved_config);  // every problem at once
+// What a resolved config is for: a native run stops at RunError problems, an export does not.
+enum class Purpose { Run, Export };
+bool blocks(const Problem& problem, Purpose purpose);  // Error always, RunError for a run, Warning never
 
-// defaults < preset < file < overrides ("key=value"); throws InputError listing every problem.
+std::vector<Problem> validate(const nlohmann::json& resolved_config);  // every problem at once, warnings too
+
+// defaults < preset < file < overrides ("key=value"); throws InputError listing every problem that blocks
+// `purpose` (warnings are the caller's to show: load_config returns them).
 nlohmann::json resolve_config(const std::string& file_path, const std::string& preset,
-                              const std::vector<std::string>& overrides);
+                              const std::vector<std::string>& overrides, Purpose purpose = Purpose::Run);
 nlohmann::json resolve_json(const nlohmann::json& user_config, const std::string& preset = "",
-                            const std::vector<std::string>& overrides = {});
+                            const std::vector<std::string>& overrides = {}, Purpose purpose = Purpose::Run);
 
 }  // namespace repa::config

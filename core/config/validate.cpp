@@ -4,7 +4,9 @@
 
 #include "core/config/registry.h"
 #include "core/config/simpletuner_fields.h"
+#include "core/config/simpletuner_loader.h"
 #include "core/config/suggest.h"
+#include "core/config/trainer_support.h"
 #include "core/config/values.h"
 
 namespace repa::config {
@@ -114,6 +116,14 @@ void check_conflicts(const nlohmann::json& config, std::vector<Problem>& problem
   }
 }
 
+// Options in use that the studio's trainer ignores: warnings, or errors for a native run (not for an export)
+// where the run would train something other than what the config asks for.
+void check_trainer_support(const nlohmann::json& config, std::vector<Problem>& problems) {
+  for (const auto& option : ignored_by_trainer(config))
+    problems.push_back({option.key, describe_value(option.value) + ": " + option.reason,
+                        option.refused ? Severity::RunError : Severity::Warning});
+}
+
 }  // namespace
 
 std::vector<Problem> validate(const nlohmann::json& config) {
@@ -129,10 +139,15 @@ std::vector<Problem> validate(const nlohmann::json& config) {
       for (const auto& [name, ignored] : value.items())
         if (find_option("studio." + name) == nullptr) problems.push_back({"studio." + name, "unknown studio option"});
     } else if (find_option(key) == nullptr && find_simpletuner_field(key) == nullptr) {
-      problems.push_back({key, "unknown option"});
+      const std::string dropped = dropped_by_simpletuner_loader(key, value);
+      if (dropped.empty())
+        problems.push_back({key, "unknown option"});
+      else
+        problems.push_back({key, "unknown option, ignored: " + dropped, Severity::Warning});
     }
   }
   check_conflicts(config, problems);
+  check_trainer_support(config, problems);
   return problems;
 }
 

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/base/error.h"
+#include "core/config/trainer_support.h"
 #include "core/data/image.h"
 #include "core/data/image_tensor.h"
 #include "core/diffusion/samplers.h"
@@ -225,10 +226,12 @@ void Trainer::setup() {
                 {"teacher", teacher_description_},
                 {"teacher_random_init", teacher_ && flag_or(studio, "encoder_random_init", false)},
                 {"resumed_from", resumed_from},
+                {"ignored_options", repa::config::to_json(repa::config::ignored_by_trainer(config_))},
                 {"dataset", {{"dir", data_.folder.root},
                              {"images", data_.folder.images.size()},
                              {"classes", data_.folder.class_names},
                              {"corrupt", corrupt}}}});
+  for (const auto& option : repa::config::ignored_by_trainer(config_)) report("warning", repa::config::describe(option));
   report("info", "model: " + backbone_->describe() + "; " + latent_space_->describe() + "; device " + device_.str());
   if (teacher_) report("info", "teacher: " + teacher_description_);
   if (!resumed_from.empty()) report("info", "resumed from " + resumed_from + " at step " + std::to_string(step_));

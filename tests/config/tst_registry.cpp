@@ -222,7 +222,11 @@ TEST_CASE("conflicts: U-REPA on a transformer, legacy CREPA flags, polynomial po
                  {{"crepa_enabled", true}, {"crepa_use_backbone_features", true}, {"crepa_feature_source", "backbone"}},
                  "", {})
                  .problems;
-  CHECK(problems.empty());
+  // The legacy flag agrees; what is left is the studio's trainer refusing a backbone teacher for a native run.
+  REQUIRE(problems.size() == 2);
+  CHECK(mentions(problems, "crepa_use_backbone_features", "a native run is refused"));
+  CHECK(mentions(problems, "crepa_feature_source", "a native run is refused"));
+  for (const auto& problem : problems) CHECK(problem.severity == Severity::RunError);
   problems =
       load_config({{"crepa_enabled", true}, {"crepa_self_flow", true}, {"crepa_feature_source", "backbone"}}, "", {})
           .problems;

@@ -1,11 +1,20 @@
 // SimpleTuner configs modelled on its examples/*/config.json (tests/config/data) load, validate and
 // round-trip through the SimpleTuner export with nothing lost — also with REPA or U-REPA settings added;
-// export → load → export is a fixed point.
+// export → load → export is a fixed point. SimpleTuner's own example configs
+// (tests/config/data/simpletuner_examples, README there) all load and export losslessly, but for what
+// SimpleTuner's loader itself drops.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "core/base/error.h"
 #include "core/config/export.h"
 #include "core/config/loader.h"
 #include "core/config/registry.h"
+#include "core/config/simpletuner_fields.h"
+#include "core/config/simpletuner_loader.h"
 #include "tests/test_support.h"
 
 using nlohmann::json;
@@ -139,4 +148,117 @@ TEST_CASE("the studio's dataset folder becomes a multidatabackend.json") {
   for (const auto& line : exported.dropped)
     said |= line.rfind("studio.dataset_dir: written as multidatabackend.json", 0) == 0;
   CHECK(said);
+}
+
+namespace {
+
+const std::string kExamples = "tests/config/data/simpletuner_examples";
+
+// Keys SimpleTuner's JSON loader never hands to its parser: null values, web-interface fields without a
+// command-line flag, and unregistered keys whose value it drops ("false", "", ...).
+bool dropped_by_simpletuner(const std::string& key, const json& value) {
+  if (value.is_null()) return true;
+  if (find_option(key) != nullptr) return false;
+  const SimpleTunerField* field = find_simpletuner_field(key);
+  if (field != nullptr) return !accepted_by_simpletuner_cli(*field);
+  return !dropped_by_simpletuner_loader(key, value).empty();
+}
+
+// Examples SimpleTuner itself cannot load at that commit: its parser's model_family choices come from its
+// bundled model_metadata.json, and Python's json module refuses a trailing comma as ours does.
+const std::map<std::string, std::string> kRejectedBySimpleTuner = {
+    {"bria.lycoris-lokr.json", "model_family: \"bria\" is not one of"},
+    {"kandinsky5-image-6b-i2i.lycoris-lokr.json", "did you mean \"kandinsky5_image\"?"},
+    {"pixart.peft-controlnet-lora.json", "model_family: \"pixart_sigma\" is not one of"},
+    {"hidream.peft-controlnet-lora.json", "is not valid JSON"},
+};
+
+}  // namespace
+
+TEST_CASE("SimpleTuner's own example configs validate and export losslessly") {
+  int valid = 0, rejected = 0, warned = 0;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(repa::test::source_path(kExamples)))
+    if (entry.path().extension() == ".json" || entry.path().extension() == ".example") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& path : files) {
+    const std::string name = path.filename().string();
+    CAPTURE(name);
+    const auto rejection = kRejectedBySimpleTuner.find(name);
+    if (rejection != kRejectedBySimpleTuner.end()) {
+      ++rejected;
+      try {
+        const auto report = load_config(read_json_file(path.string()), "", {});
+        CHECK(format_problems(report.problems, name).find(rejection->second) != std::string::npos);
+      } catch (const repa::InputError& e) {
+        CHECK(std::string(e.what()).find(rejection->second) != std::string::npos);
+        CHECK(std::string(e.what()).find(name) != std::string::npos);
+      }
+      continue;
+    }
+    const json original = read_json_file(path.string());
+    const auto report = load_config(original, "", {});
+    INFO(format_problems(report.problems, name));
+    REQUIRE(report.problems.empty());
+    ++valid;
+    warned += report.warnings.empty() ? 0 : 1;
+    for (const auto& warning : report.warnings) CHECK(warning.severity == Severity::Warning);
+
+    repa::test::ScratchDir dir;
+    const auto exported = export_simpletuner(report.config, dir.path().string());
+    for (const auto& [key, value] : original.items()) {
+      CAPTURE(key);
+      const OptionSpec* spec = find_option(key);
+      const std::string bare_name = spec ? spec->key : bare(key);
+      if (dropped_by_simpletuner(bare_name, value)) {
+        if (spec == nullptr) CHECK_FALSE(exported.config.contains(bare_name));  // a declared option keeps its default
+        continue;
+      }
+      REQUIRE(exported.config.contains(bare_name));
+      if (spec == nullptr)
+        CHECK(exported.config[bare_name] == value);  // passed through unchanged
+      else
+        CHECK(exported.config[bare_name] == report.config[bare_name]);  // typed the way SimpleTuner parses it
+    }
+    // The export loads back to the same config and exports to the same file.
+    const auto second = load_config(exported.config, "", {});
+    REQUIRE(second.problems.empty());
+    CHECK(second.config == report.config);
+    CHECK(export_simpletuner(second.config, dir.path().string()).config == exported.config);
+  }
+  // bghira/SimpleTuner@bc8e6ab: 115 examples/*/config.json and config/config.json.example.
+  CHECK(valid == 112);
+  CHECK(rejected == 4);
+  CHECK(warned == 112);  // every one sets something the studio's trainer does not use (model_type "lora", ...)
+}
+
+TEST_CASE("config.json.example's validation_torch_compile \"false\" is a warning, dropped from the export") {
+  const json original = read_json_file(repa::test::source_path(kExamples + "/config.json.example"));
+  REQUIRE(original["--validation_torch_compile"] == "false");
+  REQUIRE(find_simpletuner_field("validation_torch_compile") == nullptr);  // SimpleTuner no longer registers it
+  const auto report = load_config(original, "", {});
+  CHECK(report.problems.empty());
+  bool named = false;
+  for (const auto& warning : report.warnings)
+    named |= warning.key == "validation_torch_compile" &&
+             warning.message ==
+                 "unknown option, ignored: SimpleTuner's config loader drops the string \"false\" before its parser";
+  CHECK(named);
+  CHECK_FALSE(report.config.contains("validation_torch_compile"));
+  repa::test::ScratchDir dir;
+  const auto exported = export_simpletuner(report.config, dir.path().string()).config;
+  CHECK_FALSE(exported.contains("validation_torch_compile"));
+  CHECK(exported["disable_benchmark"] == "false");  // registered by SimpleTuner: passed on as written
+  CHECK(exported["push_to_hub"] == "true");
+  CHECK(exported["lycoris_config"] == "config/lycoris_config.json");
+  CHECK(exported["learning_rate"] == 1e-4);
+
+  // The same key with a JSON false reaches SimpleTuner's parser as --validation_torch_compile=false and fails.
+  auto strict = original;
+  strict["--validation_torch_compile"] = false;
+  const auto refused = load_config(strict, "", {});
+  REQUIRE(refused.problems.size() == 1);
+  CHECK(refused.problems[0].key == "validation_torch_compile");
+  CHECK(refused.problems[0].message.rfind("unknown option", 0) == 0);
+  CHECK(refused.problems[0].message.find("ignored") == std::string::npos);
 }
