@@ -2,6 +2,7 @@
 // conflicts SimpleTuner would only notice late, or never (REPA on a UNet does nothing there).
 #include <set>
 
+#include "core/config/alignment_grid.h"
 #include "core/config/registry.h"
 #include "core/config/simpletuner_fields.h"
 #include "core/config/simpletuner_loader.h"
@@ -148,6 +149,7 @@ std::vector<Problem> validate(const nlohmann::json& config) {
   }
   check_conflicts(config, problems);
   check_trainer_support(config, problems);
+  for (auto& warning : check_alignment_grid(config)) problems.push_back(std::move(warning));
   return problems;
 }
 
