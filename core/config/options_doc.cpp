@@ -52,6 +52,32 @@ std::string rules_text(const OptionSpec& spec) {
   return text;
 }
 
+// The "Studio trainer" column: whether the studio's own trainer acts on the option (trainer_support.h).
+std::string trainer_text(const OptionSpec& spec) {
+  switch (spec.trainer) {
+    case TrainerSupport::Honoured:
+      return "yes";
+    case TrainerSupport::ExportOnly:
+      return "export only";
+    case TrainerSupport::Refused:
+      return "export only; refuses a native run";
+    case TrainerSupport::Conditional:
+      break;
+  }
+  std::string text;
+  for (const auto& rule : spec.honoured_when) {
+    std::string clause = "`" + rule.field + "` ";
+    if (rule.op == "equals")
+      clause += "= " + rule.value.dump();
+    else if (rule.op == "not_equals")
+      clause += "≠ " + rule.value.dump();
+    else
+      clause += rule.op + " " + rule.value.dump();
+    text += (text.empty() ? "" : " and ") + clause;
+  }
+  return "when " + text;
+}
+
 std::string escape_cell(std::string text) {
   std::string out;
   for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c);
@@ -80,7 +106,13 @@ std::string options_markdown() {
         "names such as `validation_steps` are accepted) plus a nested `\"studio\"` object for the studio's own\n"
         "settings. Layering: registry defaults < preset < file < `--set key=value`. `null` means \"not given\",\n"
         "numbers may be written as strings (`\"1e-4\"`), flags accept `\"true\"`/`\"false\"`. Options that\n"
-        "SimpleTuner registers but the studio does not use are kept and exported unchanged.\n\n";
+        "SimpleTuner registers but the studio does not use are kept and exported unchanged.\n\n"
+        "The column *Studio trainer* says whether the studio's own trainer acts on the option: `yes`; `export\n"
+        "only` (kept for SimpleTuner; `repa-train validate`, the worker's `run_started` event and the window\n"
+        "warn while it is in use, i.e. while its feature is on and its value is not the default); `export only;\n"
+        "refuses a native run` (in use, it would make the run train something other than asked: an error for\n"
+        "`repa-train run`, not for `repa-train export`); `when ...` (used only under that condition, otherwise\n"
+        "reported like an export-only option).\n\n";
   std::string tab, section;
   for (const OptionSpec* spec : in_panel_order()) {
     if (spec->tab != tab || spec->section != section) md << (tab.empty() ? "" : "\n");
@@ -92,15 +124,16 @@ std::string options_markdown() {
     if (spec->section != section) {
       section = spec->section;
       md << "### " << section << "\n\n"
-         << "| Key | Label | Type | Default | Range / choices | Shown when | Description |\n"
-         << "|---|---|---|---|---|---|---|\n";
+         << "| Key | Label | Type | Default | Range / choices | Shown when | Studio trainer | Description |\n"
+         << "|---|---|---|---|---|---|---|---|\n";
     }
     std::string key = "`" + spec->key + "`";
     if (!spec->subsection.empty()) key += " (" + spec->subsection + ")";
     for (const auto& alias : spec->aliases) key += "<br>alias `" + alias + "`";
     md << "| " << key << " | " << escape_cell(spec->label) << " | " << type_name(spec->type) << " | `"
        << escape_cell(default_text(*spec)) << "` | " << escape_cell(range_text(*spec)) << " | "
-       << escape_cell(rules_text(*spec)) << " | " << escape_cell(spec->help) << " |\n";
+       << escape_cell(rules_text(*spec)) << " | " << escape_cell(trainer_text(*spec)) << " | "
+       << escape_cell(spec->help) << " |\n";
   }
   std::string out = md.str();
   out += "\n## Presets\n\n| Preset | Description |\n|---|---|\n";

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -161,4 +162,53 @@ TEST_CASE("schedule prints the planned weight per step") {
   CHECK(result.output == "step,urepa_weight\n0,0.5\n10,0.5\n");
   CHECK(run("schedule --preset demo --steps 10:0:1").code == 2);
   CHECK(run("schedule --preset sdxl").code == 2);  // no max_train_steps and no --steps
+}
+
+TEST_CASE("validate prints warnings and exits 0 when there are only warnings") {
+  const std::string file = repa::test::source_path("tests/config/data/simpletuner_examples/config.json.example");
+  const auto result = run("validate " + file);
+  CHECK(result.code == 0);
+  CHECK(has(result.output, "config.json.example: valid"));
+  CHECK(has(result.output,
+            "warning: validation_torch_compile: unknown option, ignored: SimpleTuner's config "
+            "loader drops the string \"false\" before its parser"));
+  CHECK(has(result.output, "warning: model_type: \"lora\": exported to SimpleTuner; not used by the studio's trainer"));
+
+  repa::test::ScratchDir dir;
+  repa::test::write_bytes(dir.file("typo.json"), R"({"validation_torch_compile": false})");
+  const auto refused = run("validate " + dir.file("typo.json"));
+  CHECK(refused.code == 2);
+  CHECK(has(refused.output, "validation_torch_compile: unknown option"));
+  CHECK_FALSE(has(refused.output, "ignored"));
+}
+
+TEST_CASE("options the studio's trainer ignores: warnings; a backbone teacher refuses run, not export") {
+  repa::test::ScratchDir dir;
+  repa::test::write_bytes(dir.file("xm.json"), R"({"crepa_enabled": true, "xm_enabled": true, "xm_candidate_count": 2,
+      "twinflow_enabled": true, "layersync_enabled": true, "crepa_feature_source": "backbone"})");
+  auto result = run("validate " + dir.file("xm.json"));
+  CHECK(result.code == 2);
+  CHECK(has(result.output, "warning: xm_enabled: true: exported to SimpleTuner; not used by the studio's trainer"));
+  CHECK(has(result.output, "warning: twinflow_enabled: true: exported to SimpleTuner"));
+  CHECK(has(result.output, "warning: layersync_enabled: true: exported to SimpleTuner"));
+  CHECK(has(result.output, "1 problem in " + dir.file("xm.json")));
+  CHECK(has(result.output,
+            "crepa_feature_source: \"backbone\": exported to SimpleTuner; not used by the studio's "
+            "trainer, which takes REPA's teacher from the vision encoder only"));
+
+  result = run("validate " + dir.file("xm.json") + " --export");
+  CHECK(result.code == 0);
+  CHECK(has(result.output, "(a native run refuses it)"));
+
+  result = run("export " + dir.file("xm.json") + " --format simpletuner --out " + dir.file("out"));
+  REQUIRE(result.code == 0);
+  CHECK(has(result.output, "warning: crepa_feature_source: \"backbone\""));
+  const auto exported = json::parse(repa::test::read_bytes(dir.file("out/config.json")));
+  CHECK(exported["crepa_feature_source"] == "backbone");
+  CHECK(exported["xm_enabled"] == true);
+
+  result = run("run --config " + dir.file("xm.json") + " --set output_dir=" + dir.file("runs"));
+  CHECK(result.code == 2);
+  CHECK(has(result.output, "crepa_feature_source"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("runs")));
 }

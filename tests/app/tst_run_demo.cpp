@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -167,4 +168,30 @@ TEST_CASE("stop and checkpoint commands over stdin: a checkpoint, then a clean e
   CHECK(checkpointed);
   CHECK(stopped);
   CHECK(losses_of(out + "/stopped").size() < 1000);
+}
+
+TEST_CASE("run_started lists the options in use that the studio's trainer ignores, and each is logged") {
+  repa::test::ScratchDir dir;
+  auto args = demo_args(dir.file("runs"), "ignored", 1);
+  args.insert(args.end(),
+              {"--set", "xm_enabled=true", "--set", "xm_candidate_count=2", "--set", "mixflow_enabled=true"});
+  Worker w = start(args);
+  nlohmann::json started;
+  std::vector<std::string> warnings;
+  read_events_until(w, [&](const nlohmann::json& e) {
+    if (e["type"] == "run_started") started = e;
+    if (e["type"] == "log" && e["level"] == "warning") warnings.push_back(e["message"]);
+    return false;
+  });
+  CHECK(finish(w) == 0);
+  REQUIRE(started.contains("ignored_options"));
+  std::vector<std::string> keys;
+  for (const auto& option : started["ignored_options"]) keys.push_back(option["key"]);
+  CHECK(keys == std::vector<std::string>{"xm_enabled", "xm_candidate_count", "mixflow_enabled"});
+  CHECK(started["ignored_options"][0]["reason"] == "exported to SimpleTuner; not used by the studio's trainer");
+  CHECK(started["ignored_options"][0]["refused"] == false);
+  CHECK(std::count(warnings.begin(), warnings.end(),
+                   "xm_enabled = true: exported to SimpleTuner; not used by the studio's trainer") == 1);
+  CHECK(repa::test::read_bytes(dir.file("runs/ignored/train.log"))
+            .find("warning: mixflow_enabled = true: exported to SimpleTuner") != std::string::npos);
 }

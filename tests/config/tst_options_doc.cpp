@@ -17,8 +17,12 @@ TEST_CASE("the generated docs list every option with its default and range") {
   const std::string doc = repa::config::options_markdown();
   for (const auto& spec : repa::config::registry())
     CHECK_MESSAGE(doc.find("`" + spec.key + "`") != std::string::npos, spec.key);
-  CHECK(doc.find("| `crepa_lambda` | CREPA Weight | float | `0.5` | ≥ 0 | `crepa_enabled` = true |") !=
+  CHECK(doc.find("| `crepa_lambda` | CREPA Weight | float | `0.5` | ≥ 0 | `crepa_enabled` = true | yes |") !=
         std::string::npos);
+  CHECK(doc.find("| `xm_enabled` | Enable XM | bool | `false` |  |  | export only |") != std::string::npos);
+  CHECK(doc.find("| export only; refuses a native run |") != std::string::npos);
+  CHECK(doc.find("| `crepa_use_tae` | CREPA: Use Tiny AutoEncoder | bool | `false` |  | `crepa_enabled` = true | "
+                 "when `studio.teacher_input` = \"vae_decode\" |") != std::string::npos);
   CHECK(doc.find("alias `validation_steps`") != std::string::npos);
   CHECK(doc.find("| `sit-xl-2` |") != std::string::npos);
 }

@@ -16,8 +16,8 @@ TEST_CASE("the values SimpleTuner's loader drops") {
     CHECK_FALSE(dropped_by_simpletuner_loader("validation_torch_compile", value).empty());
   }
   // These reach SimpleTuner's parser (--key=false, a bare --key, --key=0, --key=x) and fail there.
-  for (const json& value : {json(false), json(true), json("true"), json("no"), json("0"), json(0), json(1.5),
-                            json{"x"}, json{1}}) {
+  for (const json& value :
+       {json(false), json(true), json("true"), json("no"), json("0"), json(0), json(1.5), json{"x"}, json{1}}) {
     CAPTURE(value.dump());
     CHECK(dropped_by_simpletuner_loader("validation_torch_compile", value).empty());
   }

@@ -41,8 +41,8 @@ const Problem* find_problem(const std::vector<Problem>& problems, const std::str
 const std::string& trainer_sources() {
   static const std::string text = [] {
     std::string all;
-    for (const char* folder : {"core/train", "core/align", "core/diffusion", "core/encoders", "core/models",
-                               "core/data"})
+    for (const char* folder :
+         {"core/train", "core/align", "core/diffusion", "core/encoders", "core/models", "core/data"})
       for (const auto& entry : std::filesystem::recursive_directory_iterator(repa::test::source_path(folder)))
         if (entry.path().extension() == ".cpp" || entry.path().extension() == ".h")
           all += repa::test::read_bytes(entry.path().string());
@@ -78,10 +78,10 @@ TEST_CASE("the registry's trainer declarations match what the trainer reads") {
   CHECK(export_only == 74);  // 63 loss functions (3 of them refused) and 11 run settings
   CHECK(honoured == 37);     // loss functions; 4 more are honoured only under a condition
   // The issue's examples.
-  for (const char* key : {"xm_enabled", "twinflow_enabled", "layersync_enabled", "mixflow_enabled",
-                          "diff2flow_enabled", "use_soft_min_snr", "masked_loss_probability", "flow_schedule_shift",
-                          "scheduled_sampling_max_step_offset", "nextlat_enabled", "internal_guidance_enabled",
-                          "crepa_teacher_block_index", "crepa_self_flow_mask_ratio"})
+  for (const char* key :
+       {"xm_enabled", "twinflow_enabled", "layersync_enabled", "mixflow_enabled", "diff2flow_enabled",
+        "use_soft_min_snr", "masked_loss_probability", "flow_schedule_shift", "scheduled_sampling_max_step_offset",
+        "nextlat_enabled", "internal_guidance_enabled", "crepa_teacher_block_index", "crepa_self_flow_mask_ratio"})
     CHECK_MESSAGE(option(key).trainer == TrainerSupport::ExportOnly, key);
   for (const char* key : {"crepa_feature_source", "crepa_use_backbone_features", "crepa_self_flow"})
     CHECK_MESSAGE(option(key).trainer == TrainerSupport::Refused, key);
@@ -128,9 +128,8 @@ TEST_CASE("in use: the feature is on and the value is not the default") {
 }
 
 TEST_CASE("XM, TwinFlow, LayerSync and a backbone teacher: reported, a native run refused, the export kept") {
-  const json user = {{"crepa_enabled", true},     {"crepa_feature_source", "backbone"},
-                     {"xm_enabled", true},        {"xm_candidate_count", 4},
-                     {"twinflow_enabled", true},  {"layersync_enabled", true},
+  const json user = {{"crepa_enabled", true},        {"crepa_feature_source", "backbone"}, {"xm_enabled", true},
+                     {"xm_candidate_count", 4},      {"twinflow_enabled", true},           {"layersync_enabled", true},
                      {"layersync_student_block", 2}, {"layersync_teacher_block", 6}};
   CHECK(ignored_keys(user) == std::vector<std::string>{"xm_enabled", "xm_candidate_count", "crepa_feature_source",
                                                        "twinflow_enabled", "layersync_enabled",
@@ -187,10 +186,11 @@ TEST_CASE("conditional support: the tiny autoencoder options apply only to a dec
 }
 
 TEST_CASE("the run_started list: key, value, reason, refused") {
-  const auto list = to_json(ignored_by_trainer(
-      resolve_json({{"crepa_enabled", true}, {"crepa_self_flow", true}, {"crepa_feature_source", "self_flow"},
-                    {"mixflow_enabled", true}},
-                   "", {}, Purpose::Export)));
+  const auto list = to_json(ignored_by_trainer(resolve_json({{"crepa_enabled", true},
+                                                             {"crepa_self_flow", true},
+                                                             {"crepa_feature_source", "self_flow"},
+                                                             {"mixflow_enabled", true}},
+                                                            "", {}, Purpose::Export)));
   REQUIRE(list.size() == 3);
   CHECK(list[0]["key"] == "crepa_feature_source");
   CHECK(list[0]["value"] == "self_flow");
