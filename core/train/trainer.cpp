@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/base/error.h"
+#include "core/config/alignment_grid.h"
 #include "core/config/trainer_support.h"
 #include "core/data/image.h"
 #include "core/data/image_tensor.h"
@@ -234,6 +235,8 @@ void Trainer::setup() {
   for (const auto& option : repa::config::ignored_by_trainer(config_)) report("warning", repa::config::describe(option));
   report("info", "model: " + backbone_->describe() + "; " + latent_space_->describe() + "; device " + device_.str());
   if (teacher_) report("info", "teacher: " + teacher_description_);
+  // The same note validate gives: a headless run may never have been validated.
+  for (const auto& grid : repa::config::check_alignment_grid(config_)) report("warning", grid.key + ": " + grid.message);
   if (!resumed_from.empty()) report("info", "resumed from " + resumed_from + " at step " + std::to_string(step_));
 }
 

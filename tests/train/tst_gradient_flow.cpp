@@ -2,7 +2,6 @@
 // (SiT) or the mid block (UNet), into the projector, and nowhere after the tap; the frozen teacher never gets
 // one, neither from cached tokens nor when it runs inside the step.
 #include <doctest/doctest.h>
-
 #include <torch/torch.h>
 
 #include <set>
@@ -48,7 +47,9 @@ void clear_gradients(torch::nn::Module& module) {
   for (auto& p : module.parameters()) p.mutable_grad() = torch::Tensor();
 }
 
-bool has_gradient(const torch::Tensor& p) { return p.grad().defined() && p.grad().abs().sum().item<double>() > 0; }
+bool has_gradient(const torch::Tensor& p) {
+  return p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
+}
 
 // The block index of a SiT parameter name ("blocks.3.attn.qkv.weight" → 3), -1 for other names.
 int64_t block_of(const std::string& name) {
@@ -56,7 +57,9 @@ int64_t block_of(const std::string& name) {
   return std::stoll(name.substr(7, name.find('.', 7) - 7));
 }
 
-std::string top_level(const std::string& name) { return name.substr(0, name.find('.')); }
+std::string top_level(const std::string& name) {
+  return name.substr(0, name.find('.'));
+}
 
 void check_teacher_untouched(Trainer& trainer) {
   auto* teacher = dynamic_cast<repa::encoders::Dinov2Teacher*>(trainer.teacher());
@@ -72,7 +75,7 @@ void check_teacher_untouched(Trainer& trainer) {
 
 }  // namespace
 
-TEST_CASE("REPA's gradient reaches the SiT up to the tapped block and the projector, nothing after, never the teacher") {
+TEST_CASE("REPA's gradient reaches the SiT up to the tapped block and the projector, not after it, not the teacher") {
   torch::set_num_threads(1);
   repa::test::ScratchDir dir;
   repa::data::generate_demo_dataset(dir.file("data"), {4, 16, 1});

@@ -2,7 +2,6 @@
 // (SimpleTuner's decode of the clean latents); the choice keys the token cache, and SimpleTuner's decode
 // options (crepa_use_tae, urepa_use_tae, crepa_drop_vae_encoder) act with the decode.
 #include <doctest/doctest.h>
-
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -163,7 +162,8 @@ TEST_CASE("vae_decode caches the teacher's tokens of decode(encode(x)) in a cach
   }
   bool told_tae = false;
   for (const auto& [level, m] : messages)
-    if (level == "warning" && m.find("tiny autoencoder") != std::string::npos && m.find("full VAE") != std::string::npos)
+    if (level == "warning" && m.find("tiny autoencoder") != std::string::npos &&
+        m.find("full VAE") != std::string::npos)
       told_tae = true;
   CHECK(told_tae);
 }
@@ -210,6 +210,9 @@ TEST_CASE("a vae_decode run with crepa_use_tae and crepa_drop_vae_encoder trains
   CHECK(log.find("the full VAE decodes the teacher's input") != std::string::npos);
   CHECK(log.find("crepa_drop_vae_encoder: the VAE's encoder and quant_conv are freed") != std::string::npos);
   CHECK(fs::exists(dir.file("runs/decode/samples/step-000002.png")));
+  // The run repeats validate's grid note: 28 px / 14 is 2×2, the SiT sees 16 px / 2 (VAE) / patch 2 = 4×4.
+  CHECK(log.find("warning: crepa_encoder_image_size: the teacher's token grid is 2×2") != std::string::npos);
+  CHECK(log.find("crepa_encoder_image_size 56 (4 × 14) makes them equal") != std::string::npos);
 
   // Without the decode the options have nothing to act on (validate reports them as not applicable).
   config["studio"]["teacher_input"] = "pixels";
