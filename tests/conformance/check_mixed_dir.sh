@@ -14,7 +14,7 @@ done
 total=$(ls "$dir" | wc -l)
 REPA_CONFORMANCE_DIR="$dir" "$runner" > "$dir.log" || { cat "$dir.log"; echo "runner failed"; exit 1; }
 cat "$dir.log"
-lines=$(grep -c -E ' (PASS|PENDING)$' "$dir.log")
+lines=$(grep -c -E ' (PASS$|PENDING)' "$dir.log")
 first=$(ls "$fixtures"/conformance/*.safetensors | wc -l)
 passes=$(grep -c ' PASS$' "$dir.log")
 summary=$(grep -c "^conformance: $total fixtures in $dir: " "$dir.log" || true)
