@@ -11,6 +11,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
@@ -19,6 +20,7 @@
 #include <QVBoxLayout>
 
 #include "core/base/version.h"
+#include "core/config/trainer_support.h"
 #include "ui/chart_board.h"
 #include "ui/failure_panel.h"
 #include "ui/run_controller.h"
@@ -257,8 +259,33 @@ bool MainWindow::start_run() {
     settings_->show_first_problem();
     return false;
   }
+  if (!confirm_ignored_options(resolved)) {
+    statusBar()->showMessage(tr("Not started"));
+    return false;
+  }
   launch(std::move(resolved), false);
   return true;
+}
+
+bool MainWindow::confirm_ignored_options(const nlohmann::json& resolved) {
+  const auto ignored = repa::config::ignored_by_trainer(resolved);
+  if (ignored.empty()) return true;
+  QStringList lines;
+  for (const auto& option : ignored)
+    lines << QStringLiteral("• ") + QString::fromStdString(repa::config::describe(option));
+  QMessageBox box(QMessageBox::Warning, tr("Settings the studio's trainer ignores"),
+                  tr("%n setting(s) in use are exported to SimpleTuner but not used by the studio's trainer; "
+                     "this run trains without them.",
+                     nullptr, static_cast<int>(ignored.size())),
+                  QMessageBox::NoButton, this);
+  box.setObjectName(QStringLiteral("ignoredOptionsDialog"));
+  box.setInformativeText(lines.join(QLatin1Char('\n')));
+  QPushButton* go = box.addButton(tr("Continue"), QMessageBox::AcceptRole);
+  go->setObjectName(QStringLiteral("continueButton"));
+  box.addButton(QMessageBox::Cancel)->setObjectName(QStringLiteral("cancelButton"));
+  box.setDefaultButton(go);
+  box.exec();
+  return box.clickedButton() == go;
 }
 
 bool MainWindow::resume_from_checkpoint() {

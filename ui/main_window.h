@@ -41,7 +41,8 @@ class MainWindow : public QMainWindow {
   RunState shown_state() const { return shown_state_; }
   QString state_text() const;
 
-  // Run control, as the toolbar does it. start_run() validates first; false when blocked or not started.
+  // Run control, as the toolbar does it. start_run() validates first, then lists the options in use that the
+  // studio's trainer ignores (Continue / Cancel); false when blocked or not started.
   bool start_run();
   bool resume_from_checkpoint();
   bool attach_run(const QString& run_dir);
@@ -56,6 +57,7 @@ class MainWindow : public QMainWindow {
   void build_status_bar();
   void restore_window_state();
   void launch(nlohmann::json resolved, bool continue_curves);
+  bool confirm_ignored_options(const nlohmann::json& resolved);  // true: none, or the user chose Continue
   void on_event(const nlohmann::json& event);
   void on_state(RunState state);
   void update_progress();

@@ -18,10 +18,13 @@
 #include <cmath>
 #include <limits>
 
+#include "core/config/trainer_support.h"
+
 namespace repa::ui {
 
 using repa::config::OptionSpec;
 using repa::config::OptionType;
+using repa::config::TrainerSupport;
 
 namespace {
 
@@ -40,6 +43,17 @@ QString pretty_section(const std::string& name) {
 
 bool is_nullable(const OptionSpec& spec) { return spec.default_value.is_null(); }
 
+bool export_only(const OptionSpec& spec) {
+  return spec.trainer == TrainerSupport::ExportOnly || spec.trainer == TrainerSupport::Refused;
+}
+
+QString badge_tip(const OptionSpec& spec) {
+  if (spec.trainer == TrainerSupport::Conditional)
+    return QStringLiteral("exported to SimpleTuner; used by the studio's trainer only when %1")
+        .arg(QString::fromStdString(repa::config::describe_rules(spec.honoured_when)));
+  return QString::fromUtf8(repa::config::kExportOnlyText);
+}
+
 QString tooltip_of(const OptionSpec& spec) {
   QString tip = QString::fromStdString(spec.help);
   tip += QStringLiteral("\n\nkey: %1").arg(QString::fromStdString(spec.key));
@@ -49,12 +63,14 @@ QString tooltip_of(const OptionSpec& spec) {
                .arg(spec.min ? QString::number(*spec.min) : QStringLiteral("−∞"),
                     spec.max ? QString::number(*spec.max) : QStringLiteral("∞"));
   if (!spec.simpletuner) tip += QStringLiteral("\n(studio setting, not exported to SimpleTuner)");
+  if (spec.trainer != TrainerSupport::Honoured) tip += QStringLiteral("\n(%1)").arg(badge_tip(spec));
   return tip;
 }
 
 // A group that starts folded, like SimpleTuner's advanced subsection.
-QWidget* collapsible(const QString& title, QWidget* body, QWidget* parent) {
+QWidget* collapsible(const QString& title, QWidget* body, QWidget* parent, const QString& name = QString()) {
   auto* box = new QWidget(parent);
+  box->setObjectName(name);
   auto* toggle = new QToolButton(box);
   toggle->setObjectName(QStringLiteral("advancedToggle"));
   toggle->setText(title);
@@ -206,6 +222,14 @@ OptionForm::Field OptionForm::make_field(const OptionSpec& spec, QWidget* parent
   field.editor = make_editor(spec, field.row);
   field.editor->setObjectName(QString::fromStdString(spec.key));
   field.editor->setToolTip(tooltip_of(spec));
+  if (spec.trainer != TrainerSupport::Honoured) {
+    field.export_only = export_only(spec);
+    field.badge = new QLabel(field.export_only ? tr("SimpleTuner only") : tr("conditional"), field.row);
+    field.badge->setObjectName(QStringLiteral("badge_") + QString::fromStdString(spec.key));
+    field.badge->setToolTip(badge_tip(spec));
+    field.badge->setStyleSheet(
+        QStringLiteral("QLabel { color: #5d4037; background: #efebe9; border-radius: 3px; padding: 0 4px; }"));
+  }
   field.message = new QLabel(field.row);
   field.message->setObjectName(QStringLiteral("problem_") + QString::fromStdString(spec.key));
   field.message->setWordWrap(true);
@@ -217,10 +241,11 @@ OptionForm::Field OptionForm::make_field(const OptionSpec& spec, QWidget* parent
   grid->setHorizontalSpacing(8);
   grid->setVerticalSpacing(0);
   grid->addWidget(field.label, 0, 0);
-  grid->addWidget(field.editor, 0, 1);
-  grid->addWidget(field.message, 1, 0, 1, 2);
+  if (field.badge) grid->addWidget(field.badge, 0, 1);
+  grid->addWidget(field.editor, 0, 2);
+  grid->addWidget(field.message, 1, 0, 1, 3);
   grid->setColumnStretch(0, 2);
-  grid->setColumnStretch(1, 3);
+  grid->setColumnStretch(2, 3);
   return field;
 }
 
@@ -237,7 +262,9 @@ void OptionForm::build() {
   for (const OptionSpec& spec : repa::config::registry())
     if (!spec.tab.empty() || spec.key.rfind("studio.", 0) == 0) declared.push_back(&spec);
   std::vector<const OptionSpec*> specs = declared;
+  // Options the trainer does not use come after those it uses, with the same order inside.
   std::stable_sort(specs.begin(), specs.end(), [](const OptionSpec* a, const OptionSpec* b) {
+    if (export_only(*a) != export_only(*b)) return !export_only(*a);
     const bool adv_a = a->subsection == "advanced", adv_b = b->subsection == "advanced";
     if (adv_a != adv_b) return !adv_a;
     if (a->order != b->order) return a->order < b->order;
@@ -266,14 +293,30 @@ void OptionForm::build() {
         page_layout->addWidget(group);
         container = group;
       }
+      // Three groups: what the trainer uses, its advanced subsection (folded), and what it does not use
+      // (folded, with its own advanced subsection folded inside).
       auto* advanced_body = new QWidget;
       auto* advanced_layout = new QVBoxLayout(advanced_body);
       advanced_layout->setContentsMargins(12, 0, 0, 0);
-      int advanced_count = 0;
+      auto* exported_body = new QWidget;
+      auto* exported_layout = new QVBoxLayout(exported_body);
+      exported_layout->setContentsMargins(12, 0, 0, 0);
+      auto* exported_advanced_body = new QWidget;
+      auto* exported_advanced_layout = new QVBoxLayout(exported_advanced_body);
+      exported_advanced_layout->setContentsMargins(12, 0, 0, 0);
+      int advanced_count = 0, exported_count = 0, exported_advanced_count = 0;
       for (const OptionSpec* spec : specs) {
         if (panel_of(*spec) != panel || spec->tab + "/" + spec->section != section) continue;
         Field field = make_field(*spec, container);
-        if (field.advanced) {
+        if (field.export_only && field.advanced) {
+          field.row->setParent(exported_advanced_body);
+          exported_advanced_layout->addWidget(field.row);
+          ++exported_advanced_count;
+        } else if (field.export_only) {
+          field.row->setParent(exported_body);
+          exported_layout->addWidget(field.row);
+          ++exported_count;
+        } else if (field.advanced) {
           field.row->setParent(advanced_body);
           advanced_layout->addWidget(field.row);
           ++advanced_count;
@@ -287,6 +330,20 @@ void OptionForm::build() {
         main_layout->addWidget(collapsible(tr("Advanced (%1)").arg(advanced_count), advanced_body, container));
       else
         delete advanced_body;
+      if (exported_advanced_count > 0)
+        exported_layout->addWidget(collapsible(tr("Advanced (%1)").arg(exported_advanced_count),
+                                               exported_advanced_body, exported_body));
+      else
+        delete exported_advanced_body;
+      if (exported_count + exported_advanced_count > 0) {
+        QWidget* group =
+            collapsible(tr("Exported to SimpleTuner only (%1)").arg(exported_count + exported_advanced_count),
+                        exported_body, container, QStringLiteral("exportOnlyGroup"));
+        group->setToolTip(QString::fromUtf8(repa::config::kExportOnlyText));
+        main_layout->addWidget(group);
+      } else {
+        delete exported_body;
+      }
     }
     page_layout->addStretch(1);
     auto* scroll = new QScrollArea;
@@ -363,11 +420,15 @@ void OptionForm::update_visibility() {
   for (const Field& field : fields_) {
     field.row->setVisible(repa::config::is_visible(*field.spec, config_));
     field.row->setEnabled(repa::config::is_enabled(*field.spec, config_));
+    // A conditional option's badge shows while its condition does not hold.
+    if (field.badge && !field.export_only)
+      field.badge->setVisible(!repa::config::honoured_by_trainer(*field.spec, config_));
   }
 }
 
 std::vector<repa::config::Problem> OptionForm::show_problems(const std::vector<repa::config::Problem>& problems) {
   QMap<int, QStringList> messages;
+  QMap<int, bool> blocking;  // any problem at the field other than a warning
   std::vector<repa::config::Problem> rest;
   for (const auto& problem : problems) {
     const repa::config::OptionSpec* spec = repa::config::find_option(problem.key);
@@ -377,12 +438,15 @@ std::vector<repa::config::Problem> OptionForm::show_problems(const std::vector<r
       continue;
     }
     messages[*it] << QString::fromStdString(problem.message);
+    blocking[*it] = blocking.value(*it) || problem.severity != repa::config::Severity::Warning;
   }
   for (int i = 0; i < static_cast<int>(fields_.size()); ++i) {
     const Field& field = fields_[static_cast<size_t>(i)];
-    const bool bad = messages.contains(i);
-    field.message->setText(bad ? messages[i].join(QLatin1Char('\n')) : QString());
-    field.message->setVisible(bad);
+    const bool marked = messages.contains(i);
+    const bool bad = blocking.value(i);
+    field.message->setText(marked ? messages[i].join(QLatin1Char('\n')) : QString());
+    field.message->setVisible(marked);
+    field.message->setStyleSheet(bad ? QStringLiteral("color: #c62828;") : QStringLiteral("color: #8a6d00;"));
     field.editor->setStyleSheet(bad ? QStringLiteral("border: 1px solid #c62828;") : QString());
   }
   return rest;
@@ -432,6 +496,16 @@ QString OptionForm::problem_text(const std::string& key) const {
 bool OptionForm::is_shown(const std::string& key) const {
   const auto it = index_.constFind(QString::fromStdString(key));
   return it != index_.constEnd() && !fields_[static_cast<size_t>(*it)].row->isHidden();
+}
+
+bool OptionForm::in_export_only_group(const std::string& key) const {
+  const auto it = index_.constFind(QString::fromStdString(key));
+  return it != index_.constEnd() && fields_[static_cast<size_t>(*it)].export_only;
+}
+
+QLabel* OptionForm::badge(const std::string& key) const {
+  const auto it = index_.constFind(QString::fromStdString(key));
+  return it == index_.constEnd() ? nullptr : fields_[static_cast<size_t>(*it)].badge;
 }
 
 bool OptionForm::in_advanced_group(const std::string& key) const {

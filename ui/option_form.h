@@ -1,7 +1,9 @@
 // The settings panels, generated from the option registry: one tab per panel (Loss functions, Model,
 // Dataset, Optimizer, Run), fields in the registry's order with its labels, widget kinds, ranges, help
-// and visibility rules; each subsection "advanced" in a collapsed group. Validator messages sit under
-// the fields they concern.
+// and visibility rules; each subsection "advanced" in a collapsed group. Options the studio's trainer does
+// not use carry a badge and sit apart, at the end of their section, in a collapsed group "Exported to
+// SimpleTuner only" (SimpleTuner's order within it). Validator messages sit under the fields they concern:
+// problems in red, warnings in amber.
 #pragma once
 #include <QHash>
 #include <QWidget>
@@ -44,6 +46,8 @@ class OptionForm : public QWidget {
   QString problem_text(const std::string& key) const;
   bool is_shown(const std::string& key) const;          // the visibility rules say so
   bool in_advanced_group(const std::string& key) const;
+  bool in_export_only_group(const std::string& key) const;  // grouped apart: the trainer does not use it
+  QLabel* badge(const std::string& key) const;  // the "SimpleTuner only" badge, or nullptr for honoured options
   // A widget placed under the given field of the Loss functions panel (the schedule preview).
   void insert_after(const std::string& key, QWidget* widget);
   QTabWidget* tabs() const { return tabs_; }
@@ -58,7 +62,9 @@ class OptionForm : public QWidget {
     QLabel* label = nullptr;
     QWidget* editor = nullptr;
     QLabel* message = nullptr;   // validator message
+    QLabel* badge = nullptr;     // options the studio's trainer does not use (always or under a condition)
     bool advanced = false;
+    bool export_only = false;
     Panel panel = Panel::Run;
   };
 

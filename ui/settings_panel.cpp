@@ -18,6 +18,8 @@
 #include "core/config/loader.h"
 #include "core/config/presets.h"
 #include "core/config/registry.h"
+#include "core/config/simpletuner_fields.h"
+#include "core/config/simpletuner_loader.h"
 #include "core/config/values.h"
 #include "ui/option_form.h"
 #include "ui/run_controller.h"
@@ -139,6 +141,7 @@ bool SettingsPanel::import_simpletuner(const QString& path, QString* error) {
   const nlohmann::json raw = read_json(path, error);
   if (raw.is_null()) return false;
   nlohmann::json config = nlohmann::json::object();
+  QStringList dropped;
   for (auto it = raw.begin(); it != raw.end(); ++it) {
     std::string key = it.key();
     if (key.rfind("--", 0) == 0) key = key.substr(2);
@@ -149,12 +152,40 @@ bool SettingsPanel::import_simpletuner(const QString& path, QString* error) {
       // SimpleTuner writes flags and numbers as text ("true", "1e-4"); the panels want typed values.
       const repa::config::ParsedValue parsed = repa::config::parse_value(*spec, value);
       if (parsed.given && parsed.error.empty()) value = parsed.value;
+    } else if (repa::config::find_simpletuner_field(key) == nullptr) {
+      // A key SimpleTuner no longer registers: dropped as SimpleTuner's own loader drops it, or kept so
+      // that the validator names it.
+      const std::string why = repa::config::dropped_by_simpletuner_loader(key, value);
+      if (!why.empty()) {
+        dropped << QStringLiteral("%1: unknown option, ignored: %2")
+                       .arg(QString::fromStdString(key), QString::fromStdString(why));
+        continue;
+      }
     }
     config[key] = value;
   }
   set_document(config, QString(), tr("%1 (imported)").arg(QFileInfo(path).fileName()));
   modified_ = true;
   emit document_changed();
+
+  // What the user should know about the import: keys dropped, options the studio's trainer ignores, problems.
+  const repa::config::LoadReport report = repa::config::load_config(config, "", {});
+  QStringList warnings = dropped;
+  for (const auto& warning : report.warnings) warnings << QString::fromStdString(repa::config::format_problem(warning));
+  import_warnings_ = warnings;
+  check();
+  if (!warnings.isEmpty() || !report.problems.empty()) {
+    QString text = tr("%n warning(s):", nullptr, static_cast<int>(warnings.size())) + QStringLiteral("\n") +
+                   warnings.join(QLatin1Char('\n'));
+    if (!report.problems.empty())
+      text += QStringLiteral("\n\n") + QString::fromStdString(repa::config::format_problems(report.problems, ""));
+    // Not modal: a report to read while going on working, like the export's.
+    auto* box = new QMessageBox(QMessageBox::Information, tr("Imported %1").arg(QFileInfo(path).fileName()), text,
+                                QMessageBox::Ok, this);
+    box->setObjectName(QStringLiteral("importReport"));
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+  }
   return true;
 }
 
@@ -203,12 +234,16 @@ bool SettingsPanel::maybe_save() {
 
 int SettingsPanel::check(nlohmann::json* resolved) {
   const repa::config::LoadReport report = repa::config::load_config(form_->config(), "", {});
-  std::vector<repa::config::Problem> problems = report.problems;
-  if (problems.empty()) problems = repa::config::validate(report.config);
-  const std::vector<repa::config::Problem> rest = form_->show_problems(problems);
+  // Problems (errors, and errors for a native run) block Start; warnings are shown beside their fields.
+  const std::vector<repa::config::Problem>& problems = report.problems;
+  std::vector<repa::config::Problem> marks = problems;
+  marks.insert(marks.end(), report.warnings.begin(), report.warnings.end());
+  const std::vector<repa::config::Problem> rest = form_->show_problems(marks);
   first_problem_key_ = problems.empty() ? std::string() : problems.front().key;
   QStringList lines;
-  for (const auto& p : rest) lines << QStringLiteral("%1: %2").arg(QString::fromStdString(p.key), QString::fromStdString(p.message));
+  for (const auto& p : rest)
+    if (p.severity != repa::config::Severity::Warning)
+      lines << QStringLiteral("%1: %2").arg(QString::fromStdString(p.key), QString::fromStdString(p.message));
   if (!problems.empty()) {
     summary_->setText(tr("%n setting(s) must be fixed before Start.", nullptr, static_cast<int>(problems.size())) +
                       (lines.isEmpty() ? QString() : QStringLiteral("\n") + lines.join(QLatin1Char('\n'))));

@@ -2,6 +2,7 @@
 // and the config document behind them (New/Open/Save/Save As, presets, recent files, SimpleTuner
 // import and export).
 #pragma once
+#include <QStringList>
 #include <QWidget>
 #include <nlohmann/json.hpp>
 
@@ -28,8 +29,11 @@ class SettingsPanel : public QWidget {
   bool open_file(const QString& path, QString* error = nullptr);
   bool save_to(const QString& path, QString* error = nullptr);
   bool load_preset(const QString& name);
-  // A SimpleTuner config.json: "--" prefixes and old aliases become the registry's names; every key is kept.
+  // A SimpleTuner config.json: "--" prefixes and old aliases become the registry's names; every key is kept
+  // but those SimpleTuner's own loader drops. A report lists those and every warning (options the studio's
+  // trainer ignores); import_warnings() keeps them.
   bool import_simpletuner(const QString& path, QString* error = nullptr);
+  QStringList import_warnings() const { return import_warnings_; }
   // `repa-train export` into `directory`; the report (what was dropped) arrives with export_finished.
   void export_simpletuner(const QString& directory);
   QString document_title() const;
@@ -38,7 +42,8 @@ class SettingsPanel : public QWidget {
   bool maybe_save();  // asks before losing edits; false = cancel
   QStringList recent_files() const;
 
-  // Resolves and validates; marks problems at the fields. Returns the number of problems (0 = can start).
+  // Resolves and validates; marks problems and warnings at the fields. Returns the number of problems that
+  // block Start (warnings do not: 0 = can start).
   int check(nlohmann::json* resolved = nullptr);
   void show_first_problem();
   QString problem_summary() const;
@@ -65,6 +70,7 @@ class SettingsPanel : public QWidget {
   QString title_;
   bool modified_ = false;
   std::string first_problem_key_;
+  QStringList import_warnings_;
   QProcess* export_process_ = nullptr;
 };
 

@@ -4,12 +4,15 @@
 #include <qcustomplot.h>
 
 #include <QAction>
+#include <QApplication>
 #include <QDir>
 #include <QLabel>
+#include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QTabWidget>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <QtTest>
 #include <csignal>
 
@@ -157,6 +160,58 @@ class MainWindowTest : public QObject {
     metrics.write("{\"type\":\"metrics\",\"step\":51,\"wall_time\":5.1,\"loss\":0.01}" "\n");
     metrics.close();
     QTRY_COMPARE_WITH_TIMEOUT(total_points(window), 51, 5000);
+  }
+
+  void start_lists_the_options_the_trainer_ignores() {
+    QTemporaryDir dir;
+    MainWindow window;
+    window.controller()->set_program(kFakeWorker);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.settings()->form()->set_config({{"max_train_steps", 100000},
+                                           {"output_dir", dir.path().toStdString()},
+                                           {"crepa_enabled", true},
+                                           {"xm_enabled", true},
+                                           {"xm_candidate_count", 2},
+                                           {"layersync_enabled", true}});
+    // Answers the dialog Start opens: records its list, then presses the named button.
+    QString listed;
+    const auto answer = [&listed](const QString& button) {
+      QTimer::singleShot(0, [&listed, button] {
+        auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+        QVERIFY(box);
+        QCOMPARE(box->objectName(), QStringLiteral("ignoredOptionsDialog"));
+        listed = box->informativeText();
+        box->findChild<QPushButton*>(button)->click();
+      });
+    };
+    answer(QStringLiteral("cancelButton"));
+    QVERIFY(!window.start_run());
+    QVERIFY(!window.controller()->is_active());
+    QCOMPARE(listed, QStringLiteral("• xm_enabled = true: exported to SimpleTuner; not used by the studio's trainer\n"
+                                    "• xm_candidate_count = 2: exported to SimpleTuner; not used by the studio's "
+                                    "trainer\n"
+                                    "• layersync_enabled = true: exported to SimpleTuner; not used by the studio's "
+                                    "trainer"));
+    answer(QStringLiteral("continueButton"));
+    QVERIFY(window.start_run());
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Running, 10000);
+    window.findChild<QAction*>(QStringLiteral("actionStop"))->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.controller()->is_active(), 10000);
+
+    // A backbone teacher blocks Start as validator errors do, before any dialog.
+    window.settings()->form()->set_config({{"crepa_enabled", true}, {"crepa_feature_source", "backbone"}});
+    bool dialog = false;
+    QTimer::singleShot(0, [&dialog] {
+      if (auto* box = QApplication::activeModalWidget()) {
+        dialog = true;
+        box->close();
+      }
+    });
+    QVERIFY(!window.start_run());
+    QTest::qWait(50);
+    QVERIFY(!dialog);
+    QVERIFY(window.settings()->form()->problem_text("crepa_feature_source").contains(QStringLiteral("refused")));
   }
 };
 

@@ -1,15 +1,18 @@
 // The generated settings panels. The Loss functions panel is checked against SimpleTuner's own field list
 // (the copy in tests/fixtures/simpletuner/options.json): for every field the registry declares there, the
-// same order, label, widget kind and visibility (rules evaluated independently from options.json's
-// dependencies).
+// same order (within each group: the fields the studio's trainer uses, then those it does not, grouped
+// apart), label, widget kind and visibility (rules evaluated independently from options.json's
+// dependencies). Fields the trainer does not use carry a badge and a warning when in use.
 // Then: validator messages at the fields block Start; presets, save/open and SimpleTuner import.
 #include <QCheckBox>
 #include <QComboBox>
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QSpinBox>
 #include <QTemporaryDir>
+#include <QToolButton>
 #include <QtTest>
 #include <qcustomplot.h>
 #include <cmath>
@@ -104,6 +107,12 @@ class SettingsPanelsTest : public QObject {
       if (a["order"] != b["order"]) return a["order"].get<double>() < b["order"].get<double>();
       return a["ui_label"].get<std::string>() < b["ui_label"].get<std::string>();
     });
+    // The fields the studio's trainer does not use are grouped apart, after the others, in the same order.
+    const auto export_only = [](const nlohmann::json& f) {
+      const auto trainer = repa::config::find_option(f["name"])->trainer;
+      return trainer == repa::config::TrainerSupport::ExportOnly || trainer == repa::config::TrainerSupport::Refused;
+    };
+    std::stable_partition(expected.begin(), expected.end(), [&](const nlohmann::json& f) { return !export_only(f); });
     std::vector<std::string> expected_keys;
     for (const auto& f : expected) expected_keys.push_back(f["name"]);
     const std::vector<std::string> shown = form.field_keys(Panel::LossFunctions);
@@ -119,6 +128,15 @@ class SettingsPanelsTest : public QObject {
       QCOMPARE(form.label(key)->text(), QString::fromStdString(f["ui_label"].get<std::string>()));
       QVERIFY2(!form.editor(key)->toolTip().isEmpty(), qPrintable(context));
       QCOMPARE(form.in_advanced_group(key), f.value("subsection", nlohmann::json()) == "advanced");
+      QCOMPARE(form.in_export_only_group(key), export_only(f));
+      if (export_only(f)) {
+        QVERIFY2(form.badge(key), qPrintable(context));
+        QCOMPARE(form.badge(key)->toolTip(),
+                 QStringLiteral("exported to SimpleTuner; not used by the studio's trainer"));
+        QVERIFY(form.editor(key)->toolTip().contains(QStringLiteral("not used by the studio's trainer")));
+      } else if (repa::config::find_option(key)->trainer == repa::config::TrainerSupport::Honoured) {
+        QVERIFY2(!form.badge(key), qPrintable(context));
+      }
       const std::string kind = f["field_type"];
       QWidget* editor = form.editor(key);
       if (kind == "checkbox") QVERIFY2(qobject_cast<QCheckBox*>(editor), qPrintable(context));
@@ -320,6 +338,77 @@ class SettingsPanelsTest : public QObject {
     QCOMPARE(c["lora_rank"].get<int>(), 16);  // kept for the export even though the studio ignores it
     QVERIFY(panel.form()->is_shown("crepa_block_index"));  // "true" as text counts as ticked
     QCOMPARE(qobject_cast<QSpinBox*>(panel.form()->editor("crepa_block_index"))->value(), 8);
+  }
+
+  void options_the_trainer_ignores_are_grouped_apart_badged_and_warned() {
+    SettingsPanel panel;
+    panel.show();
+    OptionForm* form = panel.form();
+    // The Loss functions panel ends with a folded group holding them.
+    auto* page = form->tabs()->widget(static_cast<int>(Panel::LossFunctions));
+    QWidget* group = page->findChild<QWidget*>(QStringLiteral("exportOnlyGroup"));
+    QVERIFY(group);
+    QVERIFY(group->findChild<QToolButton*>()->text().startsWith(QStringLiteral("Exported to SimpleTuner only (63)")));
+    QVERIFY(group->isAncestorOf(form->row("xm_enabled")));
+    QVERIFY(group->isAncestorOf(form->row("scheduled_sampling_max_step_offset")));  // advanced, folded inside
+    QVERIFY(!group->isAncestorOf(form->row("crepa_lambda")));
+    QVERIFY(!form->row("xm_enabled")->isVisible());  // folded
+    form->focus_field("scheduled_sampling_max_step_offset");
+    QVERIFY(form->row("scheduled_sampling_max_step_offset")->isVisible());
+    // Other panels group their run settings the same way (model_type in Model, data_backend_config in Dataset).
+    QVERIFY(form->in_export_only_group("model_type"));
+    QVERIFY(form->in_export_only_group("data_backend_config"));
+    QVERIFY(!form->in_export_only_group("learning_rate"));
+
+    // In use: a warning at the field (amber), Start is not blocked.
+    form->set_config({{"xm_enabled", true}, {"xm_candidate_count", 2}, {"twinflow_enabled", true}});
+    QCOMPARE(panel.check(), 0);
+    QCOMPARE(form->problem_text("xm_enabled"),
+             QStringLiteral("true: exported to SimpleTuner; not used by the studio's trainer"));
+    QVERIFY(form->problem_text("twinflow_enabled").contains(QStringLiteral("not used by the studio's trainer")));
+    QVERIFY(form->problem_text("crepa_lambda").isEmpty());
+    QVERIFY(panel.problem_summary().isEmpty());
+
+    // A feature source other than the encoder blocks Start, marked at its field.
+    form->set_config({{"crepa_enabled", true}, {"crepa_feature_source", "backbone"}});
+    QCOMPARE(panel.check(), 1);
+    QVERIFY(form->problem_text("crepa_feature_source").contains(QStringLiteral("a native run is refused")));
+    QVERIFY(panel.problem_summary().contains(QStringLiteral("1 setting(s) must be fixed")));
+
+    // A conditional option's badge shows while its condition does not hold.
+    form->set_config({{"crepa_enabled", true}});
+    QVERIFY(form->badge("crepa_use_tae"));
+    QVERIFY(!form->badge("crepa_use_tae")->isHidden());
+    QCOMPARE(form->badge("crepa_use_tae")->toolTip(),
+             QStringLiteral("exported to SimpleTuner; used by the studio's trainer only when studio.teacher_input "
+                            "is \"vae_decode\""));
+    QVERIFY(!form->in_export_only_group("crepa_use_tae"));
+    form->set_value("studio.teacher_input", "vae_decode");
+    QVERIFY(form->badge("crepa_use_tae")->isHidden());
+  }
+
+  void import_shows_what_simpletuner_drops_and_what_the_trainer_ignores() {
+    SettingsPanel panel;
+    panel.show();
+    const QString example =
+        QStringLiteral(REPA_SOURCE_DIR "/tests/config/data/simpletuner_examples/config.json.example");
+    QVERIFY(panel.import_simpletuner(example));
+    const QStringList warnings = panel.import_warnings();
+    QVERIFY2(warnings.contains(QStringLiteral("validation_torch_compile: unknown option, ignored: SimpleTuner's config "
+                                              "loader drops the string \"false\" before its parser")),
+             qPrintable(warnings.join(QLatin1Char('\n'))));
+    QVERIFY(warnings.contains(
+        QStringLiteral("model_type: \"lora\": exported to SimpleTuner; not used by the studio's trainer")));
+    QVERIFY(!panel.form()->config().contains("validation_torch_compile"));
+    QCOMPARE(panel.form()->config()["disable_benchmark"].get<std::string>(), std::string("false"));  // registered
+    // The report is on screen, and the fields carry their warnings.
+    auto* report = panel.findChild<QMessageBox*>(QStringLiteral("importReport"));
+    QVERIFY(report);
+    QTRY_VERIFY(report->isVisible());
+    QVERIFY(report->text().contains(QStringLiteral("validation_torch_compile")));
+    QVERIFY(panel.form()->problem_text("model_type").contains(QStringLiteral("not used by the studio's trainer")));
+    QCOMPARE(panel.check(), 0);
+    report->close();
   }
 };
 
