@@ -10,7 +10,7 @@
 
 namespace repa::app {
 
-nlohmann::json resolve_run_config(const Args& args, std::string* events_mode);
+nlohmann::json resolve_run_config(const Args& args, std::string* events_mode, std::vector<std::string>* warnings);
 
 int cache_command(const Args& args) {
   for (const auto& a : args)
@@ -21,7 +21,7 @@ int cache_command(const Args& args) {
       return 0;
     }
   std::string events_mode;
-  auto config = resolve_run_config(args, &events_mode);
+  auto config = resolve_run_config(args, &events_mode, nullptr);
   auto report = [](const std::string& level, const std::string& message) {
     std::fprintf(stderr, "%s: %s\n", level.c_str(), message.c_str());
   };

@@ -8,6 +8,7 @@
 #include "app/train_commands.h"
 #include "core/base/error.h"
 #include "core/config/command_line.h"
+#include "core/config/loader.h"
 #include "core/config/registry.h"
 #include "core/train/trainer.h"
 
@@ -29,7 +30,7 @@ void print_run_help() {
 
 }  // namespace
 
-nlohmann::json resolve_run_config(const Args& args, std::string* events_mode) {
+nlohmann::json resolve_run_config(const Args& args, std::string* events_mode, std::vector<std::string>* warnings) {
   std::vector<std::string> rest;
   std::string config_path;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -47,8 +48,19 @@ nlohmann::json resolve_run_config(const Args& args, std::string* events_mode) {
     throw InputError("two configs given: '" + config_path + "' and '" + parsed.config_path + "'");
   if (config_path.empty()) config_path = parsed.config_path;
   if (config_path.empty() && parsed.preset.empty()) throw InputError("name a config file (--config FILE) or a --preset");
-  if (config_path.empty()) return config::resolve_json(nlohmann::json::object(), parsed.preset, parsed.overrides);
-  return config::resolve_config(config_path, parsed.preset, parsed.overrides);
+  const auto user = config_path.empty() ? nlohmann::json::object() : config::read_json_file(config_path);
+  auto report = config::load_config(user, parsed.preset, parsed.overrides);
+  std::vector<config::Problem> blocking;
+  for (const auto& problem : report.problems)
+    if (config::blocks(problem, config::Purpose::Run)) blocking.push_back(problem);
+  if (!blocking.empty())
+    throw InputError(config::format_problems(blocking, config_path.empty() ? "config" : config_path));
+  // Warnings on declared options the trainer finds again in the resolved config and logs itself; the keys the
+  // loader dropped (SimpleTuner drops them too) are gone from it, so they travel with the options.
+  if (warnings)
+    for (const auto& warning : report.warnings)
+      if (config::find_option(warning.key) == nullptr) warnings->push_back(config::format_problem(warning));
+  return std::move(report.config);
 }
 
 int run_command(const Args& args) {
@@ -58,10 +70,10 @@ int run_command(const Args& args) {
       return 0;
     }
   std::string events_mode;
-  const auto config = resolve_run_config(args, &events_mode);
+  train::TrainerOptions options;
+  const auto config = resolve_run_config(args, &events_mode, &options.config_warnings);
   if (!events_mode.empty() && events_mode != "stdio")
     throw InputError("--events '" + events_mode + "' is unknown (the only stream is 'stdio')");
-  train::TrainerOptions options;
   options.events_to_stdout = events_mode == "stdio";
   options.progress_bar = !options.events_to_stdout && ::isatty(STDERR_FILENO);
   options.command_fd = options.events_to_stdout ? STDIN_FILENO : -1;

@@ -232,6 +232,7 @@ void Trainer::setup() {
                              {"images", data_.folder.images.size()},
                              {"classes", data_.folder.class_names},
                              {"corrupt", corrupt}}}});
+  for (const auto& warning : options_.config_warnings) report("warning", warning);
   for (const auto& option : repa::config::ignored_by_trainer(config_)) report("warning", repa::config::describe(option));
   report("info", "model: " + backbone_->describe() + "; " + latent_space_->describe() + "; device " + device_.str());
   if (teacher_) report("info", "teacher: " + teacher_description_);

@@ -33,6 +33,7 @@ struct TrainerOptions {
   bool progress_bar = false;      // a terminal line with step, losses, it/s and ETA (stderr)
   int command_fd = -1;            // read commands from this descriptor (0 = stdin); -1: none
   bool handle_signals = false;    // SIGINT/SIGTERM → checkpoint and stop
+  std::vector<std::string> config_warnings;  // from loading the config (keys dropped): logged at run_started
 };
 
 // What one optimizer step produced: the metrics event's payload.

@@ -170,11 +170,13 @@ TEST_CASE("stop and checkpoint commands over stdin: a checkpoint, then a clean e
   CHECK(losses_of(out + "/stopped").size() < 1000);
 }
 
-TEST_CASE("run_started lists the options in use that the studio's trainer ignores, and each is logged") {
+TEST_CASE("run_started lists the options in use that the studio's trainer ignores; they and dropped keys are logged") {
   repa::test::ScratchDir dir;
+  // A key SimpleTuner no longer registers, with a value its loader drops: logged too.
+  repa::test::write_bytes(dir.file("extra.json"), R"({"--validation_torch_compile": "false"})");
   auto args = demo_args(dir.file("runs"), "ignored", 1);
-  args.insert(args.end(),
-              {"--set", "xm_enabled=true", "--set", "xm_candidate_count=2", "--set", "mixflow_enabled=true"});
+  args.insert(args.end(), {"--config", dir.file("extra.json"), "--set", "xm_enabled=true", "--set",
+                           "xm_candidate_count=2", "--set", "mixflow_enabled=true"});
   Worker w = start(args);
   nlohmann::json started;
   std::vector<std::string> warnings;
@@ -192,6 +194,9 @@ TEST_CASE("run_started lists the options in use that the studio's trainer ignore
   CHECK(started["ignored_options"][0]["refused"] == false);
   CHECK(std::count(warnings.begin(), warnings.end(),
                    "xm_enabled = true: exported to SimpleTuner; not used by the studio's trainer") == 1);
+  CHECK(std::count(warnings.begin(), warnings.end(),
+                   "validation_torch_compile: unknown option, ignored: SimpleTuner's config loader drops the "
+                   "string \"false\" before its parser") == 1);
   CHECK(repa::test::read_bytes(dir.file("runs/ignored/train.log"))
             .find("warning: mixflow_enabled = true: exported to SimpleTuner") != std::string::npos);
 }
