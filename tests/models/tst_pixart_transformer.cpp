@@ -1,0 +1,225 @@
+// PixArtTransformer2DModel: diffusers' names, the fixture's forward, the REPA tap (its errors and where its gradient
+// goes), non-square sin-cos positions, weight files with their mismatches named, and config errors.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+#include "core/base/error.h"
+#include "core/io/safetensors.h"
+#include "core/models/dit_weights.h"
+#include "core/models/pixart_transformer.h"
+#include "core/nn/state_loading.h"
+#include "tests/test_support.h"
+
+using namespace repa;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+nlohmann::json tiny_config() {
+  return nlohmann::json::parse(R"({"activation_fn": "gelu-approximate", "attention_bias": true,
+    "attention_head_dim": 8, "caption_channels": 12, "cross_attention_dim": 16, "in_channels": 4,
+    "norm_elementwise_affine": false, "norm_eps": 1e-06, "norm_type": "ada_norm_single", "num_attention_heads": 2,
+    "num_embeds_ada_norm": 1000, "num_layers": 3, "out_channels": 8, "patch_size": 2, "sample_size": 8,
+    "use_additional_conditions": false})");
+}
+
+models::PixArtInputs tiny_inputs(int64_t batch = 2) {
+  models::PixArtInputs in;
+  in.hidden_states = torch::randn({batch, 4, 8, 6});  // a 4x3 token grid
+  in.encoder_hidden_states = torch::randn({batch, 5, 12});
+  in.timestep = torch::tensor({10.0, 900.0}).narrow(0, 0, batch);
+  in.encoder_attention_mask = torch::tensor({{1, 1, 1, 0, 0}, {1, 1, 1, 1, 1}}, torch::kLong).narrow(0, 0, batch);
+  return in;
+}
+
+std::map<std::string, torch::Tensor> fixture_params(const io::SafetensorsFile& file) {
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& name : file.names())
+    if (name.rfind("param.", 0) == 0) params[name.substr(6)] = file.tensor(name);
+  return params;
+}
+
+}  // namespace
+
+TEST_CASE("parameter names are diffusers' keys; the fixture's forward and tap are reproduced") {
+  for (const std::string name : {"pixart_transformer_forward_1_0", "pixart_transformer_forward_1_1"}) {
+    CAPTURE(name);
+    const auto file = io::SafetensorsFile::open(test::fixture_path("text2image/" + name + ".safetensors"));
+    const auto config = nlohmann::json::parse(*file.meta("config"));
+    models::PixArtTransformer model(models::PixArtTransformerConfig::from_diffusers(config));
+    const auto params = fixture_params(file);
+    std::set<std::string> want, got;
+    for (const auto& item : params) want.insert(item.first);
+    for (const auto& item : nn::module_state(*model)) got.insert(item.first);
+    CHECK(got == want);
+
+    models::dit::load_weights(*model, params, name);
+    model->eval();
+    models::PixArtInputs in;
+    in.hidden_states = file.tensor("in.hidden_states");
+    in.encoder_hidden_states = file.tensor("in.encoder_hidden_states");
+    in.timestep = file.tensor("in.timestep");
+    in.encoder_attention_mask = file.tensor("in.encoder_attention_mask");
+    if (file.contains("in.resolution")) {
+      in.resolution = file.tensor("in.resolution");
+      in.aspect_ratio = file.tensor("in.aspect_ratio");
+    }
+    torch::NoGradGuard no_grad;
+    const auto out = model->forward(in, std::stoll(*file.meta("crepa_block_index")));
+    CHECK(torch::allclose(out.prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+    CHECK(torch::allclose(out.tapped, file.tensor("out.crepa_hidden_states"), 1e-4, 1e-4));
+    // The masked caption tokens matter: dropping the mask changes the prediction.
+    in.encoder_attention_mask = torch::Tensor();
+    CHECK_FALSE(torch::allclose(model->forward(in, -1).prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+  }
+}
+
+TEST_CASE("a tap past the last block names how many double- and single-stream blocks there are") {
+  torch::manual_seed(1);
+  models::PixArtTransformer model(models::PixArtTransformerConfig::from_diffusers(tiny_config()));
+  const auto in = tiny_inputs();
+  const auto message = error_of([&] { model->forward(in, 3); });
+  CHECK(contains(message, "crepa_block_index 3"));
+  CHECK(contains(message, "0 double-stream and 3 single-stream blocks"));
+  CHECK(contains(error_of([&] { model->forward(in, -2); }), "crepa_block_index -2"));
+  torch::NoGradGuard no_grad;
+  CHECK_FALSE(model->forward(in, -1).tapped.defined());
+  const auto out = model->forward(in, 2);
+  CHECK(out.tapped.sizes() == torch::IntArrayRef({2, 12, 16}));  // (B, h·w, D) for the 4x3 grid
+  CHECK(out.prediction.sizes() == torch::IntArrayRef({2, 8, 8, 6}));
+}
+
+TEST_CASE("the tap's gradient reaches the blocks up to the tap and nothing after it") {
+  torch::manual_seed(2);
+  models::PixArtTransformer model(models::PixArtTransformerConfig::from_diffusers(tiny_config()));
+  model->train();
+  const auto in = tiny_inputs();
+  const auto out = model->forward(in, 1);
+  out.tapped.pow(2).mean().backward();
+  const auto grad_norm = [](const torch::Tensor& p) {
+    return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0;
+  };
+  CHECK(grad_norm(model->pos_embed->proj->weight) > 0);
+  CHECK(grad_norm(model->adaln_single->linear->weight) > 0);
+  CHECK(grad_norm(model->caption_projection->linear_1->weight) > 0);
+  CHECK(grad_norm(model->blocks[0]->attn1->to_q->weight) > 0);
+  CHECK(grad_norm(model->blocks[1]->ff->out->weight) > 0);
+  CHECK(grad_norm(model->blocks[1]->scale_shift_table) > 0);
+  CHECK(grad_norm(model->blocks[2]->attn1->to_q->weight) == 0);
+  CHECK(grad_norm(model->proj_out->weight) == 0);
+  CHECK(grad_norm(model->scale_shift_table) == 0);
+
+  // Gradient checkpointing recomputes the blocks in backward and gives the same gradients.
+  std::vector<torch::Tensor> plain;
+  for (auto& p : model->parameters()) plain.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+  model->zero_grad();
+  model->gradient_checkpointing = true;
+  model->forward(in, 1).tapped.pow(2).mean().backward();
+  const auto params = model->parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto g = params[i].grad().defined() ? params[i].grad() : torch::zeros_like(params[i]);
+    CHECK(torch::allclose(g, plain[i], 1e-5, 1e-6));
+  }
+}
+
+TEST_CASE("sin-cos positions: fp32 coordinates scaled by base size and interpolation scale, column half first") {
+  // A 2x3 grid, base size 2, interpolation scale 1: token (row 1, column 2) sits at column 2 / (3/2), row 1 / (2/2).
+  const auto table = models::dit::sincos_2d_position_table(8, 2, 3, 2.0, 1.0);
+  REQUIRE(table.sizes() == torch::IntArrayRef({6, 8}));
+  const double c = 2.0f / 1.5f, r = 1.0;
+  const std::vector<double> want = {std::sin(c), std::sin(c * 0.01), std::cos(c), std::cos(c * 0.01),
+                                    std::sin(r), std::sin(r * 0.01), std::cos(r), std::cos(r * 0.01)};
+  for (int64_t k = 0; k < 8; ++k) CHECK(table[5][k].item<double>() == doctest::Approx(want[k]).epsilon(1e-6));
+  // Interpolation scale 2 halves every coordinate.
+  const auto halved = models::dit::sincos_2d_position_table(8, 2, 3, 2.0, 2.0);
+  CHECK(halved[5][0].item<double>() == doctest::Approx(std::sin(c / 2)).epsilon(1e-6));
+  CHECK(halved[5][4].item<double>() == doctest::Approx(std::sin(r / 2)).epsilon(1e-6));
+}
+
+TEST_CASE("weights from a file or a diffusers folder; a mis-shaped tensor is named") {
+  torch::manual_seed(3);
+  test::ScratchDir dir;
+  models::PixArtTransformer source(models::PixArtTransformerConfig::from_diffusers(tiny_config()));
+  io::NamedTensors tensors;
+  for (const auto& [name, tensor] : nn::module_state(*source)) tensors.emplace_back(name, tensor);
+  std::filesystem::create_directories(dir.path() / "transformer");
+  io::save_safetensors(dir.file("transformer/diffusion_pytorch_model.safetensors"), tensors);
+
+  models::PixArtTransformer loaded(models::PixArtTransformerConfig::from_diffusers(tiny_config()));
+  models::dit::load_weights(*loaded, dir.file("transformer"));
+  source->eval(), loaded->eval();
+  torch::NoGradGuard no_grad;
+  const auto in = tiny_inputs();
+  CHECK(torch::equal(source->forward(in).prediction, loaded->forward(in).prediction));
+
+  io::NamedTensors broken;
+  for (const auto& [name, tensor] : tensors)
+    broken.emplace_back(name, name == "transformer_blocks.1.attn2.to_k.weight" ? torch::zeros({16, 12}) : tensor);
+  broken.emplace_back("transformer_blocks.1.attn2.norm_k.weight", torch::ones({8}));
+  io::save_safetensors(dir.file("broken.safetensors"), broken);
+  const auto message = error_of([&] { models::dit::load_weights(*loaded, dir.file("broken.safetensors")); });
+  CHECK(contains(message, "broken.safetensors"));
+  CHECK(contains(message, "transformer_blocks.1.attn2.to_k.weight: checkpoint [16, 12], model [16, 16]"));
+  CHECK(contains(message, "unexpected (1)"));
+  CHECK(contains(message, "transformer_blocks.1.attn2.norm_k.weight"));
+}
+
+TEST_CASE("config values the class cannot build, and missing inputs, are named") {
+  const auto with = [](const std::string& key, const nlohmann::json& value) {
+    auto c = tiny_config();
+    c[key] = value;
+    return error_of([&] { models::PixArtTransformerConfig::from_diffusers(c); });
+  };
+  CHECK(contains(with("norm_type", "ada_norm_zero"), "'norm_type'"));
+  CHECK(contains(with("num_embeds_ada_norm", nullptr), "'num_embeds_ada_norm'"));
+  CHECK(contains(with("attention_type", "gated"), "'attention_type'"));
+  CHECK(contains(with("activation_fn", "relu"), "'activation_fn'"));
+  CHECK(contains(with("cross_attention_dim", 24), "'cross_attention_dim'"));
+  CHECK(contains(with("num_layers", "3"), "'num_layers'"));
+  // diffusers' defaults: out_channels null is in_channels; sample_size 128 turns the size conditions on and sets
+  // the interpolation scale to 2; keys of other classes are ignored.
+  auto c = tiny_config();
+  c["out_channels"] = nullptr;
+  c["use_linear_projection"] = false;
+  c.erase("use_additional_conditions");
+  CHECK(models::PixArtTransformerConfig::from_diffusers(c).out_channels == 4);
+  CHECK_FALSE(models::PixArtTransformerConfig::from_diffusers(c).use_additional_conditions);
+  c["sample_size"] = 128;
+  c["attention_head_dim"] = 12;  // width 24: divisible by 3 for the size embeddings
+  c["cross_attention_dim"] = 24;
+  const auto big = models::PixArtTransformerConfig::from_diffusers(c);
+  CHECK(big.use_additional_conditions);
+  CHECK(big.interpolation_scale == 2.0);
+
+  models::PixArtTransformer model(big);
+  auto in = tiny_inputs();
+  in.hidden_states = torch::randn({2, 4, 8, 8});
+  CHECK(contains(error_of([&] { model->forward(in); }), "resolution (B, 2) and aspect_ratio (B, 1) are required"));
+  in.resolution = torch::tensor({{64.0, 64.0}, {64.0, 48.0}});
+  in.aspect_ratio = torch::tensor({{1.0}, {0.75}});
+  torch::NoGradGuard no_grad;
+  const auto out = model->forward(in);
+  CHECK(out.prediction.sizes() == torch::IntArrayRef({2, 4, 8, 8}));
+  auto odd = in;
+  odd.hidden_states = torch::randn({2, 4, 7, 8});
+  CHECK(contains(error_of([&] { model->forward(odd); }), "not divisible by patch_size 2"));
+}
