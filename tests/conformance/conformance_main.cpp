@@ -19,7 +19,7 @@ namespace {
 const std::set<std::string> kPendingKinds = {
     // text-to-image: text encoders and tokenizers, DiT backbones, LoRA adapters (tests/fixtures/text2image)
     "clip_tokenize", "t5_tokenize", "clip_text_forward", "t5_encoder_forward",            //
-    "flux_transformer_forward", "flux2_transformer_forward",   //
+    "flux2_transformer_forward",   //
     "chroma_transformer_forward", "sana_transformer_forward",  //
     "auraflow_transformer_forward", "lumina2_transformer_forward", "hidream_transformer_forward", "lora_adapter",
     // the large text encoders and the Sana / Flux2 autoencoders
