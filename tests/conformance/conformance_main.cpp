@@ -19,7 +19,7 @@ namespace {
 const std::set<std::string> kPendingKinds = {
     // text-to-image: text encoders and tokenizers, DiT backbones, LoRA adapters (tests/fixtures/text2image)
     "flux2_transformer_forward",   //
-    "chroma_transformer_forward",  //
+     //
     "auraflow_transformer_forward", "lumina2_transformer_forward", "hidream_transformer_forward", "lora_adapter",
     // the large text encoders and the Sana / Flux2 autoencoders
     "gemma2_encoder_forward", "umt5_encoder_forward", "llama_encoder_forward", "mistral_encoder_forward",
