@@ -147,6 +147,10 @@ bool SettingsPanel::import_simpletuner(const QString& path, QString* error) {
     if (key.rfind("--", 0) == 0) key = key.substr(2);
     // Old spellings (validation_steps) become the registry's names; unknown keys stay exactly as given.
     nlohmann::json value = it.value();
+    if (const auto renamed = repa::config::renamed_by_simpletuner_loader(key, value)) {
+      key = renamed->first;  // save_total_limit, vae_cache_preprocess: read under their new names, as SimpleTuner does
+      value = renamed->second;
+    }
     if (const repa::config::OptionSpec* spec = repa::config::find_option(key)) {
       key = spec->key;
       // SimpleTuner writes flags and numbers as text ("true", "1e-4"); the panels want typed values.

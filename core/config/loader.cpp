@@ -99,6 +99,13 @@ class Layering {
       if (!value.is_null()) report_.config[key] = value;
       return;
     }
+    // SimpleTuner's loader still reads a few old keys under their new names.
+    if (const auto renamed = renamed_by_simpletuner_loader(key, value)) {
+      report_.notes.push_back("'" + key + "' = " + describe_value(value) + " is read by SimpleTuner's loader as " +
+                              renamed->first + " = " + describe_value(renamed->second));
+      apply_key(renamed->first, renamed->second);
+      return;
+    }
     // SimpleTuner accepts a key it no longer registers when its loader drops the value before parsing.
     const std::string dropped = dropped_by_simpletuner_loader(key, value);
     if (!dropped.empty()) {

@@ -3,7 +3,9 @@
 // unless the loader drops the value first; such a key is only a warning here, as it is harmless there.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace repa::config {
 
@@ -12,5 +14,11 @@ namespace repa::config {
 // a JSON false becomes --key=false: both reach the parser); an object (set aside, never parsed); a list whose
 // items are all empty strings; and a few dataset-level and web-interface keys whatever their value.
 std::string dropped_by_simpletuner_loader(const std::string& key, const nlohmann::json& value);
+
+// The loader's legacy handlers that pass a key on under another name: save_total_limit becomes
+// checkpoints_total_limit; a false vae_cache_preprocess becomes vae_cache_ondemand = true (a true one is
+// dropped, see above). Nothing for any other key, or for a value the handler drops.
+std::optional<std::pair<std::string, nlohmann::json>> renamed_by_simpletuner_loader(const std::string& key,
+                                                                                    const nlohmann::json& value);
 
 }  // namespace repa::config

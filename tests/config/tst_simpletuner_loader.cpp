@@ -65,3 +65,26 @@ TEST_CASE("the same option twice in one file: accepted when both say the same, a
   REQUIRE(problems.size() == 1);
   CHECK(problems[0].message.find("with different values") != std::string::npos);
 }
+
+TEST_CASE("the loader's renamed keys: save_total_limit and vae_cache_preprocess") {
+  auto report = load_config({{"save_total_limit", "3"}, {"vae_cache_preprocess", "false"}}, "", {});
+  CHECK(report.problems.empty());
+  CHECK(report.warnings.empty());
+  CHECK(report.config["checkpoints_total_limit"] == 3);  // typed as the registry's option
+  CHECK(report.config["vae_cache_ondemand"] == true);   // SimpleTuner's flag, kept for export
+  CHECK_FALSE(report.config.contains("save_total_limit"));
+  bool noted = false;
+  for (const auto& note : report.notes)
+    noted |= note == "'save_total_limit' = \"3\" is read by SimpleTuner's loader as checkpoints_total_limit = \"3\"";
+  CHECK(noted);
+
+  // A true vae_cache_preprocess (caching up front, SimpleTuner's default) and an empty save_total_limit: dropped.
+  report = load_config({{"vae_cache_preprocess", true}, {"save_total_limit", ""}}, "", {});
+  CHECK(report.problems.empty());
+  REQUIRE(report.warnings.size() == 2);
+  CHECK_FALSE(report.config.contains("vae_cache_ondemand"));
+  CHECK(report.config["checkpoints_total_limit"] == find_option("checkpoints_total_limit")->default_value);
+  CHECK(dropped_by_simpletuner_loader("vae_cache_preprocess", 0).empty());  // falsey: renamed, not dropped
+  CHECK(renamed_by_simpletuner_loader("vae_cache_preprocess", "off")->second == true);
+  CHECK_FALSE(renamed_by_simpletuner_loader("vae_cache_preprocess", "yes"));
+}
