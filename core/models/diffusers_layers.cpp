@@ -40,7 +40,10 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in
   init_fan_in(weight, bias, in);
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = torch::linear(x, weight, bias);
+  return adapter ? adapter->apply(x, y) : y;
+}
 
 Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, bool with_bias)
     : in_channels(in), out_channels(out), kernel_size(k), stride(s), padding(p) {
@@ -50,7 +53,8 @@ Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p,
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
-  return torch::conv2d(x, weight, bias, {stride, stride}, {padding, padding});
+  auto y = torch::conv2d(x, weight, bias, {stride, stride}, {padding, padding});
+  return adapter ? adapter->apply(x, y) : y;
 }
 
 GroupNormImpl::GroupNormImpl(int64_t groups, int64_t channels, double epsilon)

@@ -6,7 +6,10 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "core/nn/layer_adapter.h"
 
 namespace repa::models::diffusers {
 
@@ -33,6 +36,7 @@ struct LinearImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   int64_t in_features, out_features;
   torch::Tensor weight, bias;
+  std::shared_ptr<repa::nn::LayerAdapter> adapter;  // set by repa::adapters (LoRA); null: the plain layer
 };
 TORCH_MODULE(Linear);
 
@@ -42,6 +46,7 @@ struct Conv2dImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   int64_t in_channels, out_channels, kernel_size, stride, padding;
   torch::Tensor weight, bias;
+  std::shared_ptr<repa::nn::LayerAdapter> adapter;  // set by repa::adapters (LoRA); null: the plain layer
 };
 TORCH_MODULE(Conv2d);
 
