@@ -73,6 +73,8 @@ TEST_CASE("the registry's trainer declarations match what the trainer reads") {
     } else if (spec.trainer == TrainerSupport::Honoured && spec.section == "loss_functions") {
       CHECK(read_by_trainer(spec.key));
       ++honoured;
+    } else if (spec.trainer == TrainerSupport::Conditional) {
+      CHECK(read_by_trainer(spec.key));  // read, and acted on under its condition
     }
   }
   CHECK(export_only == 74);  // 63 loss functions (3 of them refused) and 11 run settings
