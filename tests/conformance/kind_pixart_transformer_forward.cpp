@@ -35,7 +35,8 @@ repa::conformance::Comparison check_pixart_transformer_forward(const Fixture& fi
                                                        {"attention_mask", &in.attention_mask},
                                                        {"added_cond_kwargs.resolution", &in.resolution},
                                                        {"added_cond_kwargs.aspect_ratio", &in.aspect_ratio}};
-  for (const auto& [keyword, tensor_name] : nlohmann::json::parse(fixture.meta("inputs")).items()) {
+  const auto inputs = nlohmann::json::parse(fixture.meta("inputs"));
+  for (const auto& [keyword, tensor_name] : inputs.items()) {
     const auto slot = slots.find(keyword);
     if (slot == slots.end())
       throw repa::InputError("fixture " + fixture.path() + ": unknown PixArt forward input '" + keyword + "'");
