@@ -6,10 +6,12 @@
 // Then: validator messages at the fields block Start; presets, save/open and SimpleTuner import.
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDir>
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QToolButton>
@@ -368,6 +370,12 @@ class SettingsPanelsTest : public QObject {
     QVERIFY(form->problem_text("twinflow_enabled").contains(QStringLiteral("not used by the studio's trainer")));
     QVERIFY(form->problem_text("crepa_lambda").isEmpty());
     QVERIFY(panel.problem_summary().isEmpty());
+    // docs/gui.md's picture of the group, unfolded, with the warnings.
+    panel.resize(560, 1400);
+    form->focus_field("scheduled_sampling_max_step_offset");
+    QDir().mkpath(QStringLiteral(REPA_SCREENSHOT_DIR));
+    const QPixmap shot = qobject_cast<QScrollArea*>(form->tabs()->currentWidget())->widget()->grab();
+    QVERIFY(shot.save(QStringLiteral(REPA_SCREENSHOT_DIR "/settings_export_only.png")));
 
     // A feature source other than the encoder blocks Start, marked at its field.
     form->set_config({{"crepa_enabled", true}, {"crepa_feature_source", "backbone"}});
