@@ -41,11 +41,13 @@ const Problem* find_problem(const std::vector<Problem>& problems, const std::str
 const std::string& trainer_sources() {
   static const std::string text = [] {
     std::string all;
-    for (const char* folder :
-         {"core/train", "core/align", "core/diffusion", "core/encoders", "core/models", "core/data"})
+    for (const char* folder : {"core/train", "core/align", "core/diffusion", "core/encoders", "core/models",
+                               "core/data", "core/adapters", "core/text"}) {
+      if (!std::filesystem::is_directory(repa::test::source_path(folder))) continue;
       for (const auto& entry : std::filesystem::recursive_directory_iterator(repa::test::source_path(folder)))
         if (entry.path().extension() == ".cpp" || entry.path().extension() == ".h")
           all += repa::test::read_bytes(entry.path().string());
+    }
     return all;
   }();
   return text;
