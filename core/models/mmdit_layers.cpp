@@ -10,8 +10,9 @@
 
 namespace repa::models::mmdit {
 
-torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
-  const auto normed = torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6);
+torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale,
+                            double eps) {
+  const auto normed = torch::layer_norm(x, {x.size(-1)}, {}, {}, eps);
   return normed * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
 }
 
@@ -23,13 +24,15 @@ std::vector<torch::Tensor> AdaLayerNormZeroImpl::forward(const torch::Tensor& em
   return linear(torch::silu(emb)).chunk(chunks, 1);
 }
 
-AdaLayerNormContinuousImpl::AdaLayerNormContinuousImpl(int64_t dim, int64_t conditioning_dim, bool bias) {
+AdaLayerNormContinuousImpl::AdaLayerNormContinuousImpl(int64_t dim, int64_t conditioning_dim, bool bias,
+                                                       double epsilon)
+    : eps(epsilon) {
   linear = register_module("linear", diffusers::Linear(conditioning_dim, 2 * dim, bias));
 }
 
 torch::Tensor AdaLayerNormContinuousImpl::forward(const torch::Tensor& x, const torch::Tensor& conditioning) {
   const auto parts = linear(torch::silu(conditioning).to(x.scalar_type())).chunk(2, 1);
-  return norm_modulate(x, parts[1], parts[0]);  // chunk 0 is the scale here
+  return norm_modulate(x, parts[1], parts[0], eps);  // chunk 0 is the scale here
 }
 
 Rotary rotary_embedding(const torch::Tensor& ids, const std::vector<int64_t>& axes_dims, double theta) {
@@ -58,6 +61,20 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const Rotary& rotary) {
   return (xf * cos + rotated * sin).to(x.scalar_type());
 }
 
+torch::Tensor rotary_attention(torch::Tensor q, torch::Tensor k, const torch::Tensor& v, const Rotary& rotary,
+                               const torch::Tensor& key_bias, const torch::Tensor& query_keep) {
+  if (rotary.defined()) {
+    q = apply_rotary(q, rotary);
+    k = apply_rotary(k, rotary);
+  }
+  const int64_t heads = q.size(2);
+  auto attended = dit::multi_head_attention_with_bias(q.flatten(2).contiguous(), k.flatten(2).contiguous(),
+                                                      v.flatten(2).contiguous(), heads, key_bias)
+                      .to(q.scalar_type());
+  if (query_keep.defined()) attended = attended * query_keep.to(attended.scalar_type());
+  return attended;
+}
+
 dit::QKNorm parse_joint_qk_norm(const std::string& value, const std::string& key) {
   const auto kind = dit::parse_qk_norm(value, key);
   if (kind == dit::QKNorm::None || kind == dit::QKNorm::RMSNorm || kind == dit::QKNorm::LayerNorm ||
@@ -70,9 +87,9 @@ dit::QKNorm parse_joint_qk_norm(const std::string& value, const std::string& key
 
 JointAttentionImpl::JointAttentionImpl(const JointAttentionOptions& opts) : options(opts) {
   const int64_t dim = opts.dim, inner = opts.heads * opts.dim_head;
-  to_q = register_module("to_q", diffusers::Linear(dim, inner, true));
-  to_k = register_module("to_k", diffusers::Linear(dim, inner, true));
-  to_v = register_module("to_v", diffusers::Linear(dim, inner, true));
+  to_q = register_module("to_q", diffusers::Linear(dim, inner, opts.bias));
+  to_k = register_module("to_k", diffusers::Linear(dim, inner, opts.bias));
+  to_v = register_module("to_v", diffusers::Linear(dim, inner, opts.bias));
   const auto make_norms = [&](const std::string& q_name, const std::string& k_name, dit::RMSNorm& rq,
                               dit::RMSNorm& rk, diffusers::LayerNorm& lq, diffusers::LayerNorm& lk) {
     if (opts.qk_norm == dit::QKNorm::RMSNorm) {
@@ -87,15 +104,15 @@ JointAttentionImpl::JointAttentionImpl(const JointAttentionOptions& opts) : opti
   if (!opts.pre_only) {
     // to_out is a ModuleList [Linear, Dropout] in diffusers; only its Linear holds weights.
     auto out_list = register_module("to_out", torch::nn::ModuleList());
-    to_out = diffusers::Linear(inner, dim, true);
+    to_out = diffusers::Linear(inner, dim, opts.bias);
     out_list->push_back(to_out);
   }
   if (opts.added_kv) {
-    add_q_proj = register_module("add_q_proj", diffusers::Linear(dim, inner, true));
-    add_k_proj = register_module("add_k_proj", diffusers::Linear(dim, inner, true));
-    add_v_proj = register_module("add_v_proj", diffusers::Linear(dim, inner, true));
+    add_q_proj = register_module("add_q_proj", diffusers::Linear(dim, inner, opts.bias));
+    add_k_proj = register_module("add_k_proj", diffusers::Linear(dim, inner, opts.bias));
+    add_v_proj = register_module("add_v_proj", diffusers::Linear(dim, inner, opts.bias));
     make_norms("norm_added_q", "norm_added_k", rms_added_q, rms_added_k, ln_added_q, ln_added_k);
-    if (!opts.context_pre_only) to_add_out = register_module("to_add_out", diffusers::Linear(inner, dim, true));
+    if (!opts.context_pre_only) to_add_out = register_module("to_add_out", diffusers::Linear(inner, dim, opts.bias));
   }
 }
 
@@ -133,14 +150,7 @@ std::pair<torch::Tensor, torch::Tensor> JointAttentionImpl::forward(const torch:
     k = join(k, ck);
     v = join(v, cv);
   }
-  if (rotary.defined()) {
-    q = apply_rotary(q, rotary);
-    k = apply_rotary(k, rotary);
-  }
-  auto attended = dit::multi_head_attention_with_bias(q.flatten(2).contiguous(), k.flatten(2).contiguous(),
-                                                      v.flatten(2).contiguous(), options.heads, key_bias)
-                      .to(q.scalar_type());
-  if (query_keep.defined()) attended = attended * query_keep.to(attended.scalar_type());
+  const auto attended = rotary_attention(q, k, v, rotary, key_bias, query_keep);
   if (!joint) return {options.pre_only ? attended : to_out(attended), torch::Tensor()};
   const int64_t n_image = x.size(1), n_text = context.size(1);
   auto image = attended.narrow(1, options.text_first ? n_text : 0, n_image);

@@ -15,8 +15,9 @@
 
 namespace repa::models::mmdit {
 
-// layer_norm(x) (no affine, eps 1e-6) · (1 + scale) + shift, with shift/scale (B, D) broadcast over tokens.
-torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale);
+// layer_norm(x) (no affine) · (1 + scale) + shift, with shift/scale (B, D) broadcast over tokens.
+torch::Tensor norm_modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale,
+                            double eps = 1e-6);
 
 // AdaLayerNormZero / AdaLayerNormZeroSingle / SD35AdaLayerNormZeroX: linear(silu(emb)) cut into `chunks` (6, 3 or
 // 9) modulation vectors (B, D) in diffusers' order (shift_msa, scale_msa, gate_msa, shift_mlp, ...). The
@@ -29,11 +30,12 @@ struct AdaLayerNormZeroImpl : torch::nn::Module {
 };
 TORCH_MODULE(AdaLayerNormZero);
 
-// AdaLayerNormContinuous (layer_norm, no affine, eps 1e-6): x normed · (1 + scale) + shift where
-// (scale, shift) = linear(silu(cond)) — scale first, unlike adaLN-Zero.
+// AdaLayerNormContinuous (layer_norm, no affine): x normed · (1 + scale) + shift where (scale, shift) =
+// linear(silu(cond)) — scale first, unlike adaLN-Zero.
 struct AdaLayerNormContinuousImpl : torch::nn::Module {
-  AdaLayerNormContinuousImpl(int64_t dim, int64_t conditioning_dim, bool bias = true);
+  AdaLayerNormContinuousImpl(int64_t dim, int64_t conditioning_dim, bool bias = true, double eps = 1e-6);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& conditioning);
+  double eps;
   diffusers::Linear linear{nullptr};
 };
 TORCH_MODULE(AdaLayerNormContinuous);
@@ -48,6 +50,11 @@ Rotary rotary_embedding(const torch::Tensor& ids, const std::vector<int64_t>& ax
 // x (B, S, H, Dh) with interleaved (real, imaginary) pairs rotated by the table (S, Dh); computed in fp32.
 torch::Tensor apply_rotary(const torch::Tensor& x, const Rotary& rotary);
 
+// Softmax attention over (B, S, H, Dh) queries, keys and values after the rotary embedding (when defined), with the
+// key bias / query rows of joint_mask → (B, S, H·Dh).
+torch::Tensor rotary_attention(torch::Tensor q, torch::Tensor k, const torch::Tensor& v, const Rotary& rotary,
+                               const torch::Tensor& key_bias = {}, const torch::Tensor& query_keep = {});
+
 // The qk_norm values a joint attention accepts (diffusers raises for the others on added projections).
 dit::QKNorm parse_joint_qk_norm(const std::string& value, const std::string& key);
 
@@ -57,6 +64,7 @@ struct JointAttentionOptions {
   int64_t dim_head = 64;
   dit::QKNorm qk_norm = dit::QKNorm::None;
   double eps = 1e-6;
+  bool bias = true;               // of every projection (Flux2's have none)
   bool added_kv = true;           // add_q/k/v_proj for a second (text) stream
   bool context_pre_only = false;  // no to_add_out: the text stream's attention output is not used
   bool pre_only = false;          // no to_out (Flux's single-stream blocks project it themselves)

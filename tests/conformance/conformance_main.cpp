@@ -18,7 +18,7 @@ namespace {
 // when its checker lands (a pending kind that has a checker is reported, so the list cannot go stale).
 const std::set<std::string> kPendingKinds = {
     // text-to-image: text encoders and tokenizers, DiT backbones, LoRA adapters (tests/fixtures/text2image)
-    "flux2_transformer_forward",   //
+      //
      //
     "auraflow_transformer_forward", "lumina2_transformer_forward", "hidream_transformer_forward", "lora_adapter",
     // the large text encoders and the Sana / Flux2 autoencoders
