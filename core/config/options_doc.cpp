@@ -71,6 +71,8 @@ std::string trainer_text(const OptionSpec& spec) {
       clause += "= " + rule.value.dump();
     else if (rule.op == "not_equals")
       clause += "≠ " + rule.value.dump();
+    else if (rule.op == "in")
+      clause += "in " + rule.value.dump();
     else
       clause += rule.op + " " + rule.value.dump();
     text += (text.empty() ? "" : " and ") + clause;

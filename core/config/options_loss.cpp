@@ -41,6 +41,7 @@ std::vector<OptionSpec> loss_options() {
           .help("Huber threshold between the quadratic and the linear part."),
       loss("snr_gamma", Int, nullptr, 4, "SNR Gamma")
           .min(0)
+          .honoured_when("studio.objective", "in", nlohmann::json::array({"vp_epsilon", "vp_v"}))
           .help("Min-SNR weighting: clamp the per-timestep loss weight at this SNR (unset: no weighting)."),
       loss("masked_loss_probability", Float, 1.0, 5, "Masked Loss Probability")
           .export_only()
@@ -400,6 +401,7 @@ std::vector<OptionSpec> loss_options() {
           .show_if("i_know_what_i_am_doing", "equals", true)
           .help("Data standard deviation assumed by soft Min-SNR."),
       loss_advanced("snr_weight", Float, 1.0, 28, "SNR Weight")
+          .honoured_when("studio.objective", "in", nlohmann::json::array({"vp_epsilon", "vp_v"}))
           .min(0.0)
           .show_if("i_know_what_i_am_doing", "equals", true)
           .help("Extra multiplier on the SNR-based loss weights."),

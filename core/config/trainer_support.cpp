@@ -44,8 +44,11 @@ std::string describe_rules(const std::vector<VisibilityRule>& rules) {
       text += " is above " + rule.value.dump();
     else if (rule.op == "is_set")
       text += " is set";
-    else
-      text += " is one of " + rule.value.dump();
+    else {
+      std::string list;
+      for (const auto& value : rule.value) list += (list.empty() ? "" : ", ") + value.dump();
+      text += " is one of " + list;
+    }
   }
   return text;
 }

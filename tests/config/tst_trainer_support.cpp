@@ -80,7 +80,7 @@ TEST_CASE("the registry's trainer declarations match what the trainer reads") {
     }
   }
   CHECK(export_only == 74);  // 63 loss functions (3 of them refused) and 11 run settings
-  CHECK(honoured == 37);     // loss functions; 4 more are honoured only under a condition
+  CHECK(honoured == 35);     // loss functions; 6 more are honoured only under a condition
   // The issue's examples.
   for (const char* key :
        {"xm_enabled", "twinflow_enabled", "layersync_enabled", "mixflow_enabled", "diff2flow_enabled",
@@ -184,6 +184,12 @@ TEST_CASE("conditional support: the tiny autoencoder options apply only to a dec
   CHECK(find_problem(report.warnings, "crepa_use_tae") == nullptr);
   CHECK(find_problem(report.warnings, "crepa_drop_vae_encoder") == nullptr);
 
+  // Min-SNR weighting applies to VP objectives only (flow paths take none, as in SimpleTuner).
+  CHECK(ignored_keys({{"snr_gamma", 5}}) == std::vector<std::string>{"snr_gamma"});
+  CHECK(describe(ignored_by_trainer(resolve_json({{"snr_gamma", 5}}))[0]) ==
+        "snr_gamma = 5: exported to SimpleTuner; the studio's trainer uses it only when studio.objective is one of "
+        "\"vp_epsilon\", \"vp_v\"");
+  CHECK(ignored_keys({{"snr_gamma", 5}, {"studio", {{"objective", "vp_epsilon"}}}}).empty());
   // flow_sigmoid_scale shapes the logit-normal timestep draw only.
   CHECK(ignored_keys({{"flow_sigmoid_scale", 2.0}}) == std::vector<std::string>{"flow_sigmoid_scale"});
   CHECK(ignored_keys({{"flow_sigmoid_scale", 2.0}, {"studio", {{"timestep_sampling", "logit_normal"}}}}).empty());
