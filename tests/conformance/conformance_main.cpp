@@ -20,7 +20,7 @@ const std::set<std::string> kPendingKinds = {
     // text-to-image: text encoders and tokenizers, DiT backbones, LoRA adapters (tests/fixtures/text2image)
       //
      //
-    "auraflow_transformer_forward", "lumina2_transformer_forward", "hidream_transformer_forward", "lora_adapter",
+    "auraflow_transformer_forward", "lumina2_transformer_forward", "hidream_transformer_forward",
     // the large text encoders and the Sana / Flux2 autoencoders
     "gemma2_encoder_forward", "umt5_encoder_forward", "llama_encoder_forward", "mistral_encoder_forward",
     "chatglm_encoder_forward", "dc_ae_forward", "flux2_vae_forward"};
@@ -33,6 +33,7 @@ std::set<std::string> known_kinds() {
   };
   kinds.insert({"pixart_transformer_forward", "sana_transformer_forward"});
   kinds.insert({"clip_tokenize", "t5_tokenize", "clip_text_forward", "t5_encoder_forward"});
+  kinds.insert("lora_adapter");
   kinds.insert(kPendingKinds.begin(), kPendingKinds.end());
   return kinds;
 }
