@@ -20,7 +20,7 @@ const std::set<std::string> kPendingKinds = {
     // text-to-image: text encoders and tokenizers, DiT backbones, LoRA adapters (tests/fixtures/text2image)
       //
      //
-    "auraflow_transformer_forward", "lumina2_transformer_forward", "hidream_transformer_forward",
+    "lumina2_transformer_forward", "hidream_transformer_forward",
     // the large text encoders and the Sana / Flux2 autoencoders
     "gemma2_encoder_forward", "umt5_encoder_forward", "llama_encoder_forward", "mistral_encoder_forward",
     "chatglm_encoder_forward", "dc_ae_forward", "flux2_vae_forward"};
@@ -31,7 +31,7 @@ std::set<std::string> known_kinds() {
       "coefficient_schedule", "crepa_image_loss", "urepa_loss",     "dinov2_forward",
       "sit_forward",          "unet2d_forward",   "autoencoder_kl",
   };
-  kinds.insert({"pixart_transformer_forward", "sana_transformer_forward"});
+  kinds.insert({"pixart_transformer_forward", "sana_transformer_forward", "auraflow_transformer_forward"});
   kinds.insert({"clip_tokenize", "t5_tokenize", "clip_text_forward", "t5_encoder_forward"});
   kinds.insert("lora_adapter");
   kinds.insert(kPendingKinds.begin(), kPendingKinds.end());
