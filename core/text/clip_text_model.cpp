@@ -184,8 +184,9 @@ ClipTextModel load_clip_text_model(const ClipTextConfig& config, const std::vect
 
 ClipTextModel load_clip_text_model(const std::string& folder) {
   namespace fs = std::filesystem;
+  const auto weights = find_text_encoder_weights(folder);  // names the folder first when it is not one
   const auto config = ClipTextConfig::from_json(dc::read_config_file((fs::path(folder) / "config.json").string()));
-  const auto checkpoint = repa::io::SafetensorsCheckpoint::open(find_text_encoder_weights(folder));
+  const auto checkpoint = repa::io::SafetensorsCheckpoint::open(weights);
   return load_clip_text_model(
       config, checkpoint.names(), [&](const std::string& name) { return checkpoint.tensor(name, true); },
       checkpoint.path());

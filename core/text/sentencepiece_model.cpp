@@ -133,7 +133,9 @@ std::string base64_decode(const std::string& text, const std::string& path) {
 
 const nlohmann::json* find_precompiled(const nlohmann::json& normalizer) {
   if (!normalizer.is_object()) return nullptr;
-  const auto type = normalizer.value("type", std::string());
+  const auto type = normalizer.contains("type") && normalizer.at("type").is_string()
+                        ? normalizer.at("type").get<std::string>()
+                        : std::string();
   if (type == "Precompiled") return &normalizer;
   if (type == "Sequence" && normalizer.contains("normalizers"))
     for (const auto& inner : normalizer.at("normalizers"))
@@ -229,6 +231,7 @@ SentencePieceModel SentencePieceModel::from_proto(const std::string& bytes, cons
     model.trie_.resize(trie_bytes / 4);
     std::memcpy(model.trie_.data(), charsmap.data() + 4, trie_bytes);
     model.replacements_ = charsmap.substr(4 + trie_bytes);
+    model.charsmap_ = charsmap;
   }
   model.finish(source);
   return model;
@@ -251,7 +254,8 @@ SentencePieceModel SentencePieceModel::from_tokenizer_json(const std::string& pa
     throw InputError("tokenizer '" + path + "': model.unk_id is missing");
   if (model_json.value("byte_fallback", false))
     throw InputError("tokenizer '" + path + "' uses byte_fallback, which is not supported");
-  const auto* precompiled = find_precompiled(json.value("normalizer", nlohmann::json()));
+  const nlohmann::json normalizer = json.contains("normalizer") ? json.at("normalizer") : nlohmann::json();
+  const auto* precompiled = find_precompiled(normalizer);
   if (!precompiled || !precompiled->contains("precompiled_charsmap"))
     throw InputError("tokenizer '" + path + "' has no Precompiled normaliser with a precompiled_charsmap");
   const auto unk_id = model_json.at("unk_id").get<int64_t>();
@@ -286,6 +290,7 @@ SentencePieceModel SentencePieceModel::from_tokenizer_json(const std::string& pa
     model.trie_.resize(trie_bytes / 4);
     std::memcpy(model.trie_.data(), charsmap.data() + 4, trie_bytes);
     model.replacements_ = charsmap.substr(4 + trie_bytes);
+    model.charsmap_ = charsmap;
   }
   model.finish(path);
   return model;

@@ -39,6 +39,8 @@ class SentencePieceModel {
   int size() const { return static_cast<int>(pieces_.size()); }
   const Piece& piece(int id) const { return pieces_.at(id); }
   int unk_id() const { return unk_id_; }
+  // The normaliser's rules as stored in the model (trie size, double-array trie, replacement strings).
+  const std::string& precompiled_charsmap() const { return charsmap_; }
 
  private:
   void finish(const std::string& source);
@@ -54,6 +56,7 @@ class SentencePieceModel {
   // Normaliser: the double-array trie units and the replacement strings they point into.
   std::vector<uint32_t> trie_;
   std::string replacements_;
+  std::string charsmap_;
   bool add_dummy_prefix_ = true, remove_extra_whitespaces_ = true, escape_whitespaces_ = true;
   bool treat_whitespace_as_suffix_ = false;
 };

@@ -51,8 +51,8 @@ T5EncoderConfig T5EncoderConfig::from_json(const nlohmann::json& c) {
   config.dense_act_fn = dc::config_string(c, "dense_act_fn", act);
   if (config.dense_act_fn != "gelu_new" && config.dense_act_fn != "gelu_pytorch_tanh" &&
       config.dense_act_fn != "gelu" && config.dense_act_fn != "relu")
-    throw InputError("T5 config: dense_act_fn / feed_forward_proj '" + config.dense_act_fn +
-                     "' is not supported (gelu_new, gelu_pytorch_tanh, gelu, relu)");
+    throw InputError("T5 config: activation '" + config.dense_act_fn + "' (feed_forward_proj '" + proj +
+                     "', dense_act_fn) is not supported (gelu_new, gelu_pytorch_tanh, gelu, relu)");
   return config;
 }
 
@@ -220,8 +220,9 @@ T5EncoderModel load_t5_encoder(const T5EncoderConfig& config, const std::vector<
 
 T5EncoderModel load_t5_encoder(const std::string& folder) {
   namespace fs = std::filesystem;
+  const auto weights = find_text_encoder_weights(folder);  // names the folder first when it is not one
   const auto config = T5EncoderConfig::from_json(dc::read_config_file((fs::path(folder) / "config.json").string()));
-  const auto checkpoint = repa::io::SafetensorsCheckpoint::open(find_text_encoder_weights(folder));
+  const auto checkpoint = repa::io::SafetensorsCheckpoint::open(weights);
   return load_t5_encoder(
       config, checkpoint.names(), [&](const std::string& name) { return checkpoint.tensor(name, true); },
       checkpoint.path());
