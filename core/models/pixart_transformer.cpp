@@ -168,7 +168,7 @@ DiTOutput PixArtTransformerImpl::forward(const PixArtInputs& in, int64_t tap) {
   auto h = pos_embed(x);
   const auto [modulation, embedded] = adaln_single(in.timestep, in.resolution, in.aspect_ratio, h.scalar_type());
   torch::Tensor context = in.encoder_hidden_states;
-  if (caption_projection) context = caption_projection(context).view({batch, -1, dim});
+  if (caption_projection && context.defined()) context = caption_projection(context).view({batch, -1, dim});
 
   DiTOutput out;
   const bool checkpoint = diffusers::checkpointing_active(*this, gradient_checkpointing);

@@ -223,3 +223,27 @@ TEST_CASE("config values the class cannot build, and missing inputs, are named")
   odd.hidden_states = torch::randn({2, 4, 7, 8});
   CHECK(contains(error_of([&] { model->forward(odd); }), "not divisible by patch_size 2"));
 }
+
+TEST_CASE("without cross-attention the blocks have no attn2 and the captions are not needed") {
+  auto c = tiny_config();
+  c["cross_attention_dim"] = nullptr;
+  c["caption_channels"] = nullptr;
+  c["norm_elementwise_affine"] = true;
+  models::PixArtTransformer model(models::PixArtTransformerConfig::from_diffusers(c));
+  const auto state = nn::module_state(*model);
+  CHECK_FALSE(state.count("transformer_blocks.0.attn2.to_q.weight"));
+  CHECK_FALSE(state.count("caption_projection.linear_1.weight"));
+  CHECK(state.count("transformer_blocks.0.norm1.weight"));
+  CHECK(state.count("transformer_blocks.0.norm2.bias"));  // adaLN-single keeps norm2 for the feed-forward
+  auto in = tiny_inputs();
+  in.encoder_hidden_states = torch::Tensor();
+  in.encoder_attention_mask = torch::Tensor();
+  in.attention_mask = torch::tensor({{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}});
+  torch::NoGradGuard no_grad;
+  const auto masked = model->forward(in, 0);
+  in.attention_mask = torch::Tensor();
+  const auto unmasked = model->forward(in, 0);
+  // The self-attention mask drops keys of the first image only.
+  CHECK_FALSE(torch::allclose(masked.tapped[0], unmasked.tapped[0]));
+  CHECK(torch::allclose(masked.tapped[1], unmasked.tapped[1], 1e-5, 1e-6));
+}
