@@ -22,10 +22,14 @@ void require_positive(int64_t value, const std::string& key) {
 // torch.nn.RMSNorm without an eps uses the machine epsilon of the input's dtype.
 double machine_epsilon(torch::ScalarType dtype) {
   switch (dtype) {
-    case torch::kHalf: return 0.0009765625;
-    case torch::kBFloat16: return 0.0078125;
-    case torch::kDouble: return std::numeric_limits<double>::epsilon();
-    default: return static_cast<double>(std::numeric_limits<float>::epsilon());
+    case torch::kHalf:
+      return 0.0009765625;
+    case torch::kBFloat16:
+      return 0.0078125;
+    case torch::kDouble:
+      return std::numeric_limits<double>::epsilon();
+    default:
+      return static_cast<double>(std::numeric_limits<float>::epsilon());
   }
 }
 
@@ -60,7 +64,8 @@ void ChromaTransformerConfig::validate() const {
   if (num_single_layers < 0) throw InputError(std::string(kModel) + " config: num_single_layers must not be negative");
   require_positive(joint_attention_dim, "joint_attention_dim");
   require_positive(approximator_hidden_dim, "approximator_hidden_dim");
-  if (approximator_layers < 0) throw InputError(std::string(kModel) + " config: approximator_layers must not be negative");
+  if (approximator_layers < 0)
+    throw InputError(std::string(kModel) + " config: approximator_layers must not be negative");
   // Four sinusoids of approximator_num_channels / 4 features each make the approximator's input.
   if (approximator_num_channels <= 0 || approximator_num_channels % 4 != 0)
     throw InputError(std::string(kModel) + " config: approximator_num_channels must be a positive multiple of 4 " +
@@ -113,8 +118,8 @@ ChromaTransformerImpl::ChromaTransformerImpl(const ChromaTransformerConfig& c) :
         FluxSingleBlock(dim, config.num_attention_heads, config.attention_head_dim, /*own_modulation=*/false));
     singles->push_back(single_transformer_blocks.back());
   }
-  proj_out = register_module("proj_out",
-                             diffusers::Linear(dim, config.patch_size * config.patch_size * config.out_channels));
+  proj_out =
+      register_module("proj_out", diffusers::Linear(dim, config.patch_size * config.patch_size * config.out_channels));
 }
 
 torch::Tensor ChromaTransformerImpl::modulation_input(const torch::Tensor& timestep) const {
@@ -129,10 +134,10 @@ torch::Tensor ChromaTransformerImpl::modulation_input(const torch::Tensor& times
   return torch::cat({per_sample, index}, -1);
 }
 
-DiTOutput ChromaTransformerImpl::forward(const torch::Tensor& hidden_states,
-                                         const torch::Tensor& encoder_hidden_states, const torch::Tensor& timestep,
-                                         const torch::Tensor& img_ids, const torch::Tensor& txt_ids,
-                                         const torch::Tensor& attention_mask, int64_t tap) {
+DiTOutput ChromaTransformerImpl::forward(const torch::Tensor& hidden_states, const torch::Tensor& encoder_hidden_states,
+                                         const torch::Tensor& timestep, const torch::Tensor& img_ids,
+                                         const torch::Tensor& txt_ids, const torch::Tensor& attention_mask,
+                                         int64_t tap) {
   check_tap_index(tap, num_double_blocks(), num_single_blocks(), kModel);
   if (!hidden_states.defined() || hidden_states.dim() != 3 || hidden_states.size(2) != config.in_channels)
     throw InputError(std::string(kModel) + ": hidden_states must be packed latents (B, N, " +
@@ -175,11 +180,14 @@ DiTOutput ChromaTransformerImpl::forward(const torch::Tensor& hidden_states,
   }
   x = hidden.narrow(1, text_len, image_len);
   // ChromaAdaLayerNormContinuousPruned: the last two slots are shift, then scale.
-  const auto shift = pooled_temb.select(1, pooled_temb.size(1) - 2), scale = pooled_temb.select(1, pooled_temb.size(1) - 1);
+  const auto shift = pooled_temb.select(1, pooled_temb.size(1) - 2),
+             scale = pooled_temb.select(1, pooled_temb.size(1) - 1);
   out.prediction = proj_out(mmdit::norm_modulate(x, shift.to(dtype), scale.to(dtype)));
   return out;
 }
 
-void ChromaTransformerImpl::load_weights(const std::string& path) { mmdit::load_transformer_weights(*this, path); }
+void ChromaTransformerImpl::load_weights(const std::string& path) {
+  mmdit::load_transformer_weights(*this, path);
+}
 
 }  // namespace repa::models

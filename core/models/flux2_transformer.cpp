@@ -148,14 +148,15 @@ Flux2TransformerImpl::Flux2TransformerImpl(const Flux2TransformerConfig& c) : co
   config.validate();
   const int64_t dim = config.inner_dim(), channels = config.timestep_guidance_channels;
   auto time_guidance = holder(*this, "time_guidance_embed");
-  timestep_embedder = time_guidance->register_module("timestep_embedder", dit::TimestepEmbedding(channels, dim, 0, false));
+  timestep_embedder =
+      time_guidance->register_module("timestep_embedder", dit::TimestepEmbedding(channels, dim, 0, false));
   if (config.guidance_embeds)
     guidance_embedder =
         time_guidance->register_module("guidance_embedder", dit::TimestepEmbedding(channels, dim, 0, false));
-  double_stream_modulation_img = holder(*this, "double_stream_modulation_img")
-                                     ->register_module("linear", diffusers::Linear(dim, 6 * dim, false));
-  double_stream_modulation_txt = holder(*this, "double_stream_modulation_txt")
-                                     ->register_module("linear", diffusers::Linear(dim, 6 * dim, false));
+  double_stream_modulation_img =
+      holder(*this, "double_stream_modulation_img")->register_module("linear", diffusers::Linear(dim, 6 * dim, false));
+  double_stream_modulation_txt =
+      holder(*this, "double_stream_modulation_txt")->register_module("linear", diffusers::Linear(dim, 6 * dim, false));
   single_stream_modulation =
       holder(*this, "single_stream_modulation")->register_module("linear", diffusers::Linear(dim, 3 * dim, false));
   x_embedder = register_module("x_embedder", diffusers::Linear(config.in_channels, dim, false));
@@ -175,10 +176,9 @@ Flux2TransformerImpl::Flux2TransformerImpl(const Flux2TransformerConfig& c) : co
       "proj_out", diffusers::Linear(dim, config.patch_size * config.patch_size * config.out_channels, false));
 }
 
-DiTOutput Flux2TransformerImpl::forward(const torch::Tensor& hidden_states,
-                                        const torch::Tensor& encoder_hidden_states, const torch::Tensor& timestep,
-                                        const torch::Tensor& img_ids, const torch::Tensor& txt_ids,
-                                        const torch::Tensor& guidance, int64_t tap) {
+DiTOutput Flux2TransformerImpl::forward(const torch::Tensor& hidden_states, const torch::Tensor& encoder_hidden_states,
+                                        const torch::Tensor& timestep, const torch::Tensor& img_ids,
+                                        const torch::Tensor& txt_ids, const torch::Tensor& guidance, int64_t tap) {
   check_tap_index(tap, num_double_blocks(), num_single_blocks(), kModel);
   if (!hidden_states.defined() || hidden_states.dim() != 3 || hidden_states.size(2) != config.in_channels)
     throw InputError(std::string(kModel) + ": hidden_states must be packed latent tokens (B, N, " +
@@ -227,6 +227,8 @@ DiTOutput Flux2TransformerImpl::forward(const torch::Tensor& hidden_states,
   return out;
 }
 
-void Flux2TransformerImpl::load_weights(const std::string& path) { mmdit::load_transformer_weights(*this, path); }
+void Flux2TransformerImpl::load_weights(const std::string& path) {
+  mmdit::load_transformer_weights(*this, path);
+}
 
 }  // namespace repa::models

@@ -11,8 +11,7 @@ namespace repa::models {
 namespace {
 
 void require_positive(const std::string& model, int64_t value, const std::string& key) {
-  if (value <= 0)
-    throw InputError(model + " config: " + key + " must be positive, got " + std::to_string(value));
+  if (value <= 0) throw InputError(model + " config: " + key + " must be positive, got " + std::to_string(value));
 }
 
 mmdit::JointAttentionOptions flux_attention(int64_t dim, int64_t heads, int64_t head_dim, bool joint) {
@@ -30,8 +29,7 @@ mmdit::JointAttentionOptions flux_attention(int64_t dim, int64_t heads, int64_t 
 
 }  // namespace
 
-void validate_flux_layout(const std::string& model, int64_t heads, int64_t head_dim,
-                          const std::vector<int64_t>& axes) {
+void validate_flux_layout(const std::string& model, int64_t heads, int64_t head_dim, const std::vector<int64_t>& axes) {
   require_positive(model, heads, "num_attention_heads");
   require_positive(model, head_dim, "attention_head_dim");
   if (axes.empty()) throw InputError(model + " config: axes_dims_rope must list at least one axis");
@@ -78,8 +76,7 @@ void FluxTransformerConfig::validate() const {
   validate_flux_layout(model, num_attention_heads, attention_head_dim, axes_dims_rope);
 }
 
-FluxDoubleBlockImpl::FluxDoubleBlockImpl(int64_t dim, int64_t heads, int64_t head_dim, bool own)
-    : own_modulation(own) {
+FluxDoubleBlockImpl::FluxDoubleBlockImpl(int64_t dim, int64_t heads, int64_t head_dim, bool own) : own_modulation(own) {
   if (own) {
     norm1 = register_module("norm1", mmdit::AdaLayerNormZero(dim, 6));
     norm1_context = register_module("norm1_context", mmdit::AdaLayerNormZero(dim, 6));
@@ -92,18 +89,13 @@ FluxDoubleBlockImpl::FluxDoubleBlockImpl(int64_t dim, int64_t heads, int64_t hea
   ff_context = register_module("ff_context", dit::FeedForward(fo));
 }
 
-std::pair<torch::Tensor, torch::Tensor> FluxDoubleBlockImpl::forward(const torch::Tensor& x,
-                                                                     const torch::Tensor& context,
-                                                                     const torch::Tensor& image_mod,
-                                                                     const torch::Tensor& text_mod,
-                                                                     const mmdit::Rotary& rotary,
-                                                                     const torch::Tensor& key_bias,
-                                                                     const torch::Tensor& query_keep) {
+std::pair<torch::Tensor, torch::Tensor> FluxDoubleBlockImpl::forward(
+    const torch::Tensor& x, const torch::Tensor& context, const torch::Tensor& image_mod, const torch::Tensor& text_mod,
+    const mmdit::Rotary& rotary, const torch::Tensor& key_bias, const torch::Tensor& query_keep) {
   const auto m = own_modulation ? norm1(image_mod) : image_mod.unbind(1);
   const auto cm = own_modulation ? norm1_context(text_mod) : text_mod.unbind(1);
-  auto [attn_x, attn_context] =
-      attn(mmdit::norm_modulate(x, m[0], m[1]), mmdit::norm_modulate(context, cm[0], cm[1]), rotary, key_bias,
-           query_keep);
+  auto [attn_x, attn_context] = attn(mmdit::norm_modulate(x, m[0], m[1]), mmdit::norm_modulate(context, cm[0], cm[1]),
+                                     rotary, key_bias, query_keep);
   auto h = x + m[2].unsqueeze(1) * attn_x;
   h = h + m[5].unsqueeze(1) * ff(mmdit::norm_modulate(h, m[3], m[4]));
   auto c = context + cm[2].unsqueeze(1) * attn_context;
@@ -112,8 +104,7 @@ std::pair<torch::Tensor, torch::Tensor> FluxDoubleBlockImpl::forward(const torch
   return {c, h};
 }
 
-FluxSingleBlockImpl::FluxSingleBlockImpl(int64_t dim, int64_t heads, int64_t head_dim, bool own)
-    : own_modulation(own) {
+FluxSingleBlockImpl::FluxSingleBlockImpl(int64_t dim, int64_t heads, int64_t head_dim, bool own) : own_modulation(own) {
   const int64_t mlp_hidden = static_cast<int64_t>(static_cast<double>(dim) * 4.0);
   if (own) norm = register_module("norm", mmdit::AdaLayerNormZero(dim, 3));
   proj_mlp = register_module("proj_mlp", diffusers::Linear(dim, mlp_hidden));
@@ -136,8 +127,8 @@ torch::Tensor FluxSingleBlockImpl::forward(const torch::Tensor& hidden, const to
 torch::Tensor joint_position_ids(const torch::Tensor& txt_ids, const torch::Tensor& img_ids, int64_t axes,
                                  const std::string& model) {
   const auto two_d = [&](const torch::Tensor& ids, const std::string& name) {
-    if (!ids.defined()) throw InputError(model + ": " + name + " (positions, " + std::to_string(axes) +
-                                         " axes) is required");
+    if (!ids.defined())
+      throw InputError(model + ": " + name + " (positions, " + std::to_string(axes) + " axes) is required");
     const auto t = ids.dim() == 3 ? ids.select(0, 0) : ids;  // diffusers' deprecated batched form: first row
     if (t.dim() != 2 || t.size(1) != axes)
       throw InputError(model + ": " + name + " must be (S, " + std::to_string(axes) + "), got " +
@@ -167,8 +158,8 @@ FluxTransformerImpl::FluxTransformerImpl(const FluxTransformerConfig& c) : confi
     singles->push_back(single_transformer_blocks.back());
   }
   norm_out = register_module("norm_out", mmdit::AdaLayerNormContinuous(dim, dim));
-  proj_out = register_module("proj_out",
-                             diffusers::Linear(dim, config.patch_size * config.patch_size * config.out_channels));
+  proj_out =
+      register_module("proj_out", diffusers::Linear(dim, config.patch_size * config.patch_size * config.out_channels));
 }
 
 DiTOutput FluxTransformerImpl::forward(const torch::Tensor& hidden_states, const torch::Tensor& encoder_hidden_states,
@@ -213,6 +204,8 @@ DiTOutput FluxTransformerImpl::forward(const torch::Tensor& hidden_states, const
   return out;
 }
 
-void FluxTransformerImpl::load_weights(const std::string& path) { mmdit::load_transformer_weights(*this, path); }
+void FluxTransformerImpl::load_weights(const std::string& path) {
+  mmdit::load_transformer_weights(*this, path);
+}
 
 }  // namespace repa::models

@@ -24,8 +24,7 @@ std::vector<torch::Tensor> AdaLayerNormZeroImpl::forward(const torch::Tensor& em
   return linear(torch::silu(emb)).chunk(chunks, 1);
 }
 
-AdaLayerNormContinuousImpl::AdaLayerNormContinuousImpl(int64_t dim, int64_t conditioning_dim, bool bias,
-                                                       double epsilon)
+AdaLayerNormContinuousImpl::AdaLayerNormContinuousImpl(int64_t dim, int64_t conditioning_dim, bool bias, double epsilon)
     : eps(epsilon) {
   linear = register_module("linear", diffusers::Linear(conditioning_dim, 2 * dim, bias));
 }
@@ -90,8 +89,8 @@ JointAttentionImpl::JointAttentionImpl(const JointAttentionOptions& opts) : opti
   to_q = register_module("to_q", diffusers::Linear(dim, inner, opts.bias));
   to_k = register_module("to_k", diffusers::Linear(dim, inner, opts.bias));
   to_v = register_module("to_v", diffusers::Linear(dim, inner, opts.bias));
-  const auto make_norms = [&](const std::string& q_name, const std::string& k_name, dit::RMSNorm& rq,
-                              dit::RMSNorm& rk, diffusers::LayerNorm& lq, diffusers::LayerNorm& lk) {
+  const auto make_norms = [&](const std::string& q_name, const std::string& k_name, dit::RMSNorm& rq, dit::RMSNorm& rk,
+                              diffusers::LayerNorm& lq, diffusers::LayerNorm& lk) {
     if (opts.qk_norm == dit::QKNorm::RMSNorm) {
       rq = register_module(q_name, dit::RMSNorm(opts.dim_head, opts.eps));
       rk = register_module(k_name, dit::RMSNorm(opts.dim_head, opts.eps));
@@ -124,9 +123,9 @@ torch::Tensor JointAttentionImpl::norm_heads(const torch::Tensor& t, bool query,
     case dit::QKNorm::LayerNorm:
       return (added ? (query ? ln_added_q : ln_added_k) : (query ? ln_q : ln_k))->forward(heads);
     case dit::QKNorm::FP32LayerNorm:
-      return torch::layer_norm(heads.to(torch::kFloat32), {options.dim_head}, {}, {}, options.eps)
-          .to(t.scalar_type());
-    default: return heads;
+      return torch::layer_norm(heads.to(torch::kFloat32), {options.dim_head}, {}, {}, options.eps).to(t.scalar_type());
+    default:
+      return heads;
   }
 }
 

@@ -11,8 +11,8 @@ namespace repa::models {
 namespace {
 
 void require_positive(int64_t value, const std::string& key) {
-  if (value <= 0) throw InputError("SD3Transformer2DModel config: " + key + " must be positive, got " +
-                                   std::to_string(value));
+  if (value <= 0)
+    throw InputError("SD3Transformer2DModel config: " + key + " must be positive, got " + std::to_string(value));
 }
 
 }  // namespace
@@ -146,8 +146,8 @@ SD3TransformerImpl::SD3TransformerImpl(const SD3TransformerConfig& c) : config(c
     blocks->push_back(transformer_blocks.back());
   }
   norm_out = register_module("norm_out", mmdit::AdaLayerNormContinuous(dim, dim));
-  proj_out = register_module("proj_out",
-                             diffusers::Linear(dim, config.patch_size * config.patch_size * config.out_channels));
+  proj_out =
+      register_module("proj_out", diffusers::Linear(dim, config.patch_size * config.patch_size * config.out_channels));
 }
 
 DiTOutput SD3TransformerImpl::forward(const torch::Tensor& hidden_states, const torch::Tensor& encoder_hidden_states,
@@ -179,6 +179,8 @@ DiTOutput SD3TransformerImpl::forward(const torch::Tensor& hidden_states, const 
   return out;
 }
 
-void SD3TransformerImpl::load_weights(const std::string& path) { mmdit::load_transformer_weights(*this, path); }
+void SD3TransformerImpl::load_weights(const std::string& path) {
+  mmdit::load_transformer_weights(*this, path);
+}
 
 }  // namespace repa::models

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/models/dit_layers.h"
 #include "core/models/dit_embeddings.h"
+#include "core/models/dit_layers.h"
 #include "core/models/dit_output.h"
 #include "core/models/mmdit_layers.h"
 
@@ -30,9 +30,9 @@ struct SD3TransformerConfig {
   int64_t caption_projection_dim = 1152;
   int64_t pooled_projection_dim = 2048;
   int64_t out_channels = 16;
-  int64_t pos_embed_max_size = 96;            // 0 (null): positions computed for the grid on the fly
+  int64_t pos_embed_max_size = 96;             // 0 (null): positions computed for the grid on the fly
   std::vector<int64_t> dual_attention_layers;  // blocks with SD3.5's second self-attention (attn2)
-  std::string qk_norm;                        // "" (null), rms_norm, layer_norm or fp32_layer_norm
+  std::string qk_norm;                         // "" (null), rms_norm, layer_norm or fp32_layer_norm
 
   int64_t inner_dim() const { return num_attention_heads * attention_head_dim; }
   // From diffusers' config.json object (keys starting with '_' and unknown keys are ignored, as diffusers does);

@@ -29,7 +29,9 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 struct Loaded {
   io::SafetensorsFile file;
@@ -53,7 +55,9 @@ models::DiTOutput run(Loaded& l, int64_t tap, const torch::Tensor& context, cons
                           tap);
 }
 
-double grad_sum(const torch::Tensor& p) { return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0; }
+double grad_sum(const torch::Tensor& p) {
+  return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0;
+}
 
 }  // namespace
 

@@ -29,7 +29,9 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 struct Loaded {
   io::SafetensorsFile file;
@@ -53,7 +55,9 @@ models::DiTOutput run(Loaded& l, int64_t tap, const torch::Tensor& guidance) {
                           l.in("timestep"), l.in("img_ids"), l.in("txt_ids"), guidance, tap);
 }
 
-double grad_sum(const torch::Tensor& p) { return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0; }
+double grad_sum(const torch::Tensor& p) {
+  return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0;
+}
 
 }  // namespace
 
@@ -82,8 +86,8 @@ TEST_CASE("Flux transformer: a single-block tap is the image part of the joint s
   // The last single block's image tokens, through the output norm and projection, are the prediction itself.
   const auto out = run(l, 3, l.in("guidance"));
   REQUIRE(out.tapped.sizes() == torch::IntArrayRef({2, 16, 32}));
-  const auto temb = l.model->time_text_embed(l.in("timestep") * 1000, l.in("guidance") * 1000,
-                                             l.in("pooled_projections"));
+  const auto temb =
+      l.model->time_text_embed(l.in("timestep") * 1000, l.in("guidance") * 1000, l.in("pooled_projections"));
   CHECK(torch::allclose(l.model->proj_out(l.model->norm_out(out.tapped, temb)), out.prediction, 1e-6, 1e-6));
   // A double-block tap differs from a single-block one, and the tap does not change the prediction.
   const auto early = run(l, 1, l.in("guidance"));
@@ -98,8 +102,8 @@ TEST_CASE("Flux transformer: guidance is required exactly when guidance_embeds i
   config.guidance_embeds = false;
   models::FluxTransformer schnell(config);
   const auto message = error_of([&] {
-    schnell->forward(l.in("hidden_states"), l.in("encoder_hidden_states"), l.in("pooled_projections"),
-                     l.in("timestep"), l.in("img_ids"), l.in("txt_ids"), l.in("guidance"));
+    schnell->forward(l.in("hidden_states"), l.in("encoder_hidden_states"), l.in("pooled_projections"), l.in("timestep"),
+                     l.in("img_ids"), l.in("txt_ids"), l.in("guidance"));
   });
   CHECK(contains(message, "guidance_embeds false"));
 }
@@ -122,18 +126,18 @@ TEST_CASE("Flux transformer: rotary ids move the output, and wrong id shapes are
   auto l = load_fixture_model();
   torch::NoGradGuard no_grad;
   const auto base = run(l, -1, l.in("guidance")).prediction;
-  const auto shifted = l.model->forward(l.in("hidden_states"), l.in("encoder_hidden_states"),
-                                        l.in("pooled_projections"), l.in("timestep"), l.in("img_ids") + 1.0,
-                                        l.in("txt_ids"), l.in("guidance"));
+  const auto shifted =
+      l.model->forward(l.in("hidden_states"), l.in("encoder_hidden_states"), l.in("pooled_projections"),
+                       l.in("timestep"), l.in("img_ids") + 1.0, l.in("txt_ids"), l.in("guidance"));
   CHECK_FALSE(torch::allclose(base, shifted.prediction, 1e-4, 1e-4));
   // diffusers' deprecated batched ids (1, N, 3) give the same result.
-  const auto batched = l.model->forward(l.in("hidden_states"), l.in("encoder_hidden_states"),
-                                        l.in("pooled_projections"), l.in("timestep"), l.in("img_ids").unsqueeze(0),
-                                        l.in("txt_ids").unsqueeze(0), l.in("guidance"));
+  const auto batched =
+      l.model->forward(l.in("hidden_states"), l.in("encoder_hidden_states"), l.in("pooled_projections"),
+                       l.in("timestep"), l.in("img_ids").unsqueeze(0), l.in("txt_ids").unsqueeze(0), l.in("guidance"));
   CHECK(torch::equal(base, batched.prediction));
   const auto message = error_of([&] {
-    l.model->forward(l.in("hidden_states"), l.in("encoder_hidden_states"), l.in("pooled_projections"),
-                     l.in("timestep"), l.in("img_ids").narrow(0, 0, 8), l.in("txt_ids"), l.in("guidance"));
+    l.model->forward(l.in("hidden_states"), l.in("encoder_hidden_states"), l.in("pooled_projections"), l.in("timestep"),
+                     l.in("img_ids").narrow(0, 0, 8), l.in("txt_ids"), l.in("guidance"));
   });
   CHECK(contains(message, "14 positions for 6 text and 16 image tokens"));
 }

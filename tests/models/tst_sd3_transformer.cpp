@@ -29,7 +29,9 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 struct Loaded {
   io::SafetensorsFile file;
@@ -62,7 +64,7 @@ TEST_CASE("SD3 transformer parameters carry diffusers' names, exactly the checkp
   for (const auto& item : nn::module_state(*l.model)) model_names.insert(item.first);
   CHECK(model_names == fixture_names);
   CHECK(model_names.count("transformer_blocks.0.attn2.norm_q.weight") == 1);
-  CHECK(model_names.count("transformer_blocks.2.norm1_context.linear.weight") == 1);  // adaLN-Continuous, last block
+  CHECK(model_names.count("transformer_blocks.2.norm1_context.linear.weight") == 1);   // adaLN-Continuous, last block
   CHECK(model_names.count("transformer_blocks.2.ff_context.net.0.proj.weight") == 0);  // context_pre_only
   CHECK(model_names.count("pos_embed.pos_embed") == 1);
 }
@@ -82,7 +84,9 @@ TEST_CASE("SD3 transformer: the tap's gradient reaches the blocks up to the tap 
   const auto out = run(l, 1);
   REQUIRE(out.tapped.sizes() == torch::IntArrayRef({2, 16, 32}));
   out.tapped.pow(2).sum().backward();
-  const auto grad_norm = [](const torch::Tensor& p) { return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0; };
+  const auto grad_norm = [](const torch::Tensor& p) {
+    return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0;
+  };
   CHECK(grad_norm(l.model->pos_embed->proj->weight) > 0);
   CHECK(grad_norm(l.model->time_text_embed->timestep_embedder->linear_1->weight) > 0);
   CHECK(grad_norm(l.model->transformer_blocks[0]->attn->to_q->weight) > 0);
@@ -123,8 +127,9 @@ TEST_CASE("SD3 transformer: a weight folder round-trips through load_weights") {
   fresh->load_weights(dir.path().string());
   torch::NoGradGuard no_grad;
   const auto want = run(l, 0).prediction;
-  const auto got = fresh->forward(l.file.tensor("in.hidden_states"), l.file.tensor("in.encoder_hidden_states"),
-                                  l.file.tensor("in.pooled_projections"), l.file.tensor("in.timestep"))
+  const auto got = fresh
+                       ->forward(l.file.tensor("in.hidden_states"), l.file.tensor("in.encoder_hidden_states"),
+                                 l.file.tensor("in.pooled_projections"), l.file.tensor("in.timestep"))
                        .prediction;
   CHECK(torch::equal(got, want));
 }
