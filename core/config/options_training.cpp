@@ -75,7 +75,6 @@ std::vector<OptionSpec> training_options() {
           .show_if("model_family", "not_equals", "")
           .help("Variant of the model family (SimpleTuner's flavour name)."),
       Declare("model_type", Choice, "full")
-          .export_only()
           .at("model", "model_config", "architecture", 1)
           .label("Model Type")
           .choices({"full", "lora"})

@@ -172,7 +172,7 @@ TEST_CASE("validate prints warnings and exits 0 when there are only warnings") {
   CHECK(has(result.output,
             "warning: validation_torch_compile: unknown option, ignored: SimpleTuner's config "
             "loader drops the string \"false\" before its parser"));
-  CHECK(has(result.output, "warning: model_type: \"lora\": exported to SimpleTuner; not used by the studio's trainer"));
+  CHECK(has(result.output, "warning: report_to: \"wandb\": exported to SimpleTuner; not used by the studio's trainer"));
 
   repa::test::ScratchDir dir;
   repa::test::write_bytes(dir.file("typo.json"), R"({"validation_torch_compile": false})");

@@ -229,7 +229,7 @@ TEST_CASE("SimpleTuner's own example configs validate and export losslessly") {
   // bghira/SimpleTuner@bc8e6ab: 115 examples/*/config.json and config/config.json.example.
   CHECK(valid == 112);
   CHECK(rejected == 4);
-  CHECK(warned == 112);  // every one sets something the studio's trainer does not use (model_type "lora", ...)
+  CHECK(warned == 112);  // every one sets something the studio's trainer does not use (num_train_epochs, ...)
 }
 
 TEST_CASE("config.json.example's validation_torch_compile \"false\" is a warning, dropped from the export") {

@@ -79,7 +79,7 @@ TEST_CASE("the registry's trainer declarations match what the trainer reads") {
       CHECK(read_by_trainer(spec.key));  // read, and acted on under its condition
     }
   }
-  CHECK(export_only == 74);  // 63 loss functions (3 of them refused) and 11 run settings
+  CHECK(export_only == 73);  // 63 loss functions (3 of them refused) and 10 run settings
   CHECK(honoured == 35);     // loss functions; 6 more are honoured only under a condition
   // The examples.
   for (const char* key :

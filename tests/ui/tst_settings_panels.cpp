@@ -357,8 +357,9 @@ class SettingsPanelsTest : public QObject {
     QVERIFY(!form->row("xm_enabled")->isVisible());  // folded
     form->focus_field("scheduled_sampling_max_step_offset");
     QVERIFY(form->row("scheduled_sampling_max_step_offset")->isVisible());
-    // Other panels group their run settings the same way (model_type in Model, data_backend_config in Dataset).
-    QVERIFY(form->in_export_only_group("model_type"));
+    // Other panels group their run settings the same way (model_flavour in Model, data_backend_config in Dataset).
+    QVERIFY(form->in_export_only_group("model_flavour"));
+    QVERIFY(!form->in_export_only_group("model_type"));  // LoRA or full: the trainer does both
     QVERIFY(form->in_export_only_group("data_backend_config"));
     QVERIFY(!form->in_export_only_group("learning_rate"));
 
@@ -406,7 +407,7 @@ class SettingsPanelsTest : public QObject {
                                               "loader drops the string \"false\" before its parser")),
              qPrintable(warnings.join(QLatin1Char('\n'))));
     QVERIFY(warnings.contains(
-        QStringLiteral("model_type: \"lora\": exported to SimpleTuner; not used by the studio's trainer")));
+        QStringLiteral("report_to: \"wandb\": exported to SimpleTuner; not used by the studio's trainer")));
     QVERIFY(!panel.form()->config().contains("validation_torch_compile"));
     QCOMPARE(panel.form()->config()["disable_benchmark"].get<std::string>(), std::string("false"));  // registered
     // The report is on screen, and the fields carry their warnings.
@@ -414,7 +415,7 @@ class SettingsPanelsTest : public QObject {
     QVERIFY(report);
     QTRY_VERIFY(report->isVisible());
     QVERIFY(report->text().contains(QStringLiteral("validation_torch_compile")));
-    QVERIFY(panel.form()->problem_text("model_type").contains(QStringLiteral("not used by the studio's trainer")));
+    QVERIFY(panel.form()->problem_text("report_to").contains(QStringLiteral("not used by the studio's trainer")));
     QCOMPARE(panel.check(), 0);
     report->close();
   }
