@@ -53,6 +53,17 @@ def main():
     cased = ranges(lambda cp: probe_sigma(chr(cp) + "\u03a3"))
     ignorable = ranges(lambda cp: probe_sigma("A" + chr(cp) + "\u03a3") and not probe_sigma(chr(cp) + "\u03a3"))
 
+    try:  # the regex module, when installed: check what clip_tokenizer.cpp assumes about IGNORECASE
+        import regex
+
+        folded = regex.compile(r"(?i)[^\s\p{L}\p{N}]")
+        plain = regex.compile(r"[^\s\p{L}\p{N}]")
+        odd = [cp for cp in range(MAX) if not category(cp).startswith("C")
+               and bool(folded.match(chr(cp))) != bool(plain.match(chr(cp)))]
+        assert odd == [0x345], f"IGNORECASE changes the punctuation class for {[hex(c) for c in odd]}"
+    except ImportError:
+        pass
+
     lower = []
     for cp in range(MAX):
         if cp == 0x3A3:

@@ -56,6 +56,9 @@ TEST_CASE("CLIP tokenizer: bos/eos, BPE ids and special tokens written in a prom
   // Digits are single tokens; control and format characters vanish.
   CHECK(t.tokenize("12") == std::vector<std::string>{"1</w>", "2</w>"});
   CHECK(t.tokenize("a\u200Db") == t.tokenize("ab"));
+  // U+0345 folds to iota under the regex's IGNORECASE, so no alternative of the pattern takes it alone.
+  CHECK(t.tokenize("a\u0345b") == std::vector<std::string>{"a</w>", "b</w>"});
+  CHECK(t.tokenize("x\u0345!") == std::vector<std::string>{"x</w>", "!</w>"});
 }
 
 TEST_CASE("CLIP tokenizer: truncation keeps bos + 75 + eos and reports the untruncated count") {
