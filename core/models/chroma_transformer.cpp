@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
 #include "core/models/dit_embeddings.h"
 #include "core/models/mmdit_layers.h"
@@ -165,17 +166,18 @@ DiTOutput ChromaTransformerImpl::forward(const torch::Tensor& hidden_states, con
 
   DiTOutput out;
   const int64_t image_offset = 3 * config.num_single_layers, text_offset = image_offset + 6 * config.num_layers;
+  const bool checkpoint = diffusers::checkpointing_active(*this, gradient_checkpointing);
   for (int64_t i = 0; i < config.num_layers; ++i) {
     const auto image_mod = pooled_temb.narrow(1, image_offset + 6 * i, 6);
     const auto text_mod = pooled_temb.narrow(1, text_offset + 6 * i, 6);
-    std::tie(context, x) = transformer_blocks[static_cast<std::size_t>(i)]->forward(x, context, image_mod, text_mod,
-                                                                                    rotary, key_bias, query_keep);
+    std::tie(context, x) = run_double_block(transformer_blocks[static_cast<std::size_t>(i)], checkpoint, x, context,
+                                            image_mod, text_mod, rotary, key_bias, query_keep);
     if (i == tap) out.tapped = x;
   }
   auto hidden = torch::cat({context, x}, 1);
   for (int64_t i = 0; i < config.num_single_layers; ++i) {
-    hidden = single_transformer_blocks[static_cast<std::size_t>(i)]->forward(hidden, pooled_temb.narrow(1, 3 * i, 3),
-                                                                             rotary, key_bias, query_keep);
+    hidden = run_single_block(single_transformer_blocks[static_cast<std::size_t>(i)], checkpoint, hidden,
+                              pooled_temb.narrow(1, 3 * i, 3), rotary, key_bias, query_keep);
     if (config.num_layers + i == tap) out.tapped = hidden.narrow(1, text_len, image_len);
   }
   x = hidden.narrow(1, text_len, image_len);

@@ -66,6 +66,7 @@ struct ChromaTransformerImpl : torch::nn::Module {
   void load_weights(const std::string& path);  // a diffusers folder or a .safetensors file / index; named errors
 
   ChromaTransformerConfig config;
+  bool gradient_checkpointing = false;  // in training, each block is rerun in backward (the mask included)
   torch::Tensor mod_proj;  // sinusoids of the modulation indices: diffusers' non-persistent buffer, not a weight
   ChromaApproximator distilled_guidance_layer{nullptr};
   diffusers::Linear context_embedder{nullptr}, x_embedder{nullptr}, proj_out{nullptr};

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
 #include "core/models/flux_transformer.h"
 
@@ -212,14 +213,32 @@ DiTOutput Flux2TransformerImpl::forward(const torch::Tensor& hidden_states, cons
   const auto rotary = mmdit::rotary_embedding(ids, config.axes_dims_rope, config.rope_theta);
 
   DiTOutput out;
+  const bool checkpoint = diffusers::checkpointing_active(*this, gradient_checkpointing);
   for (int64_t i = 0; i < config.num_layers; ++i) {
-    std::tie(context, x) =
-        transformer_blocks[static_cast<std::size_t>(i)]->forward(x, context, image_mod, text_mod, rotary);
+    auto& block = transformer_blocks[static_cast<std::size_t>(i)];
+    if (checkpoint) {
+      const auto run = [impl = block.ptr()](const std::vector<torch::Tensor>& v) {
+        return impl->forward(v[0], v[1], v[2], v[3], {v[4], v[5]});
+      };
+      std::tie(context, x) = mmdit::checkpointed_streams(run, {x, context, image_mod, text_mod, rotary.cos, rotary.sin},
+                                                         *block, context.size(1));
+    } else {
+      std::tie(context, x) = block->forward(x, context, image_mod, text_mod, rotary);
+    }
     if (i == tap) out.tapped = x;
   }
   auto hidden = torch::cat({context, x}, 1);
   for (int64_t i = 0; i < config.num_single_layers; ++i) {
-    hidden = single_transformer_blocks[static_cast<std::size_t>(i)]->forward(hidden, single_mod, rotary);
+    auto& block = single_transformer_blocks[static_cast<std::size_t>(i)];
+    if (checkpoint) {
+      hidden = diffusers::checkpointed(
+          [impl = block.ptr()](const std::vector<torch::Tensor>& v) {
+            return impl->forward(v[0], v[1], {v[2], v[3]});
+          },
+          {hidden, single_mod, rotary.cos, rotary.sin}, diffusers::trainable_parameters(*block));
+    } else {
+      hidden = block->forward(hidden, single_mod, rotary);
+    }
     if (config.num_layers + i == tap) out.tapped = hidden.narrow(1, text_len, image_len);
   }
   x = hidden.narrow(1, text_len, image_len);

@@ -98,6 +98,7 @@ struct Flux2TransformerImpl : torch::nn::Module {
   void load_weights(const std::string& path);  // a diffusers folder or a .safetensors file / index; named errors
 
   Flux2TransformerConfig config;
+  bool gradient_checkpointing = false;  // in training, each block is rerun in backward
   dit::TimestepEmbedding timestep_embedder{nullptr}, guidance_embedder{nullptr};  // under time_guidance_embed
   diffusers::Linear double_stream_modulation_img{nullptr}, double_stream_modulation_txt{nullptr};  // their .linear
   diffusers::Linear single_stream_modulation{nullptr};

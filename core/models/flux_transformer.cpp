@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
 
 namespace repa::models {
@@ -124,6 +125,34 @@ torch::Tensor FluxSingleBlockImpl::forward(const torch::Tensor& hidden, const to
   return out;
 }
 
+std::pair<torch::Tensor, torch::Tensor> run_double_block(FluxDoubleBlock& block, bool checkpoint,
+                                                         const torch::Tensor& x, const torch::Tensor& context,
+                                                         const torch::Tensor& image_mod, const torch::Tensor& text_mod,
+                                                         const mmdit::Rotary& rotary, const torch::Tensor& key_bias,
+                                                         const torch::Tensor& query_keep) {
+  if (!checkpoint) return block->forward(x, context, image_mod, text_mod, rotary, key_bias, query_keep);
+  const auto run = [impl = block.ptr()](const std::vector<torch::Tensor>& v) {
+    return impl->forward(v[0], v[1], v[2], v[3], {v[4], v[5]}, mmdit::defined_or_none(v[6]),
+                         mmdit::defined_or_none(v[7]));
+  };
+  return mmdit::checkpointed_streams(run,
+                                     {x, context, image_mod, text_mod, rotary.cos, rotary.sin,
+                                      mmdit::or_empty(key_bias, x), mmdit::or_empty(query_keep, x)},
+                                     *block, context.size(1));
+}
+
+torch::Tensor run_single_block(FluxSingleBlock& block, bool checkpoint, const torch::Tensor& hidden,
+                               const torch::Tensor& mod, const mmdit::Rotary& rotary, const torch::Tensor& key_bias,
+                               const torch::Tensor& query_keep) {
+  if (!checkpoint) return block->forward(hidden, mod, rotary, key_bias, query_keep);
+  return diffusers::checkpointed(
+      [impl = block.ptr()](const std::vector<torch::Tensor>& v) {
+        return impl->forward(v[0], v[1], {v[2], v[3]}, mmdit::defined_or_none(v[4]), mmdit::defined_or_none(v[5]));
+      },
+      {hidden, mod, rotary.cos, rotary.sin, mmdit::or_empty(key_bias, hidden), mmdit::or_empty(query_keep, hidden)},
+      diffusers::trainable_parameters(*block));
+}
+
 torch::Tensor joint_position_ids(const torch::Tensor& txt_ids, const torch::Tensor& img_ids, int64_t axes,
                                  const std::string& model) {
   const auto two_d = [&](const torch::Tensor& ids, const std::string& name) {
@@ -188,14 +217,16 @@ DiTOutput FluxTransformerImpl::forward(const torch::Tensor& hidden_states, const
   const auto rotary = mmdit::rotary_embedding(ids, config.axes_dims_rope, 10000.0);
 
   DiTOutput out;
+  const bool checkpoint = diffusers::checkpointing_active(*this, gradient_checkpointing);
   for (int64_t i = 0; i < config.num_layers; ++i) {
-    std::tie(context, x) = transformer_blocks[static_cast<std::size_t>(i)]->forward(x, context, temb, temb, rotary);
+    std::tie(context, x) =
+        run_double_block(transformer_blocks[static_cast<std::size_t>(i)], checkpoint, x, context, temb, temb, rotary);
     if (i == tap) out.tapped = x;  // the image stream after the double block
   }
   const int64_t text_len = context.size(1);
   auto hidden = torch::cat({context, x}, 1);
   for (int64_t i = 0; i < config.num_single_layers; ++i) {
-    hidden = single_transformer_blocks[static_cast<std::size_t>(i)]->forward(hidden, temb, rotary);
+    hidden = run_single_block(single_transformer_blocks[static_cast<std::size_t>(i)], checkpoint, hidden, temb, rotary);
     // SimpleTuner cuts the text prefix off the single-stream state.
     if (config.num_layers + i == tap) out.tapped = hidden.narrow(1, text_len, hidden.size(1) - text_len);
   }

@@ -73,6 +73,17 @@ struct FluxSingleBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(FluxSingleBlock);
 
+// The blocks' forward, or with `checkpoint` the same under gradient checkpointing (rerun in backward).
+std::pair<torch::Tensor, torch::Tensor> run_double_block(FluxDoubleBlock& block, bool checkpoint,
+                                                         const torch::Tensor& x, const torch::Tensor& context,
+                                                         const torch::Tensor& image_mod, const torch::Tensor& text_mod,
+                                                         const mmdit::Rotary& rotary,
+                                                         const torch::Tensor& key_bias = {},
+                                                         const torch::Tensor& query_keep = {});
+torch::Tensor run_single_block(FluxSingleBlock& block, bool checkpoint, const torch::Tensor& hidden,
+                               const torch::Tensor& mod, const mmdit::Rotary& rotary,
+                               const torch::Tensor& key_bias = {}, const torch::Tensor& query_keep = {});
+
 // img_ids / txt_ids (N, axes) or the deprecated (1, N, axes) form diffusers also takes → (S, axes) [text, image].
 torch::Tensor joint_position_ids(const torch::Tensor& txt_ids, const torch::Tensor& img_ids, int64_t axes,
                                  const std::string& model);
@@ -94,6 +105,7 @@ struct FluxTransformerImpl : torch::nn::Module {
   void load_weights(const std::string& path);  // a diffusers folder or a .safetensors file / index; named errors
 
   FluxTransformerConfig config;
+  bool gradient_checkpointing = false;  // in training, each block is rerun in backward
   mmdit::TimestepTextEmbeddings time_text_embed{nullptr};
   diffusers::Linear context_embedder{nullptr}, x_embedder{nullptr}, proj_out{nullptr};
   std::vector<FluxDoubleBlock> transformer_blocks;

@@ -6,6 +6,7 @@
 
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
+#include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_weights.h"
 
 namespace repa::models::mmdit {
@@ -190,6 +191,19 @@ torch::Tensor TimestepTextEmbeddingsImpl::forward(const torch::Tensor& timestep,
   auto emb = timestep_embedder(dit::timestep_features(timestep, 256, true, 0).to(dtype));
   if (guidance) emb = emb + guidance_embedder(dit::timestep_features(guidance_scale, 256, true, 0).to(dtype));
   return emb + text_embedder(pooled);
+}
+
+std::pair<torch::Tensor, torch::Tensor> checkpointed_streams(const StreamBlock& block,
+                                                             const std::vector<torch::Tensor>& inputs,
+                                                             const torch::nn::Module& module, int64_t text_len) {
+  const auto joined = diffusers::checkpointed(
+      [block, text_len](const std::vector<torch::Tensor>& v) {
+        auto [text, image] = block(v);
+        return text_len > 0 ? torch::cat({text, image}, 1) : image;
+      },
+      inputs, diffusers::trainable_parameters(module));
+  if (text_len == 0) return {torch::Tensor(), joined};
+  return {joined.narrow(1, 0, text_len), joined.narrow(1, text_len, joined.size(1) - text_len)};
 }
 
 void load_transformer_weights(torch::nn::Module& module, const std::string& path) {

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,6 +113,20 @@ struct TimestepTextEmbeddingsImpl : torch::nn::Module {
   dit::TextProjection text_embedder{nullptr};
 };
 TORCH_MODULE(TimestepTextEmbeddings);
+
+// Runs a two-stream block under gradient checkpointing (activations recomputed in backward): its (text, image)
+// outputs travel as one [text, image] tensor; text_len is the text rows it returns (0: it returns no text).
+// Undefined inputs are passed as empty tensors (see or_empty / defined_or_none).
+using StreamBlock = std::function<std::pair<torch::Tensor, torch::Tensor>(const std::vector<torch::Tensor>&)>;
+std::pair<torch::Tensor, torch::Tensor> checkpointed_streams(const StreamBlock& block,
+                                                             const std::vector<torch::Tensor>& inputs,
+                                                             const torch::nn::Module& module, int64_t text_len);
+inline torch::Tensor or_empty(const torch::Tensor& t, const torch::Tensor& like) {
+  return t.defined() ? t : torch::empty({0}, like.options());
+}
+inline torch::Tensor defined_or_none(const torch::Tensor& t) {
+  return t.numel() ? t : torch::Tensor();
+}
 
 // Loads a transformer's weights from a diffusers model folder (diffusion_pytorch_model*.safetensors[.index.json]) or
 // one safetensors file / shard index into `module`, naming every missing, unexpected and mis-shaped tensor.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
 
 namespace repa::models {
@@ -168,8 +169,18 @@ DiTOutput SD3TransformerImpl::forward(const torch::Tensor& hidden_states, const 
   const auto temb = time_text_embed(timestep.reshape({-1}), torch::Tensor(), pooled_projections);
   auto context = context_embedder(encoder_hidden_states);
   DiTOutput out;
+  const bool checkpoint = diffusers::checkpointing_active(*this, gradient_checkpointing);
   for (int64_t i = 0; i < config.num_layers; ++i) {
-    std::tie(context, x) = transformer_blocks[static_cast<std::size_t>(i)]->forward(x, context, temb);
+    auto& block = transformer_blocks[static_cast<std::size_t>(i)];
+    if (checkpoint) {
+      const auto run = [impl = block.ptr()](const std::vector<torch::Tensor>& v) {
+        return impl->forward(v[0], v[1], v[2]);
+      };
+      std::tie(context, x) =
+          mmdit::checkpointed_streams(run, {x, context, temb}, *block, block->context_pre_only ? 0 : context.size(1));
+    } else {
+      std::tie(context, x) = block->forward(x, context, temb);
+    }
     if (i == tap) out.tapped = x;  // SimpleTuner stores the image stream after the block
   }
   x = proj_out(norm_out(x, temb));

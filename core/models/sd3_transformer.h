@@ -74,6 +74,7 @@ struct SD3TransformerImpl : torch::nn::Module {
   void load_weights(const std::string& path);
 
   SD3TransformerConfig config;
+  bool gradient_checkpointing = false;  // in training, each joint block is rerun in backward
   dit::PatchEmbed pos_embed{nullptr};
   mmdit::TimestepTextEmbeddings time_text_embed{nullptr};
   diffusers::Linear context_embedder{nullptr}, proj_out{nullptr};

@@ -136,3 +136,20 @@ TEST_CASE("Chroma transformer config: bad values are named") {
   config["approximator_layers"] = -1;
   CHECK(contains(error_of([&] { models::ChromaTransformerConfig::from_json(config); }), "approximator_layers"));
 }
+
+TEST_CASE("Chroma transformer: gradient checkpointing keeps the mask and gives the same gradients") {
+  auto l = load_fixture_model();
+  l.model->train();
+  const auto grads = [&](bool checkpointing) {
+    l.model->zero_grad();
+    l.model->gradient_checkpointing = checkpointing;
+    const auto out = run(l, 3, l.in("encoder_hidden_states"), l.in("attention_mask"));
+    out.prediction.pow(2).mean().backward();
+    return std::vector<torch::Tensor>{out.prediction.detach(),
+                                      l.model->transformer_blocks[1]->attn->to_add_out->weight.grad().clone(),
+                                      l.model->single_transformer_blocks[0]->proj_out->weight.grad().clone(),
+                                      l.model->distilled_guidance_layer->norms[0]->weight.grad().clone()};
+  };
+  const auto plain = grads(false), checkpointed = grads(true);
+  for (std::size_t i = 0; i < plain.size(); ++i) CHECK(torch::allclose(plain[i], checkpointed[i], 1e-5, 1e-6));
+}
