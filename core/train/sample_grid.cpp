@@ -10,6 +10,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
 #include "core/train/ema.h"
+#include "core/train/lora_training.h"
 
 namespace repa::train {
 
@@ -73,8 +74,23 @@ std::string sample_checkpoint(const std::string& checkpoint_dir, const std::stri
   shape.in_channels = latent_space.channels();
   shape.num_classes = state.value("num_classes", int64_t{0});
   auto backbone = make_backbone(config, shape);
-  const bool has_ema = std::filesystem::exists(checkpoint_dir + "/ema.safetensors");
-  load_module_state(backbone->module(), open_checkpoint_part(checkpoint_dir, has_ema ? "ema" : "model"));
+  // A LoRA checkpoint holds the adapters only: the base comes from where the run took it.
+  std::unique_ptr<LoraTraining> lora;
+  if (state.contains("lora")) {
+    const std::string pretrained = text_or(config, "pretrained_model_name_or_path", "");
+    if (!pretrained.empty()) backbone->load_weights(pretrained);
+    backbone->module().to(device);  // the adapters are made where the base weights are
+    const std::string architecture = text_or(studio_settings(config), "architecture", "sit");
+    lora = LoraTraining::from_config(config, backbone->module(), architecture);
+    if (!lora) {
+      throw InputError("checkpoint " + checkpoint_dir + " holds LoRA adapters but its config has no model_type lora");
+    }
+    lora->check_base_fingerprint(state.at("lora").at("base_fingerprint").get<double>(), checkpoint_dir);
+    lora->load_state(open_checkpoint_part(checkpoint_dir, "lora"));
+  } else {
+    const bool has_ema = std::filesystem::exists(checkpoint_dir + "/ema.safetensors");
+    load_module_state(backbone->module(), open_checkpoint_part(checkpoint_dir, has_ema ? "ema" : "model"));
+  }
   backbone->module().to(device);
   backbone->module().eval();
   const auto objective = diffusion::Objective::from_json(config);

@@ -178,9 +178,16 @@ void Trainer::setup() {
   const std::string architecture = text_or(studio, "architecture", "sit");
   alignment_ = std::make_unique<Alignment>(config_, architecture, backbone_->tap_width(),
                                            teacher_ ? teacher_->token_dim() : 0, max_steps_, device_);
+  // Under LoRA the base is frozen and only the adapters and the projector train.
+  lora_ = LoraTraining::from_config(config_, backbone_->module(), architecture);
+  if (lora_ && flag_or(config_, "use_ema", false)) {
+    report("warning", "use_ema: the studio's trainer keeps no EMA of LoRA adapters; the run trains without EMA");
+  }
 
   for (auto& p : backbone_->module().parameters())
     if (p.requires_grad()) trainable_.push_back(p);
+  if (lora_)
+    for (auto& p : lora_->parameters()) trainable_.push_back(p);
   for (auto& p : alignment_->parameters()) trainable_.push_back(p);
   lr_schedule_ = LrSchedule::from_config(config_);
   optimizer_ = std::make_unique<FusedAdamW>(
@@ -188,7 +195,7 @@ void Trainer::setup() {
                       .betas({number_or(config_, "adam_beta1", 0.9), number_or(config_, "adam_beta2", 0.999)})
                       .eps(number_or(config_, "adam_epsilon", 1e-8))
                       .weight_decay(number_or(config_, "adam_weight_decay", 1e-2)));
-  if (flag_or(config_, "use_ema", false))
+  if (flag_or(config_, "use_ema", false) && !lora_)
     ema_ = std::make_unique<ExponentialMovingAverage>(backbone_->module(), number_or(config_, "ema_decay", 0.9999));
   objective_ = std::make_unique<diffusion::Objective>(diffusion::Objective::from_json(config_));
   timestep_sampler_ = diffusion::TimestepSampler::from_json(config_);
@@ -236,6 +243,7 @@ void Trainer::setup() {
   for (const auto& option : repa::config::ignored_by_trainer(config_)) report("warning", repa::config::describe(option));
   report("info", "model: " + backbone_->describe() + "; " + latent_space_->describe() + "; device " + device_.str());
   if (teacher_) report("info", "teacher: " + teacher_description_);
+  if (lora_) report("info", lora_->describe());
   // The same note validate gives: a headless run may never have been validated.
   for (const auto& grid : repa::config::check_alignment_grid(config_)) report("warning", grid.key + ": " + grid.message);
   if (!resumed_from.empty()) report("info", "resumed from " + resumed_from + " at step " + std::to_string(step_));
@@ -248,7 +256,12 @@ void Trainer::resume(const std::string& checkpoint_dir) {
     report("warning", "the config differs from the one checkpoint " + checkpoint_dir +
                           " was written with (hash " + saved_hash + " vs " + config_hash(config_) +
                           "); resuming with the new settings");
-  load_module_state(backbone_->module(), open_checkpoint_part(checkpoint_dir, "model"));
+  if (lora_) {
+    lora_->check_base_fingerprint(state.at("lora").at("base_fingerprint").get<double>(), checkpoint_dir);
+    lora_->load_state(open_checkpoint_part(checkpoint_dir, "lora"));
+  } else {
+    load_module_state(backbone_->module(), open_checkpoint_part(checkpoint_dir, "model"));
+  }
   if (ema_) ema_->load(open_checkpoint_part(checkpoint_dir, "ema"));
   if (auto* projectors = alignment_->projectors())
     load_module_state(*projectors, open_checkpoint_part(checkpoint_dir, "align"));
@@ -259,6 +272,19 @@ void Trainer::resume(const std::string& checkpoint_dir) {
   load_rng_state(open_checkpoint_part(checkpoint_dir, "rng"));
   step_ = state.at("step").get<int64_t>();
   last_checkpoint_ = checkpoint_dir;
+}
+
+int64_t Trainer::trainable_parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : trainable_) n += p.numel();
+  return n;
+}
+
+void Trainer::save_lora_file() {
+  const std::string name = std::string(alignment_->name()) + "_projector";
+  const auto path = lora_->save(run_dir_->path(), alignment_->projectors(), name, step_);
+  run_dir_->update_status({{"lora_file", path}});
+  report("info", "LoRA adapter written to " + path);
 }
 
 void Trainer::set_teacher_every_step(bool on) {
@@ -345,7 +371,12 @@ StepMetrics Trainer::train_step() {
 
 void Trainer::save_checkpoint() {
   CheckpointParts parts;
-  parts.tensors["model"] = module_state(backbone_->module());
+  // Under LoRA a checkpoint holds what trains (adapters, projector, optimizer state), never the frozen base.
+  if (lora_) {
+    parts.tensors["lora"] = lora_->state();
+  } else {
+    parts.tensors["model"] = module_state(backbone_->module());
+  }
   if (ema_) parts.tensors["ema"] = ema_->named_tensors();
   if (auto* projectors = alignment_->projectors()) parts.tensors["align"] = module_state(*projectors);
   nlohmann::json optimizer_steps;
@@ -364,6 +395,7 @@ void Trainer::save_checkpoint() {
                  {"data_position", loader_->state()},
                  {"num_classes", data_.num_classes},
                  {"class_names", data_.folder.class_names}};
+  if (lora_) parts.state["lora"] = {{"base_fingerprint", lora_->base_fingerprint()}, {"adapter", lora_->describe()}};
   last_checkpoint_ = write_checkpoint(run_dir_->checkpoints(), step_, parts, keep_checkpoints_);
   events_.emit("checkpoint", {{"step", step_}, {"path", last_checkpoint_}});
   run_dir_->update_status({{"last_checkpoint", last_checkpoint_}});
@@ -448,6 +480,7 @@ int Trainer::run() {
                                                              "checkpoint-" + std::to_string(step_);
     if (!have_final) save_checkpoint();
     if (!stop && (sample_interval_ <= 0 || step_ % sample_interval_ != 0)) write_samples();
+    if (lora_) save_lora_file();
     state_ = "finished";
     events_.emit("state", {{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});
     run_dir_->update_status({{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});

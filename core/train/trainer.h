@@ -21,6 +21,7 @@
 #include "core/train/ema.h"
 #include "core/train/event_sink.h"
 #include "core/train/latent_space.h"
+#include "core/train/lora_training.h"
 #include "core/train/lr_schedule.h"
 #include "core/train/run_control.h"
 #include "core/train/run_directory.h"
@@ -66,6 +67,8 @@ class Trainer {
 
   Backbone& backbone() { return *backbone_; }
   Alignment& alignment() { return *alignment_; }
+  LoraTraining* lora() { return lora_.get(); }  // null unless model_type is "lora"
+  int64_t trainable_parameter_count() const;
   encoders::Teacher* teacher() { return teacher_.get(); }  // null without alignment
 
   int64_t step() const { return step_; }
@@ -79,6 +82,7 @@ class Trainer {
   void heartbeat(bool force = false);
   void set_state(const std::string& state);
   void report(const std::string& level, const std::string& message);
+  void save_lora_file();
 
   nlohmann::json config_;
   TrainerOptions options_;
@@ -93,6 +97,7 @@ class Trainer {
   std::unique_ptr<data::BatchLoader> loader_;
   std::unique_ptr<Backbone> backbone_;
   std::unique_ptr<Alignment> alignment_;
+  std::unique_ptr<LoraTraining> lora_;
   std::unique_ptr<ExponentialMovingAverage> ema_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<diffusion::Objective> objective_;

@@ -157,17 +157,17 @@ TEST_CASE("layers: defaults < preset < file < --set, and null keeps the layer be
 }
 
 TEST_CASE("keys SimpleTuner registers but the studio does not use are kept unchanged") {
-  const json file = {{"lora_rank", 16}, {"--hub_model_id", "me/model"}, {"validation_steps", "50"}};
+  const json file = {{"init_lora_step", 16}, {"--hub_model_id", "me/model"}, {"validation_steps", "50"}};
   auto report = load_config(file, "", {});
   REQUIRE(report.problems.empty());
-  CHECK(report.config["lora_rank"] == 16);
+  CHECK(report.config["init_lora_step"] == 16);
   CHECK(report.config["hub_model_id"] == "me/model");
   CHECK(report.config["validation_step_interval"] == 50);
   CHECK_FALSE(report.config.contains("validation_steps"));
-  CHECK(ignored_simpletuner_keys(report.config) == std::vector<std::string>{"hub_model_id", "lora_rank"});
+  CHECK(ignored_simpletuner_keys(report.config) == std::vector<std::string>{"hub_model_id", "init_lora_step"});
   bool told = false;
   for (const auto& note : report.notes)
-    told |= note == "2 SimpleTuner options the studio does not use, kept for export: hub_model_id, lora_rank";
+    told |= note == "2 SimpleTuner options the studio does not use, kept for export: hub_model_id, init_lora_step";
   CHECK(told);
 }
 
