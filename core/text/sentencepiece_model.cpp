@@ -427,13 +427,13 @@ std::vector<std::pair<std::string, int>> SentencePieceModel::encode(const std::s
       const auto type = pieces_[id].type;
       if (type == PieceType::Unused) continue;
       const std::size_t length = end - start;
-      // User-defined symbols get a bonus so that they always win, as sentencepiece does (in double).
-      const float candidate = type == PieceType::UserDefined
-                                  ? static_cast<float>(length * max_score_ - 0.1 + score_here)
-                                  : pieces_[id].score + score_here;
+      // User-defined symbols get a bonus so that they always win. As in sentencepiece, that bonus makes the
+      // candidate a double for every piece: it is compared in double against the stored float.
+      const double score = type == PieceType::UserDefined ? length * max_score_ - 0.1 : pieces_[id].score;
+      const double candidate = score + score_here;
       auto& node = best[end];
       if (node.starts_at == -1 || candidate > node.score) {
-        node.score = candidate;
+        node.score = static_cast<float>(candidate);
         node.starts_at = static_cast<long>(start);
         node.id = id;
       }

@@ -117,6 +117,16 @@ TEST_CASE("T5 tokenizer: specials, added tokens in a prompt, truncation") {
   CHECK(batch.input_ids[1][2].item<int64_t>() == 0);
 }
 
+TEST_CASE("T5 tokenizer: equal-score segmentations resolve as sentencepiece resolves them") {
+  // U+2034 normalises to three primes; "′′"+"′" and "′"+"′′" score the same up to rounding. sentencepiece compares
+  // a double candidate with the stored float, so the winner depends on the prefix. Ids from sentencepiece 0.1.97.
+  const auto& t = real_tokenizer();
+  CHECK(t.encode("\u2034") == std::vector<int64_t>{3, 17774, 7079, 1});
+  CHECK(t.encode("x \u2034") == std::vector<int64_t>{3, 226, 3, 7079, 17774, 1});
+  CHECK(t.encode("photo caf\u00e9 \u2015\u204b\u205e\u202e\u2034 ") ==
+        std::vector<int64_t>{1202, 11949, 3, 2, 17774, 7079, 1});
+}
+
 TEST_CASE("T5 tokenizer: tokenizer.json gives the ids spiece.model gives") {
   const auto model = text::SentencePieceModel::from_file(spiece_path());
   CHECK(model.size() == 32000);
