@@ -186,3 +186,29 @@ TEST_CASE("SD3 transformer: gradient checkpointing gives the same output and gra
   const auto plain = grads(false), checkpointed = grads(true);
   for (std::size_t i = 0; i < plain.size(); ++i) CHECK(torch::allclose(plain[i], checkpointed[i], 1e-5, 1e-6));
 }
+
+TEST_CASE("SD3 transformer: every qk_norm kind and computed positions build with diffusers' names and run") {
+  const auto base = nlohmann::json::parse(R"({"sample_size": 8, "patch_size": 1, "in_channels": 4, "out_channels": 8,
+      "num_layers": 2, "attention_head_dim": 8, "num_attention_heads": 2, "joint_attention_dim": 12,
+      "caption_projection_dim": 16, "pooled_projection_dim": 10, "pos_embed_max_size": null,
+      "dual_attention_layers": [0]})");
+  for (const std::string kind : {"layer_norm", "fp32_layer_norm", "rms_norm", ""}) {
+    auto json = base;
+    if (!kind.empty()) json["qk_norm"] = kind;
+    models::SD3Transformer model(models::SD3TransformerConfig::from_json(json));
+    std::set<std::string> names;
+    for (const auto& item : nn::module_state(*model)) names.insert(item.first);
+    CAPTURE(kind);
+    // Without pos_embed_max_size the positions are computed, not stored.
+    CHECK(names.count("pos_embed.pos_embed") == 0);
+    CHECK(names.count("transformer_blocks.0.attn.norm_added_q.weight") == (kind == "layer_norm" || kind == "rms_norm"));
+    CHECK(names.count("transformer_blocks.0.attn2.norm_k.bias") == (kind == "layer_norm"));
+    CHECK(names.count("transformer_blocks.1.attn2.to_q.weight") == 0);  // only block 0 is dual
+    torch::NoGradGuard no_grad;
+    const auto out = model->forward(torch::randn({2, 4, 6, 8}), torch::randn({2, 5, 12}), torch::randn({2, 10}),
+                                    torch::tensor({10.0f, 900.0f}), 1);
+    CHECK(out.prediction.sizes() == torch::IntArrayRef({2, 8, 6, 8}));
+    CHECK(out.tapped.sizes() == torch::IntArrayRef({2, 48, 16}));
+    CHECK(torch::isfinite(out.prediction).all().item<bool>());
+  }
+}
