@@ -11,7 +11,7 @@
 namespace repa::models {
 
 struct DiTOutput {
-  torch::Tensor prediction;  // the model's `sample`, (B, out_channels, H, W)
+  torch::Tensor prediction;  // the model's `sample`: (B, out_channels, H, W), or packed tokens (B, N, C) (Flux family)
   torch::Tensor tapped;      // (B, S, D) hidden state after the tapped block; undefined when no tap was asked
 };
 
