@@ -160,3 +160,20 @@ TEST_CASE("a weight file with a mis-shaped tensor is named; config errors are na
   c["out_channels"] = nullptr;
   CHECK(models::AuraFlowTransformerConfig::from_diffusers(c).out_channels == 4);
 }
+
+TEST_CASE("a bf16 model follows the fp32 one") {
+  torch::manual_seed(7);
+  models::AuraFlowTransformer model(models::AuraFlowTransformerConfig::from_diffusers(tiny_config()));
+  model->eval();
+  const auto in = tiny_inputs();
+  torch::NoGradGuard no_grad;
+  const auto want = model->forward(in, 3);
+  model->to(torch::kBFloat16);
+  auto half = in;
+  half.hidden_states = in.hidden_states.to(torch::kBFloat16);
+  half.encoder_hidden_states = in.encoder_hidden_states.to(torch::kBFloat16);
+  const auto got = model->forward(half, 3);
+  CHECK(bool(got.prediction.scalar_type() == torch::kBFloat16));
+  CHECK(torch::allclose(got.prediction.to(torch::kFloat32), want.prediction, 0.05, 0.05));
+  CHECK(torch::allclose(got.tapped.to(torch::kFloat32), want.tapped, 0.05, 0.05));
+}

@@ -314,3 +314,20 @@ TEST_CASE("a single file under the official PixArt names loads into the same mod
   CHECK(contains(message, "official PixArt names"));
   CHECK(contains(message, "blocks.0.attn.q_norm.weight"));
 }
+
+TEST_CASE("a bf16 model follows the fp32 one") {
+  torch::manual_seed(7);
+  models::PixArtTransformer model(models::PixArtTransformerConfig::from_diffusers(tiny_config()));
+  model->eval();
+  const auto in = tiny_inputs();
+  torch::NoGradGuard no_grad;
+  const auto want = model->forward(in, 1);
+  model->to(torch::kBFloat16);
+  auto half = in;
+  half.hidden_states = in.hidden_states.to(torch::kBFloat16);
+  half.encoder_hidden_states = in.encoder_hidden_states.to(torch::kBFloat16);
+  const auto got = model->forward(half, 1);
+  CHECK(bool(got.prediction.scalar_type() == torch::kBFloat16));
+  CHECK(torch::allclose(got.prediction.to(torch::kFloat32), want.prediction, 0.05, 0.05));
+  CHECK(torch::allclose(got.tapped.to(torch::kFloat32), want.tapped, 0.05, 0.05));
+}

@@ -219,3 +219,22 @@ TEST_CASE("config values the class cannot run, and inputs that do not fit, are n
   auto plain_in = tiny_inputs();
   CHECK_FALSE(torch::allclose(positioned->forward(plain_in).prediction, unpositioned->forward(plain_in).prediction));
 }
+
+TEST_CASE("a bf16 model follows the fp32 one") {
+  torch::manual_seed(7);
+  models::SanaTransformer model(models::SanaTransformerConfig::from_diffusers(tiny_config(true)));
+  model->eval();
+  auto in = tiny_inputs();
+  in.guidance = torch::tensor({4.5, 3.0});
+  torch::NoGradGuard no_grad;
+  const auto want = model->forward(in, 1);
+  model->to(torch::kBFloat16);
+  auto half = in;
+  half.hidden_states = in.hidden_states.to(torch::kBFloat16);
+  half.encoder_hidden_states = in.encoder_hidden_states.to(torch::kBFloat16);
+  const auto got = model->forward(half, 1);
+  CHECK(bool(got.prediction.scalar_type() == torch::kBFloat16));
+  CHECK(bool(got.tapped.scalar_type() == torch::kBFloat16));
+  CHECK(torch::allclose(got.prediction.to(torch::kFloat32), want.prediction, 0.05, 0.05));
+  CHECK(torch::allclose(got.tapped.to(torch::kFloat32), want.tapped, 0.05, 0.05));
+}
