@@ -221,6 +221,11 @@ int64_t ClipTokenizer::token_id(const std::string& token) const {
 std::vector<std::string> ClipTokenizer::bpe(const std::string& word) const {
   // The two special tokens are cached as themselves in CLIPTokenizer and never split.
   if (word == "<|startoftext|>" || word == "<|endoftext|>") return {word};
+  {
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    auto it = cache_->words.find(word);
+    if (it != cache_->words.end()) return it->second;
+  }
   std::vector<std::string> symbols;
   const std::u32string chars = unicode::decode_utf8(word);
   for (char32_t c : chars) symbols.push_back(unicode::encode_utf8(c));
@@ -246,6 +251,8 @@ std::vector<std::string> ClipTokenizer::bpe(const std::string& word) const {
     }
     symbols.swap(merged);
   }
+  std::lock_guard<std::mutex> lock(cache_->mutex);
+  if (cache_->words.size() < 1000000) cache_->words.emplace(word, symbols);  // bounded for endless streams
   return symbols;
 }
 

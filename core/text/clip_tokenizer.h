@@ -4,6 +4,8 @@
 // truncation to max_length keeping bos + max_length-2 tokens + eos, padding with the folder's pad token.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,6 +55,12 @@ class ClipTokenizer {
   std::unordered_map<std::string, int> merge_ranks_;  // "first second" → rank
   std::vector<std::string> byte_symbols_;             // GPT-2's byte → printable symbol, as UTF-8
   std::vector<std::string> special_tokens_;           // split out before the clean-up, as added tokens are
+  // Captions repeat words: each word's BPE is computed once (shared by copies; guarded for threads).
+  struct BpeCache {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::vector<std::string>> words;
+  };
+  std::shared_ptr<BpeCache> cache_ = std::make_shared<BpeCache>();
   int64_t bos_id_ = 0, eos_id_ = 0, pad_id_ = 0, unk_id_ = 0;
 };
 
