@@ -12,6 +12,7 @@
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
 #include "core/models/dit_weights.h"
+#include "core/models/sana_official_names.h"
 #include "core/models/sana_transformer.h"
 #include "core/nn/state_loading.h"
 #include "tests/test_support.h"
@@ -237,4 +238,74 @@ TEST_CASE("a bf16 model follows the fp32 one") {
   CHECK(bool(got.tapped.scalar_type() == torch::kBFloat16));
   CHECK(torch::allclose(got.prediction.to(torch::kFloat32), want.prediction, 0.05, 0.05));
   CHECK(torch::allclose(got.tapped.to(torch::kFloat32), want.tapped, 0.05, 0.05));
+}
+
+TEST_CASE("a single file under the official Sana names reproduces the fixtures") {
+  test::ScratchDir dir;
+  for (const std::string name : {"sana_transformer_forward_1_0", "sana_transformer_forward_1_1"}) {
+    CAPTURE(name);
+    const auto file = io::SafetensorsFile::open(test::fixture_path("text2image/" + name + ".safetensors"));
+    const auto config = models::SanaTransformerConfig::from_diffusers(nlohmann::json::parse(*file.meta("config")));
+    const auto p = [&](const std::string& key) { return file.tensor("param." + key); };
+    // The official layout, written out by hand (the second file also under ComfyUI's prefix): fused qkv = [q; k; v],
+    // kv_linear = [k; v], MBConv names, cfg_embedder for the guidance embedding.
+    const std::string prefix = config.guidance_embeds ? "model.diffusion_model." : "";
+    const std::string t =
+        config.guidance_embeds ? "time_embed.timestep_embedder." : "time_embed.emb.timestep_embedder.";
+    io::NamedTensors official;
+    const auto put = [&](const std::string& key, const torch::Tensor& v) { official.emplace_back(prefix + key, v); };
+    for (const std::string leaf : {"weight", "bias"}) {
+      put("x_embedder.proj." + leaf, p("patch_embed.proj." + leaf));
+      put("y_embedder.y_proj.fc1." + leaf, p("caption_projection.linear_1." + leaf));
+      put("y_embedder.y_proj.fc2." + leaf, p("caption_projection.linear_2." + leaf));
+      put("t_embedder.mlp.0." + leaf, p(t + "linear_1." + leaf));
+      put("t_embedder.mlp.2." + leaf, p(t + "linear_2." + leaf));
+      if (config.guidance_embeds) {
+        put("cfg_embedder.mlp.0." + leaf, p("time_embed.guidance_embedder.linear_1." + leaf));
+        put("cfg_embedder.mlp.2." + leaf, p("time_embed.guidance_embedder.linear_2." + leaf));
+      }
+      put("t_block.1." + leaf, p("time_embed.linear." + leaf));
+      put("final_layer.linear." + leaf, p("proj_out." + leaf));
+      for (int i = 0; i < 3; ++i) {
+        const std::string o = "blocks." + std::to_string(i) + ".", d = "transformer_blocks." + std::to_string(i) + ".";
+        if (leaf == "weight") {
+          put(o + "attn.qkv.weight",
+              torch::cat({p(d + "attn1.to_q.weight"), p(d + "attn1.to_k.weight"), p(d + "attn1.to_v.weight")}));
+          put(o + "scale_shift_table", p(d + "scale_shift_table"));
+          put(o + "mlp.point_conv.conv.weight", p(d + "ff.conv_point.weight"));
+          if (config.qk_norm.size()) {
+            put(o + "attn.q_norm.weight", p(d + "attn1.norm_q.weight"));
+            put(o + "attn.k_norm.weight", p(d + "attn1.norm_k.weight"));
+            put(o + "cross_attn.q_norm.weight", p(d + "attn2.norm_q.weight"));
+            put(o + "cross_attn.k_norm.weight", p(d + "attn2.norm_k.weight"));
+          }
+        }
+        put(o + "attn.proj." + leaf, p(d + "attn1.to_out.0." + leaf));
+        put(o + "cross_attn.q_linear." + leaf, p(d + "attn2.to_q." + leaf));
+        put(o + "cross_attn.kv_linear." + leaf, torch::cat({p(d + "attn2.to_k." + leaf), p(d + "attn2.to_v." + leaf)}));
+        put(o + "cross_attn.proj." + leaf, p(d + "attn2.to_out.0." + leaf));
+        put(o + "mlp.inverted_conv.conv." + leaf, p(d + "ff.conv_inverted." + leaf));
+        put(o + "mlp.depth_conv.conv." + leaf, p(d + "ff.conv_depth." + leaf));
+      }
+    }
+    put("attention_y_norm.weight", p("caption_norm.weight"));
+    put("final_layer.scale_shift_table", p("scale_shift_table"));
+    put("pos_embed", torch::zeros({1, 36, 32}));
+    put("y_embedder.y_embedding", torch::zeros({6, 24}));
+    io::save_safetensors(dir.file(name + ".safetensors"), official);
+
+    models::SanaTransformer model(config);
+    models::load_sana_weights(model, dir.file(name + ".safetensors"));
+    model->eval();
+    models::SanaInputs in;
+    in.hidden_states = file.tensor("in.hidden_states");
+    in.encoder_hidden_states = file.tensor("in.encoder_hidden_states");
+    in.timestep = file.tensor("in.timestep");
+    in.encoder_attention_mask = file.tensor("in.encoder_attention_mask");
+    if (file.contains("in.guidance")) in.guidance = file.tensor("in.guidance");
+    torch::NoGradGuard no_grad;
+    const auto out = model->forward(in, 1);
+    CHECK(torch::allclose(out.prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+    CHECK(torch::allclose(out.tapped, file.tensor("out.crepa_hidden_states"), 1e-4, 1e-4));
+  }
 }
