@@ -102,7 +102,9 @@ struct FluxTransformerImpl : torch::nn::Module {
 
   int64_t num_double_blocks() const { return config.num_layers; }
   int64_t num_single_blocks() const { return config.num_single_layers; }
-  void load_weights(const std::string& path);  // a diffusers folder or a .safetensors file / index; named errors
+  // A diffusers folder, a .safetensors file / index under diffusers' names, or a Black Forest Labs single file
+  // (flux1-dev.safetensors: its names are mapped, flux_official_names.h). Named errors for every mismatch.
+  void load_weights(const std::string& path);
 
   FluxTransformerConfig config;
   bool gradient_checkpointing = false;  // in training, each block is rerun in backward

@@ -1,0 +1,22 @@
+// Black Forest Labs' tensor names for Flux.1 single files (flux1-dev.safetensors and the like, optionally under
+// model.diffusion_model.), read as diffusers' FluxTransformer2DModel names exactly as diffusers'
+// convert_flux_transformer_checkpoint_to_diffusers maps them: fused qkv split in three, a single block's linear1
+// split into q, k, v and the MLP input, the output modulation's (shift, scale) swapped to (scale, shift).
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace repa::models {
+
+// True when the names are BFL's (a double_blocks.* or single_blocks.* tensor, with or without the prefix).
+bool is_flux_official_naming(const std::vector<std::string>& names);
+
+// BFL-named tensors → diffusers-named ones. InputError naming `origin` and the tensor for a missing or mis-shaped
+// fused tensor, and naming every tensor the table does not know.
+std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
+                                                                const std::string& origin);
+
+}  // namespace repa::models
