@@ -236,4 +236,24 @@ TEST_CASE("T5 loading: the tied embedding under either name, named errors") {
   test::write_bytes(dir.file("config.json"), tiny_t5_json().dump());
   auto model = text::load_t5_encoder(dir.path().string());
   CHECK(torch::equal(model->shared->weight, weights.at("shared.weight").to(torch::kBFloat16).to(torch::kFloat)));
+
+  // Sharded, as the real T5-XXL ships: two files and the index naming each tensor's shard.
+  test::ScratchDir sharded("repa-t5-sharded");
+  io::NamedTensors first, second;
+  nlohmann::json index = {{"metadata", nlohmann::json::object()}, {"weight_map", nlohmann::json::object()}};
+  for (const auto& [name, value] : weights) {
+    const bool in_first = name.find("block.1.") == std::string::npos;
+    (in_first ? first : second).emplace_back(name, value);
+    index["weight_map"][name] = in_first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  io::save_safetensors(sharded.file("model-00001-of-00002.safetensors"), first);
+  io::save_safetensors(sharded.file("model-00002-of-00002.safetensors"), second);
+  test::write_bytes(sharded.file("model.safetensors.index.json"), index.dump());
+  test::write_bytes(sharded.file("config.json"), tiny_t5_json().dump());
+  auto from_shards = text::load_t5_encoder(sharded.path().string());
+  const auto loaded = weights_of(*from_shards);
+  for (const auto& [name, value] : weights) {
+    CAPTURE(name);
+    CHECK(torch::equal(loaded.at(name), value));
+  }
 }
