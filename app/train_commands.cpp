@@ -13,6 +13,7 @@ int run_command(const Args& args);
 int cache_command(const Args& args);
 int sample_command(const Args& args);
 int bench_command(const Args& args);
+int merge_command(const Args& args);
 
 const std::vector<TrainCommand>& train_commands() {
   static const std::vector<TrainCommand> commands = {
@@ -26,6 +27,7 @@ const std::vector<TrainCommand>& train_commands() {
       {"cache", "fill the VAE-latent and teacher-token caches a run will read", cache_command},
       {"sample", "draw a sample grid from a saved checkpoint (EMA weights)", sample_command},
       {"bench", "time SiT (+REPA, cached or live teacher), UNet+U-REPA and DINOv2 steps; --json", bench_command},
+      {"merge", "merge a LoRA file (diffusers or ComfyUI format) into base weights", merge_command},
   };
   return commands;
 }

@@ -138,10 +138,14 @@ void save_lora_file(const std::string& path, const LoraFileContent& content) {
 }
 
 LoraFile read_lora_file(const std::string& path, const FamilyLora& family, torch::nn::Module& model) {
+  return read_lora_file(path, family, adaptable_modules(model));
+}
+
+LoraFile read_lora_file(const std::string& path, const FamilyLora& family, const std::vector<std::string>& modules) {
   const auto file = io::SafetensorsFile::open(path);
   LoraFile out;
   std::map<std::string, std::string> kohya;
-  for (const auto& m : adaptable_modules(model)) kohya[kohya_stem(m)] = m;
+  for (const auto& m : modules) kohya[kohya_stem(m)] = m;
 
   nlohmann::json header;
   std::string header_prefix;

@@ -63,6 +63,8 @@ struct LoraFile {
 // Reads a LoRA file of either format for `model` (Kohya names are matched against the model's module paths).
 // InputError naming the file and the tensor for names it cannot place or inconsistent shapes.
 LoraFile read_lora_file(const std::string& path, const FamilyLora& family, torch::nn::Module& model);
+// The same for a model known only by its module paths (e.g. a checkpoint's "<path>.weight" names).
+LoraFile read_lora_file(const std::string& path, const FamilyLora& family, const std::vector<std::string>& modules);
 
 // Copies a file's tensors into an attached LoRA (init_lora). Every adapted module must be in the file and every
 // LoRA in the file must be adapted; alpha comes from the file when it carries one (else the settings' alpha).

@@ -119,7 +119,7 @@ std::vector<OptionSpec> training_options() {
           .choices({"default", "gaussian", "loftq", "olora", "pissa"})
           .show_if("model_type", "equals", "lora")
           .show_if("lora_type", "equals", "standard")
-          .help("default: kaiming-uniform A, zero B; gaussian: normal A, zero B (loftq/olora/pissa: SimpleTuner only)."),
+          .help("default: kaiming-uniform A, zero B; gaussian: normal A, zero B (others: SimpleTuner only)."),
       Declare("init_lora", String, nullptr)
           .at("model", "lora_config", "advanced", 8)
           .label("Initialize from LoRA")

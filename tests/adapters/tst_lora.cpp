@@ -9,6 +9,7 @@
 
 #include "core/adapters/lora_file.h"
 #include "core/adapters/lora_layer.h"
+#include "core/adapters/lora_merge.h"
 #include "core/adapters/lora_model.h"
 #include "core/adapters/lora_targets.h"
 #include "core/base/error.h"
@@ -332,4 +333,53 @@ TEST_CASE("loading names what does not fit") {
   CHECK(error_of([&] {
           read_lora_file(dir.file("te.safetensors"), family_lora("sdxl"), *toy);
         }).find("lora_te1_text_model") != std::string::npos);
+}
+
+TEST_CASE("merge from files: base weights + a LoRA file give the adapter's forward, in both formats and with DoRA") {
+  test::ScratchDir dir;
+  const auto tokens = torch::randn({2, 5, 6}), image = torch::randn({2, 3, 5, 5});
+  for (bool dora : {false, true}) {
+    for (auto format : {LoraFormat::Diffusers, LoraFormat::ComfyUI}) {
+      CAPTURE(dora);
+      CAPTURE(to_string(format));
+      torch::manual_seed(7);
+      Toy toy;
+      io::NamedTensors base;
+      for (const auto& item : toy->named_parameters()) base.emplace_back(item.key(), item.value().detach().clone());
+      const auto base_path = dir.file("base.safetensors");
+      io::save_safetensors(base_path, base);
+      LoraModel lora(*toy, settings(2, 5.0, dora), names({"to_q", "to_out.0", "conv", "fc"}));
+      randomise(lora);
+      const auto want = toy->forward(tokens, image);
+      const auto lora_path = dir.file("lora.safetensors");
+      save_lora_file(lora_path, lora_file_content(lora, family_lora("sdxl"), format));
+      lora.detach();
+
+      const auto merged = merge_lora_file(base_path, lora_path);
+      CHECK(merged.merged_modules == 8);
+      CHECK(merged.component == "unet");
+      CHECK(merged.tensors.size() == base.size());
+      Toy fresh;
+      torch::NoGradGuard no_grad;
+      auto params = fresh->named_parameters();
+      for (const auto& item : merged.tensors) params[item.first].copy_(item.second);
+      CHECK(torch::allclose(fresh->forward(tokens, image), want, 1e-4, 1e-4));
+    }
+  }
+  // A LoRA for modules the base does not have is named.
+  torch::nn::Sequential other;
+  other->push_back("proj", diffusers::Linear(6, 8));
+  io::save_safetensors(dir.file("other.safetensors"), {{"proj.weight", torch::zeros({8, 6})}});
+  {
+    Toy toy;
+    LoraModel lora(*toy, settings(2, std::nullopt), names({"conv"}));
+    save_lora_file(dir.file("d.safetensors"), lora_file_content(lora, family_lora("sdxl"), LoraFormat::Diffusers));
+    save_lora_file(dir.file("k.safetensors"), lora_file_content(lora, family_lora("sdxl"), LoraFormat::ComfyUI));
+  }
+  CHECK(error_of([&] {
+          merge_lora_file(dir.file("other.safetensors"), dir.file("d.safetensors"));
+        }).find("has no tensor 'blocks.0.conv.weight'") != std::string::npos);
+  CHECK(error_of([&] {
+          merge_lora_file(dir.file("other.safetensors"), dir.file("k.safetensors"));
+        }).find("names no Linear or Conv2d of the model") != std::string::npos);
 }
