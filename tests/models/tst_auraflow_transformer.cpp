@@ -11,6 +11,7 @@
 
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
+#include "core/models/auraflow_official_names.h"
 #include "core/models/auraflow_transformer.h"
 #include "core/models/dit_weights.h"
 #include "core/nn/state_loading.h"
@@ -176,4 +177,83 @@ TEST_CASE("a bf16 model follows the fp32 one") {
   CHECK(bool(got.prediction.scalar_type() == torch::kBFloat16));
   CHECK(torch::allclose(got.prediction.to(torch::kFloat32), want.prediction, 0.05, 0.05));
   CHECK(torch::allclose(got.tapped.to(torch::kFloat32), want.tapped, 0.05, 0.05));
+}
+
+TEST_CASE("a single file under the original AuraFlow names reproduces the fixture") {
+  test::ScratchDir dir;
+  const auto file =
+      io::SafetensorsFile::open(test::fixture_path("text2image/auraflow_transformer_forward_1_1.safetensors"));
+  const auto config = models::AuraFlowTransformerConfig::from_diffusers(nlohmann::json::parse(*file.meta("config")));
+  const auto p = [&](const std::string& key) { return file.tensor("param." + key); };
+  // The original layout, written out by hand under ComfyUI's prefix; modF holds [shift; scale].
+  io::NamedTensors original;
+  const auto put = [&](const std::string& key, const torch::Tensor& v) {
+    original.emplace_back("model.diffusion_model." + key, v.contiguous());
+  };
+  put("register_tokens", p("register_tokens"));
+  put("t_embedder.mlp.0.weight", p("time_step_proj.linear_1.weight"));
+  put("t_embedder.mlp.0.bias", p("time_step_proj.linear_1.bias"));
+  put("t_embedder.mlp.2.weight", p("time_step_proj.linear_2.weight"));
+  put("t_embedder.mlp.2.bias", p("time_step_proj.linear_2.bias"));
+  put("cond_seq_linear.weight", p("context_embedder.weight"));
+  put("final_linear.weight", p("proj_out.weight"));
+  put("positional_encoding", p("pos_embed.pos_embed"));
+  put("init_x_linear.weight", p("pos_embed.proj.weight"));
+  put("init_x_linear.bias", p("pos_embed.proj.bias"));
+  const auto final_mod = p("norm_out.linear.weight").chunk(2, 0);
+  put("modF.1.weight", torch::cat({final_mod[1], final_mod[0]}));
+  for (int i = 0; i < config.num_mmdit_layers; ++i) {
+    const std::string o = "double_layers." + std::to_string(i) + ".",
+                      d = "joint_transformer_blocks." + std::to_string(i) + ".";
+    for (const auto& [from, to] : std::map<std::string, std::string>{{"mlpX.c_fc1", "ff.linear_1"},
+                                                                     {"mlpX.c_fc2", "ff.linear_2"},
+                                                                     {"mlpX.c_proj", "ff.out_projection"},
+                                                                     {"mlpC.c_fc1", "ff_context.linear_1"},
+                                                                     {"mlpC.c_fc2", "ff_context.linear_2"},
+                                                                     {"mlpC.c_proj", "ff_context.out_projection"},
+                                                                     {"modX.1", "norm1.linear"},
+                                                                     {"modC.1", "norm1_context.linear"},
+                                                                     {"attn.w2q", "attn.to_q"},
+                                                                     {"attn.w2k", "attn.to_k"},
+                                                                     {"attn.w2v", "attn.to_v"},
+                                                                     {"attn.w2o", "attn.to_out.0"},
+                                                                     {"attn.w1q", "attn.add_q_proj"},
+                                                                     {"attn.w1k", "attn.add_k_proj"},
+                                                                     {"attn.w1v", "attn.add_v_proj"},
+                                                                     {"attn.w1o", "attn.to_add_out"}})
+      put(o + from + ".weight", p(d + to + ".weight"));
+  }
+  for (int i = 0; i < config.num_single_dit_layers; ++i) {
+    const std::string o = "single_layers." + std::to_string(i) + ".",
+                      d = "single_transformer_blocks." + std::to_string(i) + ".";
+    for (const auto& [from, to] : std::map<std::string, std::string>{{"mlp.c_fc1", "ff.linear_1"},
+                                                                     {"mlp.c_fc2", "ff.linear_2"},
+                                                                     {"mlp.c_proj", "ff.out_projection"},
+                                                                     {"modCX.1", "norm1.linear"},
+                                                                     {"attn.w1q", "attn.to_q"},
+                                                                     {"attn.w1k", "attn.to_k"},
+                                                                     {"attn.w1v", "attn.to_v"},
+                                                                     {"attn.w1o", "attn.to_out.0"}})
+      put(o + from + ".weight", p(d + to + ".weight"));
+  }
+  io::save_safetensors(dir.file("original.safetensors"), original);
+
+  models::AuraFlowTransformer model(config);
+  models::load_auraflow_weights(model, dir.file("original.safetensors"));
+  model->eval();
+  models::AuraFlowInputs in;
+  in.hidden_states = file.tensor("in.hidden_states");
+  in.encoder_hidden_states = file.tensor("in.encoder_hidden_states");
+  in.timestep = file.tensor("in.timestep");
+  {
+    torch::NoGradGuard no_grad;
+    const auto out = model->forward(in, std::stoll(*file.meta("crepa_block_index")));
+    CHECK(torch::allclose(out.prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+    CHECK(torch::allclose(out.tapped, file.tensor("out.crepa_hidden_states"), 1e-4, 1e-4));
+  }
+  original.emplace_back("model.diffusion_model.single_layers.0.attn.q_norm.weight", torch::ones({16}));
+  io::save_safetensors(dir.file("extra.safetensors"), original);
+  const auto message = error_of([&] { models::load_auraflow_weights(model, dir.file("extra.safetensors")); });
+  CHECK(contains(message, "original AuraFlow names"));
+  CHECK(contains(message, "single_layers.0.attn.q_norm.weight"));
 }
