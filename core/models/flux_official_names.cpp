@@ -1,98 +1,15 @@
 #include "core/models/flux_official_names.h"
 
-#include <algorithm>
-#include <set>
 #include <string>
-#include <utility>
 
 #include "core/base/error.h"
+#include "core/models/official_names.h"
 
 namespace repa::models {
 
-namespace {
-
-const std::string kPrefix = "model.diffusion_model.";
-
-std::string strip(const std::string& name) {
-  return name.rfind(kPrefix, 0) == 0 ? name.substr(kPrefix.size()) : name;
-}
-
-// Collects the converted tensors and remembers which source names were used.
-class Converter {
- public:
-  Converter(const std::map<std::string, torch::Tensor>& tensors, std::string origin) : origin_(std::move(origin)) {
-    for (const auto& [name, tensor] : tensors) source_[strip(name)] = tensor;
-  }
-
-  bool has(const std::string& name) const { return source_.count(name) != 0; }
-  torch::Tensor take(const std::string& name) {
-    const auto it = source_.find(name);
-    if (it == source_.end()) throw InputError(origin_ + ": the Flux single file lacks " + name);
-    used_.insert(name);
-    return it->second;
-  }
-  void copy(const std::string& from, const std::string& to) { out_[to] = take(from); }
-  // weight and bias of one linear.
-  void linear(const std::string& from, const std::string& to) {
-    copy(from + ".weight", to + ".weight");
-    copy(from + ".bias", to + ".bias");
-  }
-  // Splits a fused tensor along dim 0 into the given sizes, one per target.
-  void split(const std::string& from, const std::vector<int64_t>& sizes, const std::vector<std::string>& targets) {
-    const auto fused = take(from);
-    int64_t total = 0;
-    for (const auto s : sizes) total += s;
-    if (fused.size(0) != total)
-      throw InputError(origin_ + ": " + from + " has " + std::to_string(fused.size(0)) + " rows, expected " +
-                       std::to_string(total));
-    int64_t start = 0;
-    for (std::size_t i = 0; i < sizes.size(); ++i) {
-      out_[targets[i]] = fused.narrow(0, start, sizes[i]);
-      start += sizes[i];
-    }
-  }
-  // BFL's final modulation is (shift, scale); diffusers' AdaLayerNormContinuous reads (scale, shift).
-  void swap_halves(const std::string& from, const std::string& to) {
-    const auto halves = take(from).chunk(2, 0);
-    out_[to] = torch::cat({halves[1], halves[0]}, 0);
-  }
-  int64_t count(const std::string& block_kind) const {
-    int64_t n = 0;
-    for (const auto& [name, tensor] : source_) {
-      (void)tensor;
-      if (name.rfind(block_kind + ".", 0) != 0) continue;
-      const auto index =
-          name.substr(block_kind.size() + 1, name.find('.', block_kind.size() + 1) - block_kind.size() - 1);
-      n = std::max<int64_t>(n, std::stoll(index) + 1);
-    }
-    return n;
-  }
-  std::map<std::string, torch::Tensor> finish() {
-    std::vector<std::string> unknown;
-    for (const auto& [name, tensor] : source_) {
-      (void)tensor;
-      if (!used_.count(name)) unknown.push_back(name);
-    }
-    if (!unknown.empty()) {
-      std::string list;
-      for (std::size_t i = 0; i < unknown.size() && i < 12; ++i) list += (i ? ", " : "") + unknown[i];
-      if (unknown.size() > 12) list += " and " + std::to_string(unknown.size() - 12) + " more";
-      throw InputError(origin_ + ": tensors the Flux single-file table does not know: " + list);
-    }
-    return out_;
-  }
-
- private:
-  std::string origin_;
-  std::map<std::string, torch::Tensor> source_, out_;
-  std::set<std::string> used_;
-};
-
-}  // namespace
-
 bool is_flux_official_naming(const std::vector<std::string>& names) {
   for (const auto& name : names) {
-    const auto n = strip(name);
+    const auto n = strip_single_file_prefix(name);
     if (n.rfind("double_blocks.", 0) == 0 || n.rfind("single_blocks.", 0) == 0) return true;
   }
   return false;
@@ -100,7 +17,7 @@ bool is_flux_official_naming(const std::vector<std::string>& names) {
 
 std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
                                                                 const std::string& origin) {
-  Converter c(tensors, origin);
+  OfficialNameTable c(tensors, "Flux", origin);
   c.linear("time_in.in_layer", "time_text_embed.timestep_embedder.linear_1");
   c.linear("time_in.out_layer", "time_text_embed.timestep_embedder.linear_2");
   c.linear("vector_in.in_layer", "time_text_embed.text_embedder.linear_1");

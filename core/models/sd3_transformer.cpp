@@ -1,11 +1,16 @@
 #include "core/models/sd3_transformer.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <map>
 #include <string>
 
 #include "core/base/error.h"
+#include "core/io/safetensors.h"
 #include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
+#include "core/models/sd3_official_names.h"
+#include "core/nn/state_loading.h"
 
 namespace repa::models {
 
@@ -191,7 +196,14 @@ DiTOutput SD3TransformerImpl::forward(const torch::Tensor& hidden_states, const 
 }
 
 void SD3TransformerImpl::load_weights(const std::string& path) {
-  mmdit::load_transformer_weights(*this, path);
+  if (std::filesystem::is_directory(path)) return mmdit::load_transformer_weights(*this, path);
+  const auto checkpoint = io::SafetensorsCheckpoint::open(path);
+  const auto names = checkpoint.names();
+  if (!is_sd3_official_naming(names)) return mmdit::load_transformer_weights(*this, path);
+  // An official single file: its names are mapped to diffusers' first (text encoders and autoencoder skipped).
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& name : names) tensors[name] = checkpoint.tensor(name, /*view=*/true);
+  nn::load_state(*this, sd3_official_to_diffusers(tensors, path), path);
 }
 
 }  // namespace repa::models

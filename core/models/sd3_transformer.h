@@ -69,8 +69,9 @@ struct SD3TransformerImpl : torch::nn::Module {
 
   int64_t num_double_blocks() const { return config.num_layers; }
   int64_t num_single_blocks() const { return 0; }
-  // A diffusers folder (config.json beside the weights) or one .safetensors / .safetensors.index.json file; missing,
-  // unexpected and mis-shaped tensors are named in one InputError.
+  // A diffusers folder (config.json beside the weights), one .safetensors / .safetensors.index.json file under
+  // diffusers' names, or an official single file (joint_blocks.*, sd3_official_names.h); missing, unexpected and
+  // mis-shaped tensors are named in one InputError.
   void load_weights(const std::string& path);
 
   SD3TransformerConfig config;
