@@ -16,7 +16,7 @@ bool is_null(const nlohmann::json& config, const std::string& key) {
   return config.is_object() && config.contains(key) && config.at(key).is_null();
 }
 
-std::string required_nonempty(const std::string& what) {
+std::string input_message(const std::string& what) {
   return "PixArtTransformer2DModel: " + what;
 }
 
@@ -155,10 +155,10 @@ PixArtTransformerImpl::PixArtTransformerImpl(const PixArtTransformerConfig& c) :
 DiTOutput PixArtTransformerImpl::forward(const PixArtInputs& in, int64_t tap) {
   check_tap_index(tap, 0, num_blocks(), "PixArtTransformer2DModel (transformer_blocks)");
   const auto& x = in.hidden_states;
-  if (!x.defined() || x.dim() != 4) throw InputError(required_nonempty("hidden_states must be (B, C, H, W)"));
-  if (!in.timestep.defined()) throw InputError(required_nonempty("timestep (B,) is required"));
+  if (!x.defined() || x.dim() != 4) throw InputError(input_message("hidden_states must be (B, C, H, W)"));
+  if (!in.timestep.defined()) throw InputError(input_message("timestep (B,) is required"));
   if (blocks.front()->attn2 && !in.encoder_hidden_states.defined())
-    throw InputError(required_nonempty("encoder_hidden_states are required (the blocks cross-attend)"));
+    throw InputError(input_message("encoder_hidden_states are required (the blocks cross-attend)"));
   const int64_t batch = x.size(0), p = config.patch_size, dim = config.inner_dim();
   const int64_t grid_h = x.size(2) / p, grid_w = x.size(3) / p;
   const auto dtype = x.scalar_type();
