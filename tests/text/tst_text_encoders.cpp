@@ -257,3 +257,27 @@ TEST_CASE("T5 loading: the tied embedding under either name, named errors") {
     CHECK(torch::equal(loaded.at(name), value));
   }
 }
+
+TEST_CASE("Encoders in bf16: masks use the dtype's lowest value, results follow fp32") {
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  auto t5 = text::T5EncoderModel(text::T5EncoderConfig::from_json(tiny_t5_json()));
+  t5->eval();
+  const auto ids = torch::tensor(std::vector<int64_t>{5, 6, 7, 1, 0, 0}).view({1, 6});
+  const auto mask = torch::tensor(std::vector<int64_t>{1, 1, 1, 1, 0, 0}).view({1, 6});
+  const auto want = t5->forward(ids, mask).last_hidden_state;
+  t5->to(torch::kBFloat16);
+  const auto got = t5->forward(ids, mask).last_hidden_state;
+  CHECK((got.scalar_type() == torch::kBFloat16));
+  CHECK_FALSE(torch::isnan(got).any().item<bool>());
+  CHECK(torch::allclose(got.to(torch::kFloat), want, 0.05, 0.05));
+
+  auto clip = text::ClipTextModel(text::ClipTextConfig::from_json(tiny_clip_json()));
+  clip->eval();
+  const auto clip_ids = torch::tensor(std::vector<int64_t>{62, 4, 5, 63, 0, 0}).view({1, 6});
+  const auto clip_want = clip->forward(clip_ids, mask).last_hidden_state;
+  clip->to(torch::kBFloat16);
+  const auto clip_got = clip->forward(clip_ids, mask).last_hidden_state;
+  CHECK_FALSE(torch::isnan(clip_got).any().item<bool>());
+  CHECK(torch::allclose(clip_got.to(torch::kFloat), clip_want, 0.1, 0.1));
+}
