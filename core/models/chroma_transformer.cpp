@@ -1,13 +1,18 @@
 #include "core/models/chroma_transformer.h"
 
+#include <filesystem>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "core/base/error.h"
+#include "core/io/safetensors.h"
 #include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
 #include "core/models/dit_embeddings.h"
+#include "core/models/flux_official_names.h"
 #include "core/models/mmdit_layers.h"
+#include "core/nn/state_loading.h"
 
 namespace repa::models {
 
@@ -189,7 +194,14 @@ DiTOutput ChromaTransformerImpl::forward(const torch::Tensor& hidden_states, con
 }
 
 void ChromaTransformerImpl::load_weights(const std::string& path) {
-  mmdit::load_transformer_weights(*this, path);
+  if (std::filesystem::is_directory(path)) return mmdit::load_transformer_weights(*this, path);
+  const auto checkpoint = io::SafetensorsCheckpoint::open(path);
+  const auto names = checkpoint.names();
+  if (!is_flux_official_naming(names)) return mmdit::load_transformer_weights(*this, path);
+  // An official Chroma single file (Flux block names): its names are mapped to diffusers' first.
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& name : names) tensors[name] = checkpoint.tensor(name, /*view=*/true);
+  nn::load_state(*this, chroma_official_to_diffusers(tensors, path), path);
 }
 
 }  // namespace repa::models

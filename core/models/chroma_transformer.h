@@ -63,7 +63,9 @@ struct ChromaTransformerImpl : torch::nn::Module {
 
   int64_t num_double_blocks() const { return config.num_layers; }
   int64_t num_single_blocks() const { return config.num_single_layers; }
-  void load_weights(const std::string& path);  // a diffusers folder or a .safetensors file / index; named errors
+  // A diffusers folder, a .safetensors file / index under diffusers' names, or an official Chroma single file
+  // (Flux block names, flux_official_names.h). Named errors for every mismatch.
+  void load_weights(const std::string& path);
 
   ChromaTransformerConfig config;
   bool gradient_checkpointing = false;  // in training, each block is rerun in backward (the mask included)

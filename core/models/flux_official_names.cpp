@@ -15,25 +15,17 @@ bool is_flux_official_naming(const std::vector<std::string>& names) {
   return false;
 }
 
-std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
-                                                                const std::string& origin) {
-  OfficialNameTable c(tensors, "Flux", origin);
-  c.linear("time_in.in_layer", "time_text_embed.timestep_embedder.linear_1");
-  c.linear("time_in.out_layer", "time_text_embed.timestep_embedder.linear_2");
-  c.linear("vector_in.in_layer", "time_text_embed.text_embedder.linear_1");
-  c.linear("vector_in.out_layer", "time_text_embed.text_embedder.linear_2");
-  if (c.has("guidance_in.in_layer.weight")) {  // Flux dev; schnell has no guidance embedder
-    c.linear("guidance_in.in_layer", "time_text_embed.guidance_embedder.linear_1");
-    c.linear("guidance_in.out_layer", "time_text_embed.guidance_embedder.linear_2");
-  }
-  c.linear("txt_in", "context_embedder");
-  c.linear("img_in", "x_embedder");
-  const int64_t dim = c.take("img_in.weight").size(0);  // the model width
+namespace {
+
+// The double- and single-stream blocks Flux and Chroma share (Chroma's carry no modulation weights).
+void convert_blocks(OfficialNameTable& c, int64_t dim, bool modulation) {
   for (int64_t i = 0; i < c.count("double_blocks"); ++i) {
     const std::string from = "double_blocks." + std::to_string(i) + ".",
                       to = "transformer_blocks." + std::to_string(i) + ".";
-    c.linear(from + "img_mod.lin", to + "norm1.linear");
-    c.linear(from + "txt_mod.lin", to + "norm1_context.linear");
+    if (modulation) {
+      c.linear(from + "img_mod.lin", to + "norm1.linear");
+      c.linear(from + "txt_mod.lin", to + "norm1_context.linear");
+    }
     for (const std::string part : {"weight", "bias"}) {
       c.split(from + "img_attn.qkv." + part, {dim, dim, dim},
               {to + "attn.to_q." + part, to + "attn.to_k." + part, to + "attn.to_v." + part});
@@ -54,7 +46,7 @@ std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<s
   for (int64_t i = 0; i < c.count("single_blocks"); ++i) {
     const std::string from = "single_blocks." + std::to_string(i) + ".",
                       to = "single_transformer_blocks." + std::to_string(i) + ".";
-    c.linear(from + "modulation.lin", to + "norm.linear");
+    if (modulation) c.linear(from + "modulation.lin", to + "norm.linear");
     // linear1 = [q, k, v, mlp input]: the MLP rows are what the three attention projections leave.
     const int64_t mlp = c.take(from + "linear1.weight").size(0) - 3 * dim;
     for (const std::string part : {"weight", "bias"})
@@ -64,9 +56,48 @@ std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<s
     c.copy(from + "norm.key_norm.scale", to + "attn.norm_k.weight");
     c.linear(from + "linear2", to + "proj_out");
   }
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
+                                                                const std::string& origin) {
+  OfficialNameTable c(tensors, "Flux", origin);
+  c.linear("time_in.in_layer", "time_text_embed.timestep_embedder.linear_1");
+  c.linear("time_in.out_layer", "time_text_embed.timestep_embedder.linear_2");
+  c.linear("vector_in.in_layer", "time_text_embed.text_embedder.linear_1");
+  c.linear("vector_in.out_layer", "time_text_embed.text_embedder.linear_2");
+  if (c.has("guidance_in.in_layer.weight")) {  // Flux dev; schnell has no guidance embedder
+    c.linear("guidance_in.in_layer", "time_text_embed.guidance_embedder.linear_1");
+    c.linear("guidance_in.out_layer", "time_text_embed.guidance_embedder.linear_2");
+  }
+  c.linear("txt_in", "context_embedder");
+  c.linear("img_in", "x_embedder");
+  const int64_t dim = c.take("img_in.weight").size(0);  // the model width
+  convert_blocks(c, dim, /*modulation=*/true);
   c.linear("final_layer.linear", "proj_out");
   c.swap_halves("final_layer.adaLN_modulation.1.weight", "norm_out.linear.weight");
   c.swap_halves("final_layer.adaLN_modulation.1.bias", "norm_out.linear.bias");
+  return c.finish();
+}
+
+std::map<std::string, torch::Tensor> chroma_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
+                                                                  const std::string& origin) {
+  OfficialNameTable c(tensors, "Chroma", origin);
+  c.linear("distilled_guidance_layer.in_proj", "distilled_guidance_layer.in_proj");
+  c.linear("distilled_guidance_layer.out_proj", "distilled_guidance_layer.out_proj");
+  for (int64_t i = 0; i < c.count("distilled_guidance_layer.layers"); ++i) {
+    const std::string from = "distilled_guidance_layer.layers." + std::to_string(i) + ".",
+                      to = "distilled_guidance_layer.layers." + std::to_string(i) + ".";
+    c.linear(from + "in_layer", to + "linear_1");
+    c.linear(from + "out_layer", to + "linear_2");
+    c.copy("distilled_guidance_layer.norms." + std::to_string(i) + ".scale",
+           "distilled_guidance_layer.norms." + std::to_string(i) + ".weight");
+  }
+  c.linear("txt_in", "context_embedder");
+  c.linear("img_in", "x_embedder");
+  convert_blocks(c, c.take("img_in.weight").size(0), /*modulation=*/false);
+  c.linear("final_layer.linear", "proj_out");
   return c.finish();
 }
 

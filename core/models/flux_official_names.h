@@ -1,5 +1,5 @@
-// Black Forest Labs' tensor names for Flux.1 single files (flux1-dev.safetensors and the like, optionally under
-// model.diffusion_model.), read as diffusers' FluxTransformer2DModel names exactly as diffusers'
+// Black Forest Labs' tensor names for Flux.1 (and Chroma) single files (flux1-dev.safetensors and the like, optionally
+// under model.diffusion_model.), read as diffusers' FluxTransformer2DModel names exactly as diffusers'
 // convert_flux_transformer_checkpoint_to_diffusers maps them: fused qkv split in three, a single block's linear1
 // split into q, k, v and the MLP input, the output modulation's (shift, scale) swapped to (scale, shift).
 #pragma once
@@ -18,5 +18,11 @@ bool is_flux_official_naming(const std::vector<std::string>& names);
 // fused tensor, and naming every tensor the table does not know.
 std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
                                                                 const std::string& origin);
+
+// Chroma's single files (lodestones' Chroma1-HD and the like: the Flux block names without modulation weights, plus
+// distilled_guidance_layer.{in_proj,layers.N.{in_layer,out_layer},norms.N.scale,out_proj}), as diffusers'
+// convert_chroma_transformer_checkpoint_to_diffusers maps them.
+std::map<std::string, torch::Tensor> chroma_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
+                                                                  const std::string& origin);
 
 }  // namespace repa::models
