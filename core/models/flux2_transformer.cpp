@@ -1,12 +1,17 @@
 #include "core/models/flux2_transformer.h"
 
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "core/base/error.h"
+#include "core/io/safetensors.h"
 #include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
+#include "core/models/flux_official_names.h"
 #include "core/models/flux_transformer.h"
+#include "core/nn/state_loading.h"
 
 namespace repa::models {
 
@@ -247,7 +252,14 @@ DiTOutput Flux2TransformerImpl::forward(const torch::Tensor& hidden_states, cons
 }
 
 void Flux2TransformerImpl::load_weights(const std::string& path) {
-  mmdit::load_transformer_weights(*this, path);
+  if (std::filesystem::is_directory(path)) return mmdit::load_transformer_weights(*this, path);
+  const auto checkpoint = io::SafetensorsCheckpoint::open(path);
+  const auto names = checkpoint.names();
+  if (!is_flux_official_naming(names)) return mmdit::load_transformer_weights(*this, path);
+  // A Black Forest Labs Flux.2 single file: its names are mapped to diffusers' first.
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& name : names) tensors[name] = checkpoint.tensor(name, /*view=*/true);
+  nn::load_state(*this, flux2_official_to_diffusers(tensors, path), path);
 }
 
 }  // namespace repa::models

@@ -95,7 +95,9 @@ struct Flux2TransformerImpl : torch::nn::Module {
 
   int64_t num_double_blocks() const { return config.num_layers; }
   int64_t num_single_blocks() const { return config.num_single_layers; }
-  void load_weights(const std::string& path);  // a diffusers folder or a .safetensors file / index; named errors
+  // A diffusers folder, a .safetensors file / index under diffusers' names, or a Black Forest Labs Flux.2 single file
+  // (flux_official_names.h). Named errors for every mismatch.
+  void load_weights(const std::string& path);
 
   Flux2TransformerConfig config;
   bool gradient_checkpointing = false;  // in training, each block is rerun in backward

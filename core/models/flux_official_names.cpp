@@ -101,4 +101,50 @@ std::map<std::string, torch::Tensor> chroma_official_to_diffusers(const std::map
   return c.finish();
 }
 
+std::map<std::string, torch::Tensor> flux2_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
+                                                                 const std::string& origin) {
+  OfficialNameTable c(tensors, "Flux.2", origin);  // every linear of Flux.2 is bias-free: weights only
+  c.copy("img_in.weight", "x_embedder.weight");
+  c.copy("txt_in.weight", "context_embedder.weight");
+  c.copy("time_in.in_layer.weight", "time_guidance_embed.timestep_embedder.linear_1.weight");
+  c.copy("time_in.out_layer.weight", "time_guidance_embed.timestep_embedder.linear_2.weight");
+  if (c.has("guidance_in.in_layer.weight")) {  // [dev]; [klein] has no guidance embedder
+    c.copy("guidance_in.in_layer.weight", "time_guidance_embed.guidance_embedder.linear_1.weight");
+    c.copy("guidance_in.out_layer.weight", "time_guidance_embed.guidance_embedder.linear_2.weight");
+  }
+  for (const std::string m :
+       {"double_stream_modulation_img", "double_stream_modulation_txt", "single_stream_modulation"})
+    c.copy(m + ".lin.weight", m + ".linear.weight");
+  const int64_t dim = c.take("img_in.weight").size(0);
+  for (int64_t i = 0; i < c.count("double_blocks"); ++i) {
+    const std::string from = "double_blocks." + std::to_string(i) + ".",
+                      to = "transformer_blocks." + std::to_string(i) + ".";
+    c.split(from + "img_attn.qkv.weight", {dim, dim, dim},
+            {to + "attn.to_q.weight", to + "attn.to_k.weight", to + "attn.to_v.weight"});
+    c.split(from + "txt_attn.qkv.weight", {dim, dim, dim},
+            {to + "attn.add_q_proj.weight", to + "attn.add_k_proj.weight", to + "attn.add_v_proj.weight"});
+    c.copy(from + "img_attn.norm.query_norm.scale", to + "attn.norm_q.weight");
+    c.copy(from + "img_attn.norm.key_norm.scale", to + "attn.norm_k.weight");
+    c.copy(from + "txt_attn.norm.query_norm.scale", to + "attn.norm_added_q.weight");
+    c.copy(from + "txt_attn.norm.key_norm.scale", to + "attn.norm_added_k.weight");
+    c.copy(from + "img_attn.proj.weight", to + "attn.to_out.0.weight");
+    c.copy(from + "txt_attn.proj.weight", to + "attn.to_add_out.weight");
+    c.copy(from + "img_mlp.0.weight", to + "ff.linear_in.weight");
+    c.copy(from + "img_mlp.2.weight", to + "ff.linear_out.weight");
+    c.copy(from + "txt_mlp.0.weight", to + "ff_context.linear_in.weight");
+    c.copy(from + "txt_mlp.2.weight", to + "ff_context.linear_out.weight");
+  }
+  for (int64_t i = 0; i < c.count("single_blocks"); ++i) {
+    const std::string from = "single_blocks." + std::to_string(i) + ".",
+                      to = "single_transformer_blocks." + std::to_string(i) + ".";
+    c.copy(from + "linear1.weight", to + "attn.to_qkv_mlp_proj.weight");  // already fused in diffusers too
+    c.copy(from + "linear2.weight", to + "attn.to_out.weight");
+    c.copy(from + "norm.query_norm.scale", to + "attn.norm_q.weight");
+    c.copy(from + "norm.key_norm.scale", to + "attn.norm_k.weight");
+  }
+  c.copy("final_layer.linear.weight", "proj_out.weight");
+  c.swap_halves("final_layer.adaLN_modulation.1.weight", "norm_out.linear.weight");
+  return c.finish();
+}
+
 }  // namespace repa::models

@@ -25,4 +25,10 @@ std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<s
 std::map<std::string, torch::Tensor> chroma_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
                                                                   const std::string& origin);
 
+// Flux.2 single files (flux2-dev.safetensors: the Flux block names, shared double_stream_modulation_img/_txt.lin and
+// single_stream_modulation.lin, no biases), as diffusers' convert_flux2_transformer_checkpoint_to_diffusers maps
+// them; the single blocks' fused linear1 / linear2 are diffusers' to_qkv_mlp_proj / to_out as they are.
+std::map<std::string, torch::Tensor> flux2_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
+                                                                 const std::string& origin);
+
 }  // namespace repa::models

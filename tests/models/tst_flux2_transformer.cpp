@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -162,4 +163,61 @@ TEST_CASE("Flux2 transformer: gradient checkpointing gives the same output and g
   };
   const auto plain = grads(false), checkpointed = grads(true);
   for (std::size_t i = 0; i < plain.size(); ++i) CHECK(torch::allclose(plain[i], checkpointed[i], 1e-5, 1e-6));
+}
+
+TEST_CASE("Flux2 transformer: a Black Forest Labs single file loads and reproduces the reference output") {
+  auto l = load_fixture_model();
+  const auto& c = l.model->config;
+  std::map<std::string, torch::Tensor> d;
+  for (const auto& item : nn::module_state(*l.model)) d[item.first] = item.second;
+  io::NamedTensors official;
+  const auto put = [&](const std::string& name, const std::string& from) { official.emplace_back(name, d.at(from)); };
+  put("img_in.weight", "x_embedder.weight");
+  put("txt_in.weight", "context_embedder.weight");
+  put("time_in.in_layer.weight", "time_guidance_embed.timestep_embedder.linear_1.weight");
+  put("time_in.out_layer.weight", "time_guidance_embed.timestep_embedder.linear_2.weight");
+  put("guidance_in.in_layer.weight", "time_guidance_embed.guidance_embedder.linear_1.weight");
+  put("guidance_in.out_layer.weight", "time_guidance_embed.guidance_embedder.linear_2.weight");
+  for (const std::string m :
+       {"double_stream_modulation_img", "double_stream_modulation_txt", "single_stream_modulation"})
+    put(m + ".lin.weight", m + ".linear.weight");
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string b = "double_blocks." + std::to_string(i) + ".",
+                      t = "transformer_blocks." + std::to_string(i) + ".";
+    official.emplace_back(
+        b + "img_attn.qkv.weight",
+        torch::cat({d.at(t + "attn.to_q.weight"), d.at(t + "attn.to_k.weight"), d.at(t + "attn.to_v.weight")}));
+    official.emplace_back(b + "txt_attn.qkv.weight",
+                          torch::cat({d.at(t + "attn.add_q_proj.weight"), d.at(t + "attn.add_k_proj.weight"),
+                                      d.at(t + "attn.add_v_proj.weight")}));
+    put(b + "img_attn.norm.query_norm.scale", t + "attn.norm_q.weight");
+    put(b + "img_attn.norm.key_norm.scale", t + "attn.norm_k.weight");
+    put(b + "txt_attn.norm.query_norm.scale", t + "attn.norm_added_q.weight");
+    put(b + "txt_attn.norm.key_norm.scale", t + "attn.norm_added_k.weight");
+    put(b + "img_attn.proj.weight", t + "attn.to_out.0.weight");
+    put(b + "txt_attn.proj.weight", t + "attn.to_add_out.weight");
+    put(b + "img_mlp.0.weight", t + "ff.linear_in.weight");
+    put(b + "img_mlp.2.weight", t + "ff.linear_out.weight");
+    put(b + "txt_mlp.0.weight", t + "ff_context.linear_in.weight");
+    put(b + "txt_mlp.2.weight", t + "ff_context.linear_out.weight");
+  }
+  for (int64_t i = 0; i < c.num_single_layers; ++i) {
+    const std::string b = "single_blocks." + std::to_string(i) + ".",
+                      t = "single_transformer_blocks." + std::to_string(i) + ".";
+    put(b + "linear1.weight", t + "attn.to_qkv_mlp_proj.weight");
+    put(b + "linear2.weight", t + "attn.to_out.weight");
+    put(b + "norm.query_norm.scale", t + "attn.norm_q.weight");
+    put(b + "norm.key_norm.scale", t + "attn.norm_k.weight");
+  }
+  put("final_layer.linear.weight", "proj_out.weight");
+  const auto scale_shift = d.at("norm_out.linear.weight").chunk(2, 0);
+  official.emplace_back("final_layer.adaLN_modulation.1.weight", torch::cat({scale_shift[1], scale_shift[0]}));
+  test::ScratchDir dir;
+  io::save_safetensors(dir.file("flux2.safetensors"), official);
+  models::Flux2Transformer model(c);
+  model->load_weights(dir.file("flux2.safetensors"));
+  torch::NoGradGuard no_grad;
+  const auto out = model->forward(l.in("hidden_states"), l.in("encoder_hidden_states"), l.in("timestep"),
+                                  l.in("img_ids"), l.in("txt_ids"), l.in("guidance"));
+  CHECK(torch::allclose(out.prediction, l.file.tensor("out.sample"), 1e-4, 1e-4));
 }
