@@ -24,8 +24,9 @@ struct ClipTextConfig {
   double layer_norm_eps = 1e-5;
   std::string hidden_act = "quick_gelu";  // quick_gelu | gelu (erf) | gelu_new / gelu_pytorch_tanh (tanh)
   // 2 in every SD/SDXL/SD3/FLUX config: pool at the first maximum id (the eos, highest id of CLIP's vocab);
-  // any other value: pool at the first position holding that id, position 0 when a row has none.
-  int64_t eos_token_id = 2;
+  // any other value (transformers' default is 49407): pool at the first position holding that id, position 0
+  // when a row has none.
+  int64_t eos_token_id = 49407;
   bool with_projection = false;  // CLIPTextModelWithProjection: text_embeds = text_projection(pooled)
   int64_t projection_dim = 512;
 

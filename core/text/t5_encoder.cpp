@@ -44,9 +44,9 @@ T5EncoderConfig T5EncoderConfig::from_json(const nlohmann::json& c) {
       dc::config_int(c, "relative_attention_max_distance", config.relative_attention_max_distance);
   config.layer_norm_epsilon = dc::config_double(c, "layer_norm_epsilon", config.layer_norm_epsilon);
   // As T5Config: feed_forward_proj "gated-ACT" or "ACT"; "gated-gelu" means the tanh GELU.
-  const std::string proj = dc::config_string(c, "feed_forward_proj", "gated-gelu");
-  config.is_gated_act = proj.rfind("gated-", 0) == 0;
-  std::string act = config.is_gated_act ? proj.substr(6) : proj;
+  const std::string proj = dc::config_string(c, "feed_forward_proj", "relu");
+  config.is_gated_act = dc::config_bool(c, "is_gated_act", proj.rfind("gated-", 0) == 0);
+  std::string act = proj.rfind("gated-", 0) == 0 ? proj.substr(6) : proj;
   if (proj == "gated-gelu") act = "gelu_new";
   config.dense_act_fn = dc::config_string(c, "dense_act_fn", act);
   if (config.dense_act_fn != "gelu_new" && config.dense_act_fn != "gelu_pytorch_tanh" &&

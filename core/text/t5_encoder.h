@@ -16,19 +16,22 @@
 namespace repa::text {
 
 struct T5EncoderConfig {
+  // transformers' T5Config defaults (t5-small); real configs (T5 v1.1 XXL: d_model 4096, d_ff 10240, 24 layers,
+  // 64 heads, gated-gelu) set every one of them.
   int64_t vocab_size = 32128;
-  int64_t d_model = 4096;
+  int64_t d_model = 512;
   int64_t d_kv = 64;
-  int64_t d_ff = 10240;
-  int64_t num_layers = 24;
-  int64_t num_heads = 64;
+  int64_t d_ff = 2048;
+  int64_t num_layers = 6;
+  int64_t num_heads = 8;
   int64_t relative_attention_num_buckets = 32;
   int64_t relative_attention_max_distance = 128;
   double layer_norm_epsilon = 1e-6;
-  std::string dense_act_fn = "gelu_new";  // gelu_new / gelu_pytorch_tanh (tanh GELU), gelu (erf), relu
-  bool is_gated_act = true;               // v1.1: wo(act(wi_0 x) * wi_1 x); v1.0: wo(act(wi x))
+  std::string dense_act_fn = "relu";  // gelu_new / gelu_pytorch_tanh (tanh GELU), gelu (erf), relu
+  bool is_gated_act = false;          // v1.1: wo(act(wi_0 x) * wi_1 x); v1.0: wo(act(wi x))
 
-  // transformers' config.json; feed_forward_proj ("gated-gelu", "relu", ...) sets the two FFN fields.
+  // transformers' config.json; feed_forward_proj ("gated-gelu", "relu", ...) sets the two FFN fields, and
+  // dense_act_fn / is_gated_act when present override them, as T5Config's extra keys do.
   static T5EncoderConfig from_json(const nlohmann::json& json);
 };
 

@@ -70,6 +70,11 @@ TEST_CASE("CLIP config: projection from architectures, activation checked") {
   CHECK(config.with_projection);
   CHECK(config.projection_dim == 8);
   CHECK(config.num_hidden_layers == 3);
+  // Keys a config leaves out take transformers' CLIPTextConfig defaults (eos 49407: the first-eos rule).
+  const auto defaults = text::ClipTextConfig::from_json(nlohmann::json::object());
+  CHECK(defaults.eos_token_id == 49407);
+  CHECK(defaults.hidden_size == 512);
+  CHECK_FALSE(defaults.with_projection);
   auto bad = tiny_clip_json();
   bad["hidden_act"] = "swish";
   CHECK_THROWS_WITH_AS(text::ClipTextConfig::from_json(bad), doctest::Contains("hidden_act"), InputError);
@@ -159,6 +164,10 @@ TEST_CASE("CLIP from a text_encoder folder: fp16 storage computed in fp32") {
 }
 
 TEST_CASE("T5 config: feed_forward_proj sets the FFN") {
+  const auto defaults = text::T5EncoderConfig::from_json(nlohmann::json::object());  // T5Config's defaults
+  CHECK_FALSE(defaults.is_gated_act);
+  CHECK(defaults.dense_act_fn == "relu");
+  CHECK(defaults.d_model == 512);
   auto config = text::T5EncoderConfig::from_json(tiny_t5_json());
   CHECK(config.is_gated_act);
   CHECK(config.dense_act_fn == "gelu_new");
