@@ -25,12 +25,13 @@ Comparison check_t5_tokenize(const Fixture& fixture) {
     result.check(what, torch::tensor({got}), torch::tensor({want}));
   };
   expect_same("count", static_cast<int64_t>(prompts.size()), std::stoll(fixture.meta("count")));
-  expect_same("config.eos_token_id", tokenizer.eos_id(), config.at("eos_token_id").get<int64_t>());
-  expect_same("config.pad_token_id", tokenizer.pad_id(), config.at("pad_token_id").get<int64_t>());
-  expect_same("config.unk_token_id", tokenizer.unk_id(), config.at("unk_token_id").get<int64_t>());
-  if (config.contains("vocab_size_with_extra_ids"))
-    expect_same("config.vocab_size_with_extra_ids", tokenizer.vocab_size(),
-                config.at("vocab_size_with_extra_ids").get<int64_t>());
+  const auto expect_id = [&](const std::string& key, int64_t got) {
+    if (config.contains(key)) expect_same("config." + key, got, config.at(key).get<int64_t>());
+  };
+  expect_id("eos_token_id", tokenizer.eos_id());
+  expect_id("pad_token_id", tokenizer.pad_id());
+  expect_id("unk_token_id", tokenizer.unk_id());
+  expect_id("vocab_size_with_extra_ids", tokenizer.vocab_size());
 
   const auto batch = tokenizer(prompts);
   result.check("out.input_ids", batch.input_ids, fixture.tensor("out.input_ids"));
