@@ -1,0 +1,172 @@
+// repa-train with LoRA (model_type lora) on the demo preset, headless: a run killed with SIGKILL after a checkpoint
+// resumes from it and repeats the uninterrupted run's losses and adapter file; `merge` turns base + LoRA into
+// merged weights and names what it is missing.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/io/safetensors.h"
+#include "tests/test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Worker {
+  pid_t pid = -1;
+  FILE* from_child = nullptr;
+};
+
+Worker start(const std::vector<std::string>& args) {
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  Worker w;
+  w.pid = ::fork();
+  REQUIRE(w.pid >= 0);
+  if (w.pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::close(out[0]);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(REPA_TRAIN_EXE));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(REPA_TRAIN_EXE, argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  w.from_child = ::fdopen(out[0], "r");
+  return w;
+}
+
+int finish(Worker& w) {
+  std::array<char, 4096> drain{};
+  while (std::fgets(drain.data(), drain.size(), w.from_child)) {
+  }
+  std::fclose(w.from_child);
+  int status = 0;
+  ::waitpid(w.pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+template <typename F>
+bool read_events_until(Worker& w, F stop_when) {
+  std::array<char, 1 << 16> line{};
+  while (std::fgets(line.data(), line.size(), w.from_child)) {
+    const auto event = nlohmann::json::parse(line.data(), nullptr, false);
+    if (event.is_object() && stop_when(event)) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> lora_args(const std::string& out, const std::string& name) {
+  // The demo SiT starts from scratch, gated shut by adaLN-Zero: an adapter on the modulation opens it.
+  return {"--threads",
+          "1",
+          "run",
+          "--preset",
+          "demo",
+          "--events",
+          "stdio",
+          "--set",
+          "output_dir=" + out,
+          "--set",
+          "studio.run_name=" + name,
+          "--set",
+          "max_train_steps=6",
+          "--set",
+          "checkpoint_step_interval=3",
+          "--set",
+          "validation_step_interval=0",
+          "--set",
+          "model_type=lora",
+          "--set",
+          "lora_rank=4",
+          "--set",
+          "lora_format=comfyui",
+          "--set",
+          R"(peft_lora_target_modules="[\"attn.qkv\", \"attn.proj\", \"adaLN_modulation.1\"]")"};
+}
+
+std::map<int64_t, double> losses_of(const std::string& run_dir) {
+  std::map<int64_t, double> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto m = nlohmann::json::parse(line);
+    out[m["step"].get<int64_t>()] = m["loss"].get<double>();
+  }
+  return out;
+}
+
+int run_tool(const std::string& args) {
+  const int status = std::system((std::string(REPA_TRAIN_EXE) + " " + args + " > /dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("a LoRA run killed with SIGKILL resumes from its checkpoint to the same losses and adapter file") {
+  repa::test::ScratchDir dir;
+  const std::string out = dir.file("runs");
+  Worker whole = start(lora_args(out, "whole"));
+  CHECK(finish(whole) == 0);
+  const auto reference = losses_of(out + "/whole");
+  REQUIRE(reference.size() == 6);
+  const auto lora_file = out + "/whole/pytorch_lora_weights.safetensors";
+  REQUIRE(fs::exists(lora_file));
+  CHECK(repa::io::SafetensorsFile::open(lora_file).contains("transformer.blocks.0.attn.qkv.alpha"));
+  CHECK(!fs::exists(out + "/whole/checkpoints/checkpoint-3/model.safetensors"));
+
+  Worker killed = start(lora_args(out, "killed"));
+  bool past_checkpoint = false;
+  const bool reached = read_events_until(killed, [&](const nlohmann::json& e) {
+    if (e["type"] == "checkpoint" && e["step"] == 3) past_checkpoint = true;
+    return past_checkpoint && e["type"] == "metrics" && e["step"].get<int>() >= 4;
+  });
+  REQUIRE(reached);
+  ::kill(killed.pid, SIGKILL);
+  CHECK(finish(killed) == -SIGKILL);
+  auto args = lora_args(out, "killed");
+  args.insert(args.end(), {"--set", "resume_from_checkpoint=latest"});
+  Worker resumed = start(args);
+  int64_t first_step = -1;
+  read_events_until(resumed, [&](const nlohmann::json& e) {
+    if (e["type"] == "run_started") first_step = e["step"];
+    return false;
+  });
+  CHECK(finish(resumed) == 0);
+  CHECK(first_step == 3);
+  const auto losses = losses_of(out + "/killed");
+  REQUIRE(losses.size() == 6);
+  for (int64_t step = 1; step <= 6; ++step) CHECK(losses.at(step) == reference.at(step));
+  CHECK(repa::test::read_bytes(out + "/killed/pytorch_lora_weights.safetensors") == repa::test::read_bytes(lora_file));
+}
+
+TEST_CASE("merge: base + LoRA file → merged weights; bad input is named") {
+  repa::test::ScratchDir dir;
+  const auto base = dir.file("base.safetensors");
+  const auto w = torch::randn({3, 2});
+  repa::io::save_safetensors(base, {{"proj.weight", w}, {"proj.bias", torch::ones({3})}});
+  const auto a = torch::randn({1, 2}), b = torch::randn({3, 1});
+  repa::io::save_safetensors(dir.file("lora.safetensors"),
+                             {{"transformer.proj.lora_A.weight", a},
+                              {"transformer.proj.lora_B.weight", b},
+                              {"transformer.proj.alpha", torch::tensor(2.0f).reshape({})}});
+  CHECK(run_tool("merge --base " + base + " --lora " + dir.file("lora.safetensors") + " --out " + dir.file("m")) == 0);
+  const auto merged = repa::io::SafetensorsFile::open(dir.file("m/diffusion_pytorch_model.safetensors"));
+  CHECK(torch::allclose(merged.tensor("proj.weight"), w + 2.0 * b.matmul(a), 1e-6, 1e-6));
+  CHECK(torch::equal(merged.tensor("proj.bias"), torch::ones({3})));
+  CHECK(run_tool("merge --base " + base) == 2);
+  CHECK(run_tool("merge --base " + dir.file("missing.safetensors") + " --lora " + dir.file("lora.safetensors") +
+                 " --out " + dir.file("x.safetensors")) == 2);
+}
