@@ -12,6 +12,7 @@
 #include "core/models/dit_embeddings.h"
 #include "core/models/flux_official_names.h"
 #include "core/models/mmdit_layers.h"
+#include "core/models/sd3_official_names.h"
 #include "core/nn/state_loading.h"
 
 namespace repa::models {
@@ -197,6 +198,8 @@ void ChromaTransformerImpl::load_weights(const std::string& path) {
   if (std::filesystem::is_directory(path)) return mmdit::load_transformer_weights(*this, path);
   const auto checkpoint = io::SafetensorsCheckpoint::open(path);
   const auto names = checkpoint.names();
+  if (is_sd3_official_naming(names))
+    throw InputError(path + " holds SD3 tensors (joint_blocks.*): it is not a Chroma transformer");
   if (!is_flux_official_naming(names)) return mmdit::load_transformer_weights(*this, path);
   // An official Chroma single file (Flux block names): its names are mapped to diffusers' first.
   std::map<std::string, torch::Tensor> tensors;

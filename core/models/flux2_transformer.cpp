@@ -11,6 +11,7 @@
 #include "core/models/diffusers_config.h"
 #include "core/models/flux_official_names.h"
 #include "core/models/flux_transformer.h"
+#include "core/models/sd3_official_names.h"
 #include "core/nn/state_loading.h"
 
 namespace repa::models {
@@ -255,6 +256,8 @@ void Flux2TransformerImpl::load_weights(const std::string& path) {
   if (std::filesystem::is_directory(path)) return mmdit::load_transformer_weights(*this, path);
   const auto checkpoint = io::SafetensorsCheckpoint::open(path);
   const auto names = checkpoint.names();
+  if (is_sd3_official_naming(names))
+    throw InputError(path + " holds SD3 tensors (joint_blocks.*): it is not a Flux.2 transformer");
   if (!is_flux_official_naming(names)) return mmdit::load_transformer_weights(*this, path);
   // A Black Forest Labs Flux.2 single file: its names are mapped to diffusers' first.
   std::map<std::string, torch::Tensor> tensors;

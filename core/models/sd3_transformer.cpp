@@ -9,6 +9,7 @@
 #include "core/io/safetensors.h"
 #include "core/models/diffusers_checkpointing.h"
 #include "core/models/diffusers_config.h"
+#include "core/models/flux_official_names.h"
 #include "core/models/sd3_official_names.h"
 #include "core/nn/state_loading.h"
 
@@ -199,6 +200,9 @@ void SD3TransformerImpl::load_weights(const std::string& path) {
   if (std::filesystem::is_directory(path)) return mmdit::load_transformer_weights(*this, path);
   const auto checkpoint = io::SafetensorsCheckpoint::open(path);
   const auto names = checkpoint.names();
+  if (is_flux_official_naming(names))
+    throw InputError(path +
+                     " holds Flux-layout tensors (double_blocks.*, single_blocks.*): it is not an SD3 transformer");
   if (!is_sd3_official_naming(names)) return mmdit::load_transformer_weights(*this, path);
   // An official single file: its names are mapped to diffusers' first (text encoders and autoencoder skipped).
   std::map<std::string, torch::Tensor> tensors;

@@ -10,6 +10,7 @@
 
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
+#include "core/models/flux_transformer.h"
 #include "core/models/sd3_official_names.h"
 #include "core/models/sd3_transformer.h"
 #include "tests/test_support.h"
@@ -137,4 +138,25 @@ TEST_CASE("SD3: unknown and missing tensors of an official single file are named
   missing.erase("model.diffusion_model.joint_blocks.1.context_block.mlp.fc2.bias");
   CHECK(contains(error_of([&] { models::sd3_official_to_diffusers(missing, "sd3.safetensors"); }),
                  "the SD3 single file lacks joint_blocks.1.context_block.mlp.fc2.bias"));
+}
+
+TEST_CASE("A Flux single file given to SD3, and an SD3 file given to Flux, say so") {
+  const auto file = io::SafetensorsFile::open(test::fixture_path("text2image/sd3_transformer_forward_1_0.safetensors"));
+  const auto config = models::SD3TransformerConfig::from_json(nlohmann::json::parse(file.metadata().at("config")));
+  test::ScratchDir dir;
+  io::save_safetensors(dir.file("flux1.safetensors"), {{"double_blocks.0.img_attn.qkv.weight", torch::zeros({3, 2})}});
+  models::SD3Transformer sd3(config);
+  CHECK(contains(error_of([&] { sd3->load_weights(dir.file("flux1.safetensors")); }),
+                 "flux1.safetensors holds Flux-layout tensors (double_blocks.*, single_blocks.*): it is not an SD3"));
+  io::save_safetensors(dir.file("sd3.safetensors"), official_form(file, config));
+  models::FluxTransformerConfig flux_config;
+  flux_config.num_layers = flux_config.num_single_layers = 1;
+  flux_config.num_attention_heads = 1;
+  flux_config.attention_head_dim = 8;
+  flux_config.axes_dims_rope = {2, 2, 4};
+  flux_config.joint_attention_dim = flux_config.pooled_projection_dim = flux_config.in_channels = 8;
+  flux_config.out_channels = 8;
+  models::FluxTransformer flux(flux_config);
+  CHECK(contains(error_of([&] { flux->load_weights(dir.file("sd3.safetensors")); }),
+                 "sd3.safetensors holds SD3 tensors (joint_blocks.*): it is not a Flux transformer"));
 }
