@@ -129,7 +129,8 @@ TargetSpec resolve_targets(const FamilyLora& family, const nlohmann::json& confi
     }
     return spec;
   }
-  if (config.value("slider_lora_target", false) == true) {
+  const auto slider = config.contains("slider_lora_target") ? config.at("slider_lora_target") : nlohmann::json();
+  if (slider == true || slider == "true") {
     spec.names = kSlider;
     return spec;
   }

@@ -252,6 +252,8 @@ TEST_CASE("family tables: SimpleTuner's defaults, Flux presets, precedence of pe
   CHECK(error_of([] {
           resolve_targets(family_lora("flux"), {{"flux_lora_target", "everything"}});
         }).find("everything") != std::string::npos);
+  const auto slider = resolve_targets(family_lora("sdxl"), {{"slider_lora_target", "true"}}).names;
+  CHECK(std::count(slider.begin(), slider.end(), "conv_in") == 1);
   CHECK(error_of([] { family_lora("wan"); }).find("'wan'") != std::string::npos);
   CHECK(error_of([] {
           resolve_targets(family_lora("sdxl"), {{"peft_lora_target_modules", "[]"}});
