@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "core/base/error.h"
 #include "core/train/config_values.h"
@@ -45,7 +46,10 @@ std::unique_ptr<LoraTraining> LoraTraining::from_config(const nlohmann::json& co
   const std::string init = text_or(config, "init_lora", "");
   if (!init.empty()) {
     if (!std::filesystem::exists(init)) throw InputError("init_lora '" + init + "' is not a file here");
-    adapters::load_lora(*out->lora_, adapters::read_lora_file(init, family, base), init);
+    auto file = adapters::read_lora_file(init, family, base);
+    adapters::load_lora(*out->lora_, file, init);
+    out->init_extra_ = std::move(file.extra);
+    out->init_path_ = init;
   }
   return out;
 }
@@ -59,6 +63,32 @@ std::string LoraTraining::describe() const {
                 s.use_dora ? "DoRA" : "standard", static_cast<long long>(lora_->parameter_count()),
                 static_cast<long long>(base_parameters_));
   return text;
+}
+
+int LoraTraining::load_projector(torch::nn::Module* projector, const std::string& projector_name) const {
+  if (projector == nullptr || init_extra_.empty()) return 0;
+  std::map<std::string, torch::Tensor> saved;
+  for (const auto& item : init_extra_) {
+    if (item.first.rfind(projector_name + ".", 0) == 0)
+      saved[item.first.substr(projector_name.size() + 1)] = item.second;
+  }
+  if (saved.empty()) return 0;
+  torch::NoGradGuard no_grad;
+  int copied = 0;
+  for (auto& item : projector->named_parameters()) {
+    const auto it = saved.find(simpletuner_projector_name(item.key()));
+    if (it == saved.end()) {
+      throw InputError("init_lora '" + init_path_ + "' has a " + projector_name + " without '" +
+                       simpletuner_projector_name(item.key()) + "' (another projector kind?)");
+    }
+    if (it->second.sizes() != item.value().sizes()) {
+      throw InputError("init_lora '" + init_path_ + "': " + projector_name + "." + it->first + " has shape " +
+                       c10::str(it->second.sizes()) + ", the run's projector " + c10::str(item.value().sizes()));
+    }
+    item.value().copy_(it->second);
+    ++copied;
+  }
+  return copied;
 }
 
 io::NamedTensors LoraTraining::state() const {

@@ -27,6 +27,10 @@ class LoraTraining {
   int64_t base_parameters() const { return base_parameters_; }
   std::string describe() const;
 
+  // init_lora files carry the projector beside the adapters (modules_to_save): copies `<projector_name>.*` into
+  // `projector` when the file has it; returns the number of tensors copied.
+  int load_projector(torch::nn::Module* projector, const std::string& projector_name) const;
+
   // Checkpoint part "lora": the adapters under peft's names. The base is not saved; its fingerprint is kept in
   // the trainer state and compared at resume (a different base would make the adapters meaningless).
   io::NamedTensors state() const;
@@ -47,6 +51,8 @@ class LoraTraining {
   adapters::LoraFormat format_;
   std::unique_ptr<adapters::LoraModel> lora_;
   int64_t base_parameters_ = 0;
+  io::NamedTensors init_extra_;  // non-LoRA tensors of the init_lora file
+  std::string init_path_;
 };
 
 // SimpleTuner's name for a projector tensor of ours: "projector.norm.weight" → "0.weight", "projector.linear.bias"

@@ -180,6 +180,9 @@ void Trainer::setup() {
                                            teacher_ ? teacher_->token_dim() : 0, max_steps_, device_);
   // Under LoRA the base is frozen and only the adapters and the projector train.
   lora_ = LoraTraining::from_config(config_, backbone_->module(), architecture);
+  if (lora_ && lora_->load_projector(alignment_->projectors(), std::string(alignment_->name()) + "_projector") > 0)
+    report("info", "init_lora: the alignment projector starts from the file's " + std::string(alignment_->name()) +
+                       "_projector");
   if (lora_ && flag_or(config_, "use_ema", false)) {
     report("warning", "use_ema: the studio's trainer keeps no EMA of LoRA adapters; the run trains without EMA");
   }

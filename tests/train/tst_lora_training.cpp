@@ -179,6 +179,18 @@ TEST_CASE("LoRA runs: frozen base, adapters + projector train, checkpoints witho
     for (const auto& path : again.lora()->lora().adapted_modules()) {
       CHECK(torch::equal(again.lora()->lora().layer(path)->lora_B, read.modules.at(path).lora_B));
     }
+    // ... and the projector saved beside them.
+    const std::string projector = arch == "sit" ? "crepa_projector." : "urepa_projector.";
+    int compared = 0;
+    for (const auto& item : again.alignment().projectors()->named_parameters()) {
+      for (const auto& extra : read.extra) {
+        if (extra.first == projector + simpletuner_projector_name(item.key())) {
+          CHECK(torch::equal(item.value(), extra.second));
+          ++compared;
+        }
+      }
+    }
+    CHECK(compared == static_cast<int>(again.alignment().projectors()->named_parameters().size()));
   }
 }
 
