@@ -206,10 +206,19 @@ Comparison check_lora_adapter(const Fixture& fixture) {
       const auto& mine = content.metadata.at(item.first);
       if (item.first == "lora_adapter_metadata") {
         // Same JSON, and byte for byte the same text once peft's set order is sorted.
-        if (normalised_header(mine) != normalised_header(item.second)) {
-          problems.push_back(format + " header lora_adapter_metadata differs: " + mine);
+        const auto ours_json = normalised_header(mine), theirs_json = normalised_header(item.second);
+        if (ours_json != theirs_json) {
+          std::string keys;
+          for (const auto& entry : theirs_json.items()) {
+            const auto ours_value = ours_json.contains(entry.key()) ? ours_json.at(entry.key()).dump() : "missing";
+            if (ours_value != entry.value().dump())
+              keys += " " + entry.key() + " = " + ours_value + " vs " + entry.value().dump();
+          }
+          for (const auto& entry : ours_json.items())
+            if (!theirs_json.contains(entry.key())) keys += " " + entry.key() + " (not in the fixture)";
+          problems.push_back(format + " header lora_adapter_metadata differs:" + keys);
         } else if (normalised_header(item.second).dump(2) != mine) {
-          problems.push_back(format + " header lora_adapter_metadata: same JSON, other text: " + mine);
+          problems.push_back(format + " header lora_adapter_metadata: same JSON, other formatting");
         }
       } else if (mine != item.second) {
         problems.push_back(format + " header " + item.first + ": " + mine + " vs " + item.second);
