@@ -69,7 +69,13 @@ LoraModel::LoraModel(torch::nn::Module& model, const LoraSettings& settings, Tar
     for (const auto& n : targets_.names) wanted += (wanted.empty() ? "" : ", ") + n;
     throw InputError("LoRA targets (" + wanted + ") match no module of the model; layers that exist: " + sample);
   }
-  for (const auto& h : hooked_) paths_.push_back(h.path);
+  for (const auto& h : hooked_) {
+    paths_.push_back(h.path);
+    std::string name = h.path;
+    std::replace(name.begin(), name.end(), '.', '_');
+    if (holder_->named_children().contains(name)) throw InputError("LoRA: two adapted modules map to '" + name + "'");
+    holder_->register_module(name, h.layer);
+  }
   std::sort(paths_.begin(), paths_.end());
 }
 

@@ -34,6 +34,9 @@ class LoraModel {
   std::vector<torch::Tensor> parameters() const;
   int64_t parameter_count() const;
 
+  // The adapters as one module (children named by module path with "." → "_"), for module-wide tools such as the EMA.
+  torch::nn::Module& module() { return *holder_; }
+
   // Sets alpha for every layer (and the settings the saved header reports).
   void set_alpha(double alpha);
 
@@ -53,6 +56,7 @@ class LoraModel {
   TargetSpec targets_;
   std::vector<Hooked> hooked_;
   std::vector<std::string> paths_;
+  std::shared_ptr<torch::nn::Module> holder_ = std::make_shared<torch::nn::Module>("LoraAdapters");
 };
 
 // The module paths of `model` that are layers a LoRA can wrap (Linear, Conv2d), in module order.

@@ -24,6 +24,7 @@ class LoraTraining {
 
   std::vector<torch::Tensor> parameters() const { return lora_->parameters(); }
   const adapters::LoraModel& lora() const { return *lora_; }
+  torch::nn::Module& module() { return lora_->module(); }  // the adapters as one module (EMA)
   int64_t base_parameters() const { return base_parameters_; }
   std::string describe() const;
 

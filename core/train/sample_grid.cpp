@@ -87,6 +87,8 @@ std::string sample_checkpoint(const std::string& checkpoint_dir, const std::stri
     }
     lora->check_base_fingerprint(state.at("lora").at("base_fingerprint").get<double>(), checkpoint_dir);
     lora->load_state(open_checkpoint_part(checkpoint_dir, "lora"));
+    if (std::filesystem::exists(checkpoint_dir + "/ema.safetensors"))
+      load_module_state(lora->module(), open_checkpoint_part(checkpoint_dir, "ema"));
   } else {
     const bool has_ema = std::filesystem::exists(checkpoint_dir + "/ema.safetensors");
     load_module_state(backbone->module(), open_checkpoint_part(checkpoint_dir, has_ema ? "ema" : "model"));

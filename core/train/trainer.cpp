@@ -183,9 +183,6 @@ void Trainer::setup() {
   if (lora_ && lora_->load_projector(alignment_->projectors(), std::string(alignment_->name()) + "_projector") > 0)
     report("info", "init_lora: the alignment projector starts from the file's " + std::string(alignment_->name()) +
                        "_projector");
-  if (lora_ && flag_or(config_, "use_ema", false)) {
-    report("warning", "use_ema: the studio's trainer keeps no EMA of LoRA adapters; the run trains without EMA");
-  }
 
   for (auto& p : backbone_->module().parameters())
     if (p.requires_grad()) trainable_.push_back(p);
@@ -198,8 +195,9 @@ void Trainer::setup() {
                       .betas({number_or(config_, "adam_beta1", 0.9), number_or(config_, "adam_beta2", 0.999)})
                       .eps(number_or(config_, "adam_epsilon", 1e-8))
                       .weight_decay(number_or(config_, "adam_weight_decay", 1e-2)));
-  if (flag_or(config_, "use_ema", false) && !lora_)
-    ema_ = std::make_unique<ExponentialMovingAverage>(backbone_->module(), number_or(config_, "ema_decay", 0.9999));
+  // Under LoRA the average is of the adapters (SimpleTuner's EMA follows what trains).
+  if (flag_or(config_, "use_ema", false))
+    ema_ = std::make_unique<ExponentialMovingAverage>(averaged_module(), number_or(config_, "ema_decay", 0.9999));
   objective_ = std::make_unique<diffusion::Objective>(diffusion::Objective::from_json(config_));
   timestep_sampler_ = diffusion::TimestepSampler::from_json(config_);
   loss_config_ = diffusion::LossConfig::from_json(config_);
@@ -283,11 +281,24 @@ int64_t Trainer::trainable_parameter_count() const {
   return n;
 }
 
+torch::nn::Module& Trainer::averaged_module() {
+  return lora_ ? lora_->module() : backbone_->module();
+}
+
 void Trainer::save_lora_file() {
   const std::string name = std::string(alignment_->name()) + "_projector";
   const auto path = lora_->save(run_dir_->path(), alignment_->projectors(), name, step_);
   run_dir_->update_status({{"lora_file", path}});
   report("info", "LoRA adapter written to " + path);
+  if (ema_) {
+    // SimpleTuner writes the averaged adapters beside, in ema/.
+    const auto ema_dir = run_dir_->path() + "/ema";
+    fs::create_directories(ema_dir);
+    ema_->swap_into(averaged_module());
+    const auto ema_path = lora_->save(ema_dir, alignment_->projectors(), name, step_);
+    ema_->swap_into(averaged_module());
+    report("info", "EMA LoRA adapter written to " + ema_path);
+  }
 }
 
 void Trainer::set_teacher_every_step(bool on) {
@@ -354,7 +365,7 @@ StepMetrics Trainer::train_step() {
     throw Error("the gradient norm became non-finite at step " + std::to_string(step_ + 1) +
                 "; the run stops here and the last checkpoint is kept as it was. Lower learning_rate.");
   optimizer_->step();
-  if (ema_) ema_->update(backbone_->module());
+  if (ema_) ema_->update(averaged_module());
   ++step_;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   StepMetrics m = {{"step", step_},
@@ -406,18 +417,18 @@ void Trainer::save_checkpoint() {
 
 std::string Trainer::write_samples() {
   auto& module = backbone_->module();
-  if (ema_) ema_->swap_into(module);
+  if (ema_) ema_->swap_into(averaged_module());
   module.eval();
   SampleGrid grid;
   try {
     grid = draw_sample_grid(*backbone_, *latent_space_, *objective_, config_, data_.num_classes, device_);
   } catch (...) {
     module.train();
-    if (ema_) ema_->swap_into(module);
+    if (ema_) ema_->swap_into(averaged_module());
     throw;
   }
   module.train();
-  if (ema_) ema_->swap_into(module);
+  if (ema_) ema_->swap_into(averaged_module());
   char name[64];
   std::snprintf(name, sizeof(name), "step-%06lld.png", static_cast<long long>(step_));
   const std::string path = run_dir_->samples() + "/" + name;

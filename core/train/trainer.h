@@ -83,6 +83,7 @@ class Trainer {
   void set_state(const std::string& state);
   void report(const std::string& level, const std::string& message);
   void save_lora_file();
+  torch::nn::Module& averaged_module();  // what the EMA follows: the backbone, or its adapters under LoRA
 
   nlohmann::json config_;
   TrainerOptions options_;

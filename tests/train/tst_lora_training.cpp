@@ -100,6 +100,9 @@ TEST_CASE("LoRA runs: frozen base, adapters + projector train, checkpoints witho
     repa::data::generate_demo_dataset(dir.file("data"), {2, 16, 1});
     auto config = lora_config(dir, "whole", arch);
     if (arch == "unet2d") config["lora_format"] = "comfyui";
+    // The EMA follows the adapters (a fast decay so that it visibly differs from them).
+    config["use_ema"] = true;
+    config["ema_decay"] = 0.5;
     int64_t trainable = 0;
     {
       Trainer trainer(config);
@@ -125,6 +128,10 @@ TEST_CASE("LoRA runs: frozen base, adapters + projector train, checkpoints witho
     CHECK(fs::exists(checkpoint + "/lora.safetensors"));
     CHECK(!fs::exists(checkpoint + "/model.safetensors"));
     CHECK(fs::exists(checkpoint + "/align.safetensors"));
+    CHECK(numel_in(checkpoint + "/ema.safetensors") == numel_in(checkpoint + "/lora.safetensors"));  // adapters only
+    REQUIRE(fs::exists(whole + "/ema/pytorch_lora_weights.safetensors"));
+    CHECK(repa::test::read_bytes(whole + "/ema/pytorch_lora_weights.safetensors") !=
+          repa::test::read_bytes(whole + "/pytorch_lora_weights.safetensors"));
     // AdamW keeps two moments per trainable value, nothing for the frozen base.
     CHECK(numel_in(checkpoint + "/optimizer.safetensors") == 2 * trainable);
     MESSAGE(arch << ": " << trainable << " trainable values, optimizer state " << 2 * trainable * 4 << " bytes");
