@@ -42,6 +42,11 @@ std::unique_ptr<LoraTraining> LoraTraining::from_config(const nlohmann::json& co
   if (flag_or(config, "crepa_enabled", false)) targets.modules_to_save = {"crepa_projector"};
   if (flag_or(config, "urepa_enabled", false)) targets.modules_to_save = {"urepa_projector"};
   const auto format = adapters::parse_lora_format(text_or(config, "lora_format", "diffusers"));
+  // The frozen base in the run's weight precision: bf16 on CUDA under mixed_precision bf16 (the forward runs in a bf16
+  // autocast region there anyway); fp32 elsewhere. The adapters stay fp32, as peft keeps them.
+  const auto params = base.parameters();
+  if (!params.empty() && params.front().is_cuda() && text_or(config, "mixed_precision", "no") == "bf16")
+    base.to(torch::kBFloat16);
   std::unique_ptr<LoraTraining> out(new LoraTraining(base, family, settings, targets, format));
   const std::string init = text_or(config, "init_lora", "");
   if (!init.empty()) {

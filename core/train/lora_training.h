@@ -17,8 +17,8 @@ namespace repa::train {
 
 class LoraTraining {
  public:
-  // nullptr unless model_type is "lora". InputError for bad LoRA options, targets that match nothing, or an
-  // init_lora file that does not fit.
+  // nullptr unless model_type is "lora". Freezes the base (in bf16 on CUDA under mixed_precision bf16). InputError
+  // for bad LoRA options, targets that match nothing, or an init_lora file that does not fit.
   static std::unique_ptr<LoraTraining> from_config(const nlohmann::json& config, torch::nn::Module& base,
                                                    const std::string& architecture);
 

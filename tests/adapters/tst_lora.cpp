@@ -385,3 +385,23 @@ TEST_CASE("merge from files: base weights + a LoRA file give the adapter's forwa
           merge_lora_file(dir.file("other.safetensors"), dir.file("k.safetensors"));
         }).find("names no Linear or Conv2d of the model") != std::string::npos);
 }
+
+TEST_CASE("a bf16 base with fp32 adapters: the layer keeps its dtype, the adapters train in fp32") {
+  torch::manual_seed(8);
+  torch::nn::Sequential holder;
+  holder->push_back("proj", diffusers::Linear(6, 4));
+  LoraModel lora(*holder, settings(2, 4.0), names({"proj"}));
+  randomise(lora);
+  auto* layer = holder[0]->as<diffusers::LinearImpl>();
+  const auto x = torch::randn({3, 6});
+  const auto want = layer->forward(x);
+  holder->to(torch::kBFloat16);
+  for (auto& p : holder->parameters()) p.set_requires_grad(false);
+  const auto got = layer->forward(x.to(torch::kBFloat16));
+  CHECK((got.scalar_type() == torch::kBFloat16));
+  CHECK((lora.layer("proj")->lora_A.scalar_type() == torch::kFloat32));
+  CHECK(torch::allclose(got.to(torch::kFloat32), want, 0.05, 0.05));
+  got.to(torch::kFloat32).sum().backward();
+  CHECK(lora.layer("proj")->lora_B.grad().defined());
+  CHECK((lora.layer("proj")->lora_B.grad().scalar_type() == torch::kFloat32));
+}
