@@ -96,7 +96,7 @@ TEST_CASE("export for SimpleTuner: bare names, dataset file, what was dropped; a
                     " --set urepa_enabled=true --set studio.dataset_dir=/data/photos --set studio.sit_size=L");
   REQUIRE(result.code == 0);
   CHECK(has(result.output, "wrote " + first + "/multidatabackend.json"));
-  CHECK(has(result.output, "kept:    lora_type"));
+  CHECK(has(result.output, "kept:    lycoris_config"));
   CHECK(has(result.output, "dropped: studio.sit_size = \"L\": studio-only setting"));
   const auto config = json::parse(repa::test::read_bytes(first + "/config.json"));
   CHECK(config["urepa_enabled"] == true);

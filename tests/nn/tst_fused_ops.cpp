@@ -1,4 +1,5 @@
 // The fused CPU operators against ATen: tanh GELU over the whole float range, the per-head packed attention.
+#include <algorithm>
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
@@ -114,13 +115,20 @@ TEST_CASE("packed_self_attention equals the written-out attention, forward and b
     const auto got = nn::packed_self_attention(qkv);
     const auto want = written_out_attention(reference_in);
     REQUIRE(got.sizes() == want.sizes());
-    CHECK(torch::allclose(got, want, 1e-5, 1e-6));
+    // Both sides round in fp32 with different summation orders (the BLAS kernel depends on the CPU), so the
+    // bound is set against a float64 evaluation: ours may not be more than 4x further from it than ATen's.
+    const auto exact = written_out_attention(qkv.detach().to(torch::kFloat64));
+    const double ours = (got.to(torch::kFloat64) - exact).abs().max().item<double>();
+    const double aten = (want.detach().to(torch::kFloat64) - exact).abs().max().item<double>();
+    MESSAGE("largest forward error against float64: per-head path " << ours << ", ATen " << aten);
+    CHECK(ours <= 4 * std::max(aten, 1e-7));
+    CHECK(torch::allclose(got, want, 1e-4, 1e-5));
     const auto upstream = torch::randn_like(want);
     got.backward(upstream);
     want.backward(upstream);
     CHECK(torch::allclose(qkv.grad(), reference_in.grad(), 1e-4, 1e-5));
     torch::NoGradGuard no_grad;
-    CHECK(torch::allclose(nn::packed_self_attention(qkv.detach()), want, 1e-5, 1e-6));
+    CHECK(torch::allclose(nn::packed_self_attention(qkv.detach()), want, 1e-4, 1e-5));
   }
 }
 
