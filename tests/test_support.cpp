@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/base/error.h"
+
 namespace repa::test {
 
 ScratchDir::ScratchDir(const std::string& tag) {
@@ -37,5 +39,16 @@ std::string read_bytes(const std::string& path) {
   out << in.rdbuf();
   return out.str();
 }
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace repa::test

@@ -14,24 +14,13 @@
 #include "tests/test_support.h"
 
 using namespace repa;
+using test::contains;
+using test::error_of;
 
 namespace {
 
 // Guidance embedding on (Flux dev shape): 2 double + 2 single blocks.
 const char* const kFixture = "text2image/flux_transformer_forward_1_0.safetensors";
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 struct Loaded {
   io::SafetensorsFile file;

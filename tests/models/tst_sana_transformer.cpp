@@ -18,21 +18,10 @@
 #include "tests/test_support.h"
 
 using namespace repa;
+using test::contains;
+using test::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 nlohmann::json tiny_config(bool sprint = false) {
   auto c = nlohmann::json::parse(R"({"attention_bias": false, "attention_head_dim": 8, "caption_channels": 12,

@@ -16,21 +16,10 @@
 #include "tests/test_support.h"
 
 using namespace repa;
+using test::contains;
+using test::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 io::NamedTensors official_form(const io::SafetensorsFile& file, const models::SD3TransformerConfig& config) {
   std::map<std::string, torch::Tensor> d;

@@ -14,24 +14,13 @@
 #include "tests/test_support.h"
 
 using namespace repa;
+using test::contains;
+using test::error_of;
 
 namespace {
 
 // The SD3.5-shaped fixture (dual attention in blocks 0 and 1, RMS qk-norm).
 const char* const kFixture = "text2image/sd3_transformer_forward_1_1.safetensors";
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 struct Loaded {
   io::SafetensorsFile file;

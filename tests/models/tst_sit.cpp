@@ -13,6 +13,8 @@
 #include "tests/test_support.h"
 
 using namespace repa;
+using test::contains;
+using test::error_of;
 
 namespace {
 
@@ -26,19 +28,6 @@ models::SiTConfig tiny(int64_t patch = 2) {
   c.num_heads = 2;
   c.num_classes = 10;
   return c;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 }  // namespace
