@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/base/bounded_json.h"
 #include "core/base/error.h"
 #include "core/io/atomic_file.h"
 
@@ -54,6 +55,48 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw InputError("safetensors file " + path + ": " + what);
+}
+
+// A name from the file, cut for a message: a hostile header may hold megabyte-long tensor names.
+std::string excerpt_name(const std::string& name) {
+  constexpr std::size_t kMax = 160;
+  return name.size() <= kMax ? name : name.substr(0, kMax) + "…";
+}
+
+// Finds the first top-level key listed twice (nlohmann keeps only the last one), without building a tree.
+class DuplicateKeyFinder : public nlohmann::json_sax<json> {
+ public:
+  std::string duplicate;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth_ <= kMaxJsonDepth; }
+  bool end_object() override { return --depth_ >= 0; }
+  bool start_array(std::size_t) override { return ++depth_ <= kMaxJsonDepth; }
+  bool end_array() override { return --depth_ >= 0; }
+  bool key(string_t& k) override {
+    if (depth_ == 1 && !seen_.insert(k).second) {
+      duplicate = k;
+      return false;  // the first one is enough
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  int depth_ = 0;
+  std::set<std::string> seen_;
+};
+
+// a * b, or nullopt when it does not fit 64 bits.
+std::optional<uint64_t> checked_mul(uint64_t a, uint64_t b) {
+  uint64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -115,23 +158,13 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     fail(path, "header length " + std::to_string(header_len) + " runs past the end of the " +
                    std::to_string(file_size) + "-byte file (truncated?)");
 
-  std::set<std::string> seen;
-  std::string duplicate;
-  const json::parser_callback_t check_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (depth == 1 && event == json::parse_event_t::key) {
-      const auto key = parsed.get<std::string>();
-      if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
-    }
-    return true;
-  };
-  json header;
-  try {
-    const char* text = reinterpret_cast<const char*>(bytes + 8);
-    header = json::parse(text, text + header_len, check_duplicates);
-  } catch (const json::exception& e) {
-    fail(path, std::string("header is not valid JSON: ") + e.what());
-  }
-  if (!duplicate.empty()) fail(path, "tensor '" + duplicate + "' is listed twice in the header");
+  const char* text = reinterpret_cast<const char*>(bytes + 8);
+  // Bounded: a header nested 65,000 levels deep is refused by name instead of overflowing the stack.
+  const json header = parse_json_bounded(std::string_view(text, header_len), "safetensors file " + path + ": header");
+  DuplicateKeyFinder duplicates;
+  json::sax_parse(text, text + header_len, &duplicates);
+  if (!duplicates.duplicate.empty())
+    fail(path, "tensor '" + excerpt_name(duplicates.duplicate) + "' is listed twice in the header");
   if (!header.is_object()) fail(path, "header is not a JSON object");
 
   file.data_ = bytes + 8 + header_len;
@@ -144,12 +177,12 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     if (name == "__metadata__") {
       if (!entry.is_object()) fail(path, "__metadata__ is not an object");
       for (auto m = entry.begin(); m != entry.end(); ++m) {
-        if (!m.value().is_string()) fail(path, "__metadata__ value of '" + m.key() + "' is not a string");
+        if (!m.value().is_string()) fail(path, "__metadata__ value of '" + excerpt_name(m.key()) + "' is not a string");
         file.metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    const std::string where = "tensor '" + name + "'";
+    const std::string where = "tensor '" + excerpt_name(name) + "'";
     if (!entry.is_object()) fail(path, where + ": header entry is not an object");
     if (!entry.contains("dtype") || !entry["dtype"].is_string()) fail(path, where + ": missing string 'dtype'");
     if (!entry.contains("shape") || !entry["shape"].is_array()) fail(path, where + ": missing array 'shape'");
@@ -159,19 +192,27 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     info.name = name;
     info.dtype = entry["dtype"].get<std::string>();
     const DtypeEntry* dtype = find_dtype(info.dtype);
-    if (!dtype) fail(path, where + ": unknown or unsupported dtype '" + info.dtype + "'");
+    if (!dtype) fail(path, where + ": unknown or unsupported dtype '" + excerpt_name(info.dtype) + "'");
+    // Sizes come from the file: every product is checked, so [2^62] F32 cannot wrap around to 0 bytes.
     uint64_t elements = 1;
+    bool any_zero = false;
     for (const auto& dim : entry["shape"]) {
       if (!dim.is_number_integer() || dim.get<int64_t>() < 0)
-        fail(path, where + ": shape " + entry["shape"].dump() + " has a dimension that is not a non-negative integer");
+        fail(path,
+             where + ": shape " + json_excerpt(entry["shape"]) + " has a dimension that is not a non-negative integer");
       const auto d = dim.get<int64_t>();
       info.shape.push_back(d);
-      if (d != 0 && elements > UINT64_MAX / static_cast<uint64_t>(d)) fail(path, where + ": shape overflows");
-      elements *= static_cast<uint64_t>(d);
+      any_zero = any_zero || d == 0;
+      // A product past int64 is refused even when a later 0 would cancel it: LibTorch sizes are int64.
+      const auto product = checked_mul(elements, static_cast<uint64_t>(d == 0 ? 1 : d));
+      if (!product || *product > static_cast<uint64_t>(INT64_MAX))
+        fail(path, where + ": shape " + json_excerpt(entry["shape"]) + " has more than 2^63 elements");
+      elements = *product;
     }
+    if (any_zero) elements = 0;
     for (const auto& off : entry["data_offsets"])
       if (!off.is_number_unsigned() && !(off.is_number_integer() && off.get<int64_t>() >= 0))
-        fail(path, where + ": data_offsets " + entry["data_offsets"].dump() + " are not non-negative integers");
+        fail(path, where + ": data_offsets " + json_excerpt(entry["data_offsets"]) + " are not non-negative integers");
     info.begin = entry["data_offsets"][0].get<uint64_t>();
     info.end = entry["data_offsets"][1].get<uint64_t>();
     if (info.end < info.begin)
@@ -180,7 +221,11 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     if (info.end > file.data_size_)
       fail(path, where + ": data_offsets end at byte " + std::to_string(info.end) + " but the data section has " +
                      std::to_string(file.data_size_) + " bytes (truncated file?)");
-    const uint64_t expected = elements * dtype->size;
+    const auto needed = checked_mul(elements, dtype->size);
+    if (!needed)
+      fail(path, where + ": shape " + shape_string(info.shape) + " of " + info.dtype +
+                     " needs more than 2^64 bytes (the header's sizes overflow)");
+    const uint64_t expected = *needed;
     if (info.end - info.begin != expected)
       fail(path, where + ": shape " + shape_string(info.shape) + " of " + info.dtype + " needs " +
                      std::to_string(expected) + " bytes but data_offsets span " +
@@ -247,12 +292,8 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string& path) {
   }
   std::ifstream in(path);
   if (!in) throw InputError("checkpoint index " + path + ": cannot open");
-  nlohmann::json index;
-  try {
-    in >> index;
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError("checkpoint index " + path + ": not valid JSON: " + e.what());
-  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const nlohmann::json index = parse_json_bounded(text, "checkpoint index " + path);
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     throw InputError("checkpoint index " + path + ": missing object 'weight_map'");
   if (index.contains("metadata") && index["metadata"].is_object())
@@ -262,20 +303,22 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string& path) {
   std::map<std::string, std::size_t> shard_index;
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
     if (!it.value().is_string())
-      throw InputError("checkpoint index " + path + ": weight_map entry '" + it.key() + "' is not a file name");
+      throw InputError("checkpoint index " + path + ": weight_map entry '" + excerpt_name(it.key()) +
+                       "' is not a file name");
     const std::string shard = it.value().get<std::string>();
     auto found = shard_index.find(shard);
     if (found == shard_index.end()) {
       const fs::path shard_path = dir / shard;
-      if (!fs::exists(shard_path))
-        throw InputError("checkpoint index " + path + ": shard " + shard_path.string() + " (holding '" + it.key() +
-                         "') does not exist");
+      std::error_code ec;
+      if (!fs::exists(shard_path, ec))
+        throw InputError("checkpoint index " + path + ": shard " + excerpt_name(shard_path.string()) + " (holding '" +
+                         excerpt_name(it.key()) + "') does not exist");
       ckpt.shards_.push_back(SafetensorsFile::open(shard_path.string()));
       found = shard_index.emplace(shard, ckpt.shards_.size() - 1).first;
     }
     if (!ckpt.shards_[found->second].contains(it.key()))
-      throw InputError("checkpoint index " + path + ": tensor '" + it.key() + "' is mapped to " + shard +
-                       " but that shard does not contain it");
+      throw InputError("checkpoint index " + path + ": tensor '" + excerpt_name(it.key()) + "' is mapped to " +
+                       excerpt_name(shard) + " but that shard does not contain it");
     ckpt.shard_of_[it.key()] = found->second;
   }
   return ckpt;
