@@ -1,0 +1,24 @@
+// Fuzzes decode_image (stb's PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PNM readers behind the project's checks):
+// an undecodable file must be an InputError, a decoded one must hold width * height * 3 bytes.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/base/error.h"
+#include "core/data/image.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  try {
+    const auto image = repa::data::decode_image(bytes, "fuzz-input");
+    if (image.width <= 0 || image.height <= 0) __builtin_trap();
+    if (image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 3) __builtin_trap();
+    if (image.pixels.size() <= (1u << 20)) {
+      const auto flipped = repa::data::flip_horizontal(image);
+      if (flipped.at(0, 0, 0) != image.at(image.width - 1, 0, 0)) __builtin_trap();
+    }
+  } catch (const repa::InputError&) {
+    // Named: empty, too large or stb's reason.
+  }
+  return 0;
+}
