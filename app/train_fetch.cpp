@@ -1,17 +1,20 @@
 // repa-train fetch NAME: downloads an encoder's Hugging Face model.safetensors into the studio's cache, with a
 // progress bar, resume of a partial download, size and sha256 checks and an atomic rename.
+// repa-train fetch OWNER/NAME: downloads a model repository's diffusers folders (hub_fetch.h) the same way.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "app/train_commands.h"
 #include "core/base/error.h"
 #include "core/encoders/dinov2_weights.h"
 #include "core/encoders/encoder_catalog.h"
+#include "core/encoders/hub_fetch.h"
 #include "core/encoders/weight_download.h"
 #include "core/encoders/weight_location.h"
 
@@ -21,6 +24,8 @@ namespace {
 void print_usage() {
   std::printf(
       "Usage: repa-train fetch NAME [--url URL] [--dest FILE] [--force]\n"
+      "       repa-train fetch OWNER/REPO [--family F] [--include GLOB]... [--revision REV] [--variant V]\n"
+      "                                   [--dest DIR] [--force]\n"
       "       repa-train fetch --list\n\n"
       "Downloads the Hugging Face model.safetensors of encoder NAME (a name or SimpleTuner alias:\n"
       "dinov2_vitg14, dinov2_s, dinov2_vitb14_reg, ...) to $XDG_CACHE_HOME/repa-studio/encoders/NAME/\n"
@@ -28,7 +33,19 @@ void print_usage() {
       "  --url URL    download from URL instead (a mirror); $HF_ENDPOINT replaces https://huggingface.co\n"
       "  --dest FILE  write FILE instead of the cache\n"
       "  --force      download again even if the file is present\n"
-      "  --list       the known encoders, their files and whether they are cached\n");
+      "  --list       the known encoders, their files and whether they are cached\n\n"
+      "OWNER/REPO (a Hub model repository, e.g. stabilityai/stable-diffusion-xl-base-1.0) is listed through the Hub\n"
+      "API and its diffusers folders are downloaded to $XDG_CACHE_HOME/repa-studio/models/OWNER/REPO/, a plain\n"
+      "diffusers folder that pretrained_model_name_or_path may name (or name the repo id itself once fetched).\n"
+      "Only .safetensors, .json and tokenizer files are taken, the plain weights before a variant.\n"
+      "  --family F     the folders model family F needs (sdxl: unet vae text_encoder text_encoder_2 tokenizer\n"
+      "                 tokenizer_2 scheduler, ...); without it every diffusers component folder of the repo\n"
+      "  --include GLOB files whose repo path matches GLOB ('text_encoder/*'), instead of the family's; repeatable\n"
+      "  --revision REV branch, tag or commit (default main)\n"
+      "  --variant V    prefer the V weights (fp16) where a folder has several\n"
+      "  --dest DIR     write into DIR instead of the cache\n"
+      "Gated models: the token comes from $HF_TOKEN or the Hub's token file ($HF_HOME/token,\n"
+      "~/.cache/huggingface/token); accept the model's licence on its Hub page first. $HF_ENDPOINT names a mirror.\n");
 }
 
 std::string human_bytes(double bytes) {
@@ -111,11 +128,63 @@ void check_architecture(const encoders::EncoderSpec& spec, const std::string& pa
   }
 }
 
+struct RepoFetchArgs {
+  std::string repo, dest, revision = "main";
+  encoders::HubSelection selection;
+  bool force = false;
+};
+
+int fetch_model_repo(const RepoFetchArgs& a) {
+  encoders::HubFetchRequest request;
+  request.repo = a.repo;
+  request.revision = a.revision;
+  request.selection = a.selection;
+  request.destination = a.dest;
+  request.force = a.force;
+  request.token = encoders::hub_token(&request.token_source);
+  const auto folder = a.dest.empty() ? encoders::hub_model_folder(a.repo) : a.dest;
+  std::printf("fetching %s (revision %s) from %s\n  to %s\n  token: %s\n", a.repo.c_str(), a.revision.c_str(),
+              encoders::hub_endpoint().c_str(), folder.c_str(),
+              request.token.empty() ? "none" : request.token_source.c_str());
+  std::fflush(stdout);
+  std::unique_ptr<ProgressBar> bar;  // one per file
+  request.on_file = [&](std::size_t index, std::size_t count, const encoders::HubFile& file, bool skipped) {
+    if (bar) bar->finish();
+    std::printf("[%zu/%zu] %s  %s%s\n", index + 1, count, file.path.c_str(),
+                file.size ? human_bytes(static_cast<double>(file.size)).c_str() : "",
+                skipped ? "  (already complete)" : "");
+    std::fflush(stdout);
+    bar = std::make_unique<ProgressBar>();
+  };
+  request.on_progress = [&](const encoders::DownloadProgress& p) {
+    if (bar) bar->update(p);
+  };
+  request.on_notice = [&](const std::string& text) {
+    if (bar) bar->finish();
+    std::fprintf(stderr, "note: %s\n", text.c_str());
+  };
+  encoders::HubFetchResult result;
+  try {
+    result = encoders::fetch_hub_model(request);
+  } catch (...) {
+    if (bar) bar->finish();
+    throw;
+  }
+  if (bar) bar->finish();
+  std::printf("saved %zu files of %s at commit %s into %s (%zu downloaded, %s; %zu already complete)\n",
+              result.files.size(), a.repo.c_str(), result.commit.empty() ? "?" : result.commit.c_str(),
+              result.folder.c_str(), result.downloaded,
+              human_bytes(static_cast<double>(result.downloaded_bytes)).c_str(), result.skipped);
+  return 0;
+}
+
 }  // namespace
 
 int fetch_command(const Args& args) {
   std::string name, url, dest;
   bool force = false;
+  RepoFetchArgs repo;
+  bool repo_options = false;  // an option that only a model repository takes
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     if (a == "--help" || a == "-h") {
@@ -127,6 +196,14 @@ int fetch_command(const Args& args) {
       force = true;
     } else if ((a == "--url" || a == "--dest") && i + 1 < args.size()) {
       (a == "--url" ? url : dest) = args[++i];
+    } else if (a == "--include" && i + 1 < args.size()) {
+      repo.selection.includes.push_back(args[++i]);
+      repo_options = true;
+    } else if ((a == "--revision" || a == "--family" || a == "--variant") && i + 1 < args.size()) {
+      (a == "--revision" ? repo.revision
+       : a == "--family" ? repo.selection.family
+                         : repo.selection.variant) = args[++i];
+      repo_options = true;
     } else if (!a.empty() && a[0] != '-' && name.empty()) {
       name = a;
     } else {
@@ -139,6 +216,22 @@ int fetch_command(const Args& args) {
     print_usage();
     return 2;
   }
+  if (name.find('/') != std::string::npos) {
+    if (!encoders::is_hub_repo_id(name))
+      throw InputError("'" + name + "' is not a Hub repository id (owner/name with letters, digits, '-', '_', '.')");
+    if (!url.empty()) throw InputError("--url fetches one encoder file; a model repository takes HF_ENDPOINT");
+    if (repo.revision.empty()) throw InputError("--revision needs a branch, tag or commit");
+    if (!repo.selection.family.empty()) encoders::family_components(repo.selection.family);  // names a bad family
+    repo.repo = name;
+    repo.dest = dest;
+    repo.force = force;
+    return fetch_model_repo(repo);
+  }
+  if (repo_options)
+    throw InputError(
+        "--family, --include, --revision and --variant apply to a model repository (OWNER/NAME), not "
+        "to encoder '" +
+        name + "'");
   const auto& spec = encoders::find_encoder(name);
   if (dest.empty()) dest = encoders::cached_weights_path(spec);
   if (url.empty()) {

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -27,14 +29,48 @@ struct Transfer {
   CURL* curl = nullptr;
   std::FILE* out = nullptr;
   std::string part;
-  uint64_t offset = 0;         // bytes on disk before this request
-  uint64_t written = 0;        // bytes written by this request
-  bool decided = false;        // whether the response status has been looked at
-  bool restarted = false;      // the server ignored the Range and sent the whole file
+  uint64_t offset = 0;     // bytes on disk before this request
+  uint64_t written = 0;    // bytes written by this request
+  bool decided = false;    // whether the response status has been looked at
+  bool restarted = false;  // the server ignored the Range and sent the whole file
   long status = 0;
-  std::string error_body;      // first bytes of an error response, for the message
+  std::string error_body;  // first bytes of an error response, for the message
   const DownloadRequest* request = nullptr;
   uint64_t content_length = 0;
+  std::map<std::string, std::string> headers;  // of the last response (a redirect's are replaced)
+};
+
+// Collects "Name: value" header lines, lower-casing names; a new status line (a redirect's target) starts afresh.
+void record_header(std::map<std::string, std::string>& headers, const char* data, size_t n) {
+  std::string line(data, n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (line.rfind("HTTP/", 0) == 0) {
+    headers.clear();
+    return;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string::npos) return;
+  std::string name = line.substr(0, colon);
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto value = line.substr(colon + 1);
+  value.erase(0, std::min(value.find_first_not_of(' '), value.size()));
+  headers[name] = value;
+}
+
+size_t on_download_header(char* data, size_t size, size_t count, void* user) {
+  record_header(static_cast<Transfer*>(user)->headers, data, size * count);
+  return size * count;
+}
+
+// A curl header list freed with its owner.
+struct HeaderList {
+  curl_slist* list = nullptr;
+  explicit HeaderList(const std::vector<std::string>& lines) {
+    for (const auto& l : lines) list = curl_slist_append(list, l.c_str());
+  }
+  ~HeaderList() { curl_slist_free_all(list); }
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
 };
 
 // Called with each piece of the body. The first call decides, from the status, whether the bytes continue
@@ -71,8 +107,8 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   if (t.request->on_progress && t.status < 400) {
     DownloadProgress p;
     p.received = t.offset + t.written;
-    p.total = t.request->expected_bytes ? t.request->expected_bytes
-                                        : (t.content_length ? t.offset + t.content_length : 0);
+    p.total =
+        t.request->expected_bytes ? t.request->expected_bytes : (t.content_length ? t.offset + t.content_length : 0);
     t.request->on_progress(p);
   }
   return 0;
@@ -96,9 +132,61 @@ void sync_file(const std::string& path) {
   }
 }
 
+struct TextTransfer {
+  HttpResponse response;
+  std::size_t max_body = 0;
+  bool too_large = false;
+};
+
+size_t on_text_body(char* data, size_t size, size_t count, void* user) {
+  auto& t = *static_cast<TextTransfer*>(user);
+  const size_t n = size * count;
+  if (t.response.body.size() + n > t.max_body) {
+    t.too_large = true;
+    return 0;
+  }
+  t.response.body.append(data, n);
+  return n;
+}
+
+size_t on_text_header(char* data, size_t size, size_t count, void* user) {
+  record_header(static_cast<TextTransfer*>(user)->response.headers, data, size * count);
+  return size * count;
+}
+
 }  // namespace
 
-std::string partial_path(const std::string& destination) { return destination + ".part"; }
+HttpResponse http_get(const std::string& url, const std::vector<std::string>& headers, std::size_t max_body) {
+  ensure_curl_initialised();
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) throw Error("libcurl could not start a transfer for " + url);
+  TextTransfer t;
+  t.max_body = max_body;
+  char error[CURL_ERROR_SIZE] = {0};
+  HeaderList header_list(headers);
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(curl.get(), CURLOPT_USERAGENT, "repa-studio");
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, on_text_body);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, on_text_header);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &t);
+  if (header_list.list) curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, header_list.list);
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 300L);
+  const CURLcode code = curl_easy_perform(curl.get());
+  if (t.too_large) throw Error("the answer of " + url + " is larger than " + std::to_string(max_body) + " bytes");
+  if (code != CURLE_OK)
+    throw Error("request to " + url + " failed: " + (error[0] ? std::string(error) : curl_easy_strerror(code)));
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &t.response.status);
+  return t.response;
+}
+
+std::string partial_path(const std::string& destination) {
+  return destination + ".part";
+}
 
 DownloadResult download_file(const DownloadRequest& request) {
   ensure_curl_initialised();
@@ -137,6 +225,11 @@ DownloadResult download_file(const DownloadRequest& request) {
     curl_easy_setopt(t.curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(t.curl, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(t.curl, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(t.curl, CURLOPT_HEADERFUNCTION, on_download_header);
+    curl_easy_setopt(t.curl, CURLOPT_HEADERDATA, &t);
+    // curl keeps custom headers (the token) off a redirect to another host, such as the Hub's file store.
+    HeaderList header_list(request.headers);
+    if (header_list.list) curl_easy_setopt(t.curl, CURLOPT_HTTPHEADER, header_list.list);
     curl_easy_setopt(t.curl, CURLOPT_CONNECTTIMEOUT, 30L);
     // Give up on a stalled connection (under 1 KB/s for a minute) rather than hang; the next run resumes.
     curl_easy_setopt(t.curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
@@ -155,13 +248,15 @@ DownloadResult download_file(const DownloadRequest& request) {
       notice(request, "server reports " + part + " complete at " + std::to_string(on_disk) + " bytes");
     } else if (t.status >= 400) {
       if (t.status == 416) fs::remove(part);
-      throw Error("download of " + request.url + " failed: HTTP " + std::to_string(t.status) +
-                  (t.error_body.empty() || t.error_body[0] == '<'  // an HTML page says nothing useful in one line
-                       ? ""
-                       : " (" + t.error_body.substr(0, t.error_body.find('\n')) + ")"));
+      const auto code_header = t.headers.find("x-error-code");
+      throw HttpStatusError("download of " + request.url + " failed: HTTP " + std::to_string(t.status) +
+                                (t.error_body.empty() || t.error_body[0] == '<'  // an HTML page says nothing in a line
+                                     ? ""
+                                     : " (" + t.error_body.substr(0, t.error_body.find('\n')) + ")"),
+                            t.status, code_header == t.headers.end() ? "" : code_header->second);
     } else if (code != CURLE_OK) {
-      throw Error("download of " + request.url + " interrupted after " + std::to_string(on_disk) + " bytes: " +
-                  (error[0] ? std::string(error) : curl_easy_strerror(code)) + "; " + part +
+      throw Error("download of " + request.url + " interrupted after " + std::to_string(on_disk) +
+                  " bytes: " + (error[0] ? std::string(error) : curl_easy_strerror(code)) + "; " + part +
                   " is kept, run the same command again to resume");
     }
     if (t.restarted) notice(request, "the server does not resume downloads; fetched the whole file again");
