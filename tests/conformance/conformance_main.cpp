@@ -17,8 +17,6 @@ namespace {
 // Kinds whose implementation is still being built: printed as PENDING, never PASS. A kind leaves this list
 // when its checker lands (a pending kind that has a checker is reported, so the list cannot go stale).
 const std::set<std::string> kPendingKinds = {
-    // text-to-image: text encoders and tokenizers, DiT backbones, LoRA adapters (tests/fixtures/text2image)
-    "hidream_transformer_forward",
     // the large text encoders and the Sana / Flux2 autoencoders
     "gemma2_encoder_forward", "umt5_encoder_forward", "llama_encoder_forward", "mistral_encoder_forward",
     "chatglm_encoder_forward", "dc_ae_forward", "flux2_vae_forward"};
@@ -30,7 +28,7 @@ std::set<std::string> known_kinds() {
       "sit_forward",          "unet2d_forward",   "autoencoder_kl",
   };
   kinds.insert({"pixart_transformer_forward", "sana_transformer_forward", "auraflow_transformer_forward",
-                "lumina2_transformer_forward"});
+                "lumina2_transformer_forward", "hidream_transformer_forward"});
   kinds.insert({"clip_tokenize", "t5_tokenize", "clip_text_forward", "t5_encoder_forward"});
   kinds.insert("lora_adapter");
   kinds.insert({"sd3_transformer_forward", "flux_transformer_forward", "chroma_transformer_forward",
