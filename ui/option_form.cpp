@@ -9,6 +9,8 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMap>
+#include <QPalette>
+#include <QApplication>
 #include <QScrollArea>
 #include <QSpinBox>
 #include <QTabWidget>
@@ -27,6 +29,8 @@ using repa::config::OptionType;
 using repa::config::TrainerSupport;
 
 namespace {
+
+const QColor kDefaultTextColor(0x80, 0x80, 0x80);
 
 QString text_of(const nlohmann::json& value) {
   if (value.is_null()) return {};
@@ -153,8 +157,11 @@ QWidget* OptionForm::make_editor(const OptionSpec& spec, QWidget* parent) {
     case OptionType::Int:
       if (!is_nullable(spec)) {
         auto* spin = new QSpinBox(parent);
-        spin->setRange(spec.min ? static_cast<int>(std::max(*spec.min, -2e9)) : -1000000000,
-                       spec.max ? static_cast<int>(std::min(*spec.max, 2e9)) : 1000000000);
+        // The default must show as itself even below the minimum (xm_candidate_count: 1, while its minimum
+        // of 2 holds only with XM on); the validator, not the spin box, reports a value out of range.
+        double lowest = spec.min ? std::max(*spec.min, -2e9) : -1e9;
+        if (spec.default_value.is_number()) lowest = std::min(lowest, spec.default_value.get<double>());
+        spin->setRange(static_cast<int>(lowest), spec.max ? static_cast<int>(std::min(*spec.max, 2e9)) : 1000000000);
         spin->setAccelerated(true);
         connect(spin, qOverload<int>(&QSpinBox::valueChanged), this, [this, key](int v) { edited(key, v); });
         return spin;
@@ -354,9 +361,31 @@ void OptionForm::build() {
   }
 }
 
+bool OptionForm::is_given(const std::string& key) const {
+  if (key.rfind("studio.", 0) != 0) return config_.contains(key);
+  const auto studio = config_.find("studio");
+  return studio != config_.end() && studio->is_object() && studio->contains(key.substr(7));
+}
+
+void OptionForm::show_default_look(const Field& field) {
+  // Grey = the registry's default, black = set by the user, as line edits show defaults as placeholders.
+  auto* spin = qobject_cast<QSpinBox*>(field.editor);
+  auto* combo = qobject_cast<QComboBox*>(field.editor);
+  if (!spin && !combo) return;
+  const bool by_default = !is_given(field.spec->key);
+  QPalette palette = QApplication::palette(field.editor);
+  if (by_default) {
+    palette.setColor(QPalette::Text, kDefaultTextColor);
+    palette.setColor(QPalette::ButtonText, kDefaultTextColor);
+  }
+  field.editor->setPalette(palette);
+  field.editor->setProperty("showsDefault", by_default);
+}
+
 void OptionForm::load_editor(const Field& field) {
   const nlohmann::json value = repa::config::config_value(config_, field.spec->key);
   QWidget* editor = field.editor;
+  show_default_look(field);
   if (auto* box = qobject_cast<QCheckBox*>(editor)) {
     box->setChecked(value.is_boolean() ? value.get<bool>() : value.is_string() && value.get<std::string>() == "true");
   } else if (auto* combo = qobject_cast<QComboBox*>(editor)) {
@@ -373,10 +402,7 @@ void OptionForm::load_editor(const Field& field) {
     auto* line = qobject_cast<QLineEdit*>(editor);
     if (!line) line = editor->findChild<QLineEdit*>();
     if (!line) return;
-    const bool given = field.spec->key.rfind("studio.", 0) == 0
-                           ? config_.contains("studio") && config_["studio"].is_object() &&
-                                 config_["studio"].contains(field.spec->key.substr(7))
-                           : config_.contains(field.spec->key);
+    const bool given = is_given(field.spec->key);
     // Defaults show as the placeholder, so the user sees which values they actually set.
     line->setText(given || is_nullable(*field.spec) ? text_of(value) : QString());
   }
@@ -412,6 +438,8 @@ void OptionForm::edited(const std::string& key, const nlohmann::json& value) {
   }
   if (value.is_null()) target->erase(name);
   else (*target)[name] = value;
+  const auto it = index_.constFind(QString::fromStdString(key));
+  if (it != index_.constEnd()) show_default_look(fields_[static_cast<size_t>(*it)]);
   update_visibility();
   emit config_edited();
 }

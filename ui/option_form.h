@@ -72,6 +72,8 @@ class OptionForm : public QWidget {
   Field make_field(const repa::config::OptionSpec& spec, QWidget* parent);
   QWidget* make_editor(const repa::config::OptionSpec& spec, QWidget* parent);
   void load_editor(const Field& field);
+  bool is_given(const std::string& key) const;  // the user's config sets it (else the default shows)
+  void show_default_look(const Field& field);
   void update_visibility();
   void edited(const std::string& key, const nlohmann::json& value);
 

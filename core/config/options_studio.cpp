@@ -7,6 +7,10 @@ namespace {
 
 using T = OptionType;
 
+// The studio's own backbones (SiT, UNet) train when no model family is chosen; a family's spec names its own
+// backbone, so these settings would only mislead next to it.
+nlohmann::json no_family() { return nlohmann::json::array({nullptr, ""}); }
+
 Declare studio(const char* name, OptionType type, nlohmann::json default_value, const char* section, double order,
                const char* label) {
   return Declare(std::string("studio.") + name, type, std::move(default_value))
@@ -38,34 +42,41 @@ std::vector<OptionSpec> studio_options() {
       // Architecture
       studio("architecture", T::Choice, "sit", "architecture", 1, "Backbone")
           .choices({"sit", "unet2d", "unet2d_condition"})
+          .show_if("model_family", "in", no_family())
           .help("Network trained by the studio: a SiT transformer (REPA) or a diffusers UNet (U-REPA)."),
       studio("sit_size", T::Choice, "B", "architecture", 2, "SiT Size")
           .choices({"S", "B", "L", "XL", "custom"})
           .show_if("studio.architecture", "equals", "sit")
+          .show_if("model_family", "in", no_family())
           .help("SiT-S/B/L/XL as in the SiT and REPA papers, or custom depth and width."),
       studio("patch_size", T::Int, 2, "architecture", 3, "Patch Size")
           .min(1)
           .show_if("studio.architecture", "equals", "sit")
+          .show_if("model_family", "in", no_family())
           .help("Side of the square patches the transformer turns into tokens (the /2 in SiT-XL/2)."),
       studio("depth", T::Int, 12, "architecture", 4, "Depth")
           .min(1)
           .show_if("studio.architecture", "equals", "sit")
           .show_if("studio.sit_size", "equals", "custom")
+          .show_if("model_family", "in", no_family())
           .help("Number of transformer blocks."),
       studio("hidden_size", T::Int, 768, "architecture", 5, "Hidden Size")
           .min(1)
           .show_if("studio.architecture", "equals", "sit")
           .show_if("studio.sit_size", "equals", "custom")
+          .show_if("model_family", "in", no_family())
           .help("Width of the transformer's tokens; a multiple of the number of heads."),
       studio("num_heads", T::Int, 12, "architecture", 6, "Attention Heads")
           .min(1)
           .show_if("studio.architecture", "equals", "sit")
           .show_if("studio.sit_size", "equals", "custom")
+          .show_if("model_family", "in", no_family())
           .help("Attention heads per block."),
       studio("mlp_ratio", T::Float, 4.0, "architecture", 7, "MLP Ratio")
           .min(0.0)
           .show_if("studio.architecture", "equals", "sit")
           .show_if("studio.sit_size", "equals", "custom")
+          .show_if("model_family", "in", no_family())
           .help("Width of each block's MLP relative to the hidden size."),
       studio("class_dropout_prob", T::Float, 0.1, "architecture", 8, "Class Dropout")
           .min(0.0)
@@ -74,6 +85,7 @@ std::vector<OptionSpec> studio_options() {
           .help("Chance of replacing the class with the null class, which enables classifier-free guidance."),
       studio("unet_config", T::String, "", "architecture", 9, "UNet Config")
           .show_if("studio.architecture", "not_equals", "sit")
+          .show_if("model_family", "in", no_family())
           .help("A diffusers UNet config.json, or the name of a built-in UNet configuration."),
       studio("vae_path", T::Path, "", "architecture", 10, "VAE Weights")
           .help("AutoencoderKL weights to train in latent space (empty: train on pixels)."),
@@ -134,7 +146,12 @@ std::vector<OptionSpec> studio_options() {
           .help("Where to train (auto: CUDA when available)."),
       studio("threads", T::Int, 0, "runtime", 2, "CPU Threads").min(0).help("LibTorch threads (0: every core)."),
       studio("run_name", T::String, "", "runtime", 3, "Run Name")
-          .help("Name of the run folder inside output_dir (empty: a timestamp)."),
+          .help("Name of the run folder inside output_dir: one folder name, no '/', '.' or '..' (empty: a "
+                "timestamp)."),
+      studio("skip_memory_check", T::Bool, false, "runtime", 4, "Skip Memory Check")
+          .help("Start even when the estimated memory of a step (weights, optimizer state, the batch's "
+                "activations and images) exceeds what the machine has available; without it such a run is "
+                "refused before anything is allocated."),
   };
 }
 
