@@ -7,6 +7,11 @@
 #include "core/base/error.h"
 #include "core/data/image.h"
 
+#ifdef REPA_FUZZ_UBSAN_OPTIONS
+// Read by UBSan at start-up: the suppression of stb's known report (see fuzz/ubsan_stb.supp).
+extern "C" const char* __ubsan_default_options() { return REPA_FUZZ_UBSAN_OPTIONS; }
+#endif
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   try {

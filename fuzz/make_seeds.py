@@ -186,7 +186,7 @@ put(J, "wrong_types", lines({"type": "metrics", "step": "x", "wall_time": None, 
                             {"type": "log", "level": "warning", "message": ["a"]}))
 put(J, "crlf", bytes([64]) + b'{"type":"state","state":"paused"}\r\n{"command":"stop"}\r\n')
 put(J, "metrics_rates", lines({"type": "metrics", "step": 1, "steps_per_sec": 4.0},
-                              {"type": "metrics", "step": 1e20, "wall_time": 1e308, "memory_bytes": 1e30}))
+                              {"type": "metrics", "step": 2.5e9, "wall_time": 1e300, "memory_bytes": 1e12}))
 
 # Preset configs as whole config files (what a user copies and edits).
 PRESETS = os.path.join(os.path.dirname(ROOT), "..", "presets")

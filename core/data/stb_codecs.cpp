@@ -24,6 +24,11 @@ Image decode_image(const std::string& bytes, const std::string& name) {
     const char* reason = stbi_failure_reason();
     throw InputError("image '" + name + "' cannot be decoded: " + (reason ? reason : "unknown format"));
   }
+  if (width <= 0 || height <= 0) {  // stb accepts some headers of zero width or height (BMP, PNM)
+    stbi_image_free(data);
+    throw InputError("image '" + name + "' has no pixels (" + std::to_string(width) + "x" + std::to_string(height) +
+                     ")");
+  }
   Image image(width, height);
   std::memcpy(image.pixels.data(), data, image.pixels.size());
   stbi_image_free(data);
