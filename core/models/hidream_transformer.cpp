@@ -17,9 +17,13 @@ namespace {
 
 const char* const kModel = "HiDreamImageTransformer2DModel";
 
-torch::Tensor layer_norm(const torch::Tensor& x) { return torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6); }
+torch::Tensor layer_norm(const torch::Tensor& x) {
+  return torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6);
+}
 
-std::string shape_of(const torch::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : std::string("none"); }
+std::string shape_of(const torch::Tensor& t) {
+  return t.defined() ? c10::str(t.sizes()) : std::string("none");
+}
 
 // A container module holding one child under `name` (diffusers' HiDreamBlock wrapper, nn.Sequential slots).
 template <typename M>
@@ -87,8 +91,9 @@ void HiDreamTransformerConfig::validate() const {
     rope += d;
   }
   if (rope != attention_head_dim && 2 * rope != attention_head_dim)
-    fail("axes_dims_rope", "sums to " + std::to_string(rope) + "; the rotary covers the whole head or its first half, " +
-                               "so attention_head_dim " + std::to_string(attention_head_dim) + " must be that or twice");
+    fail("axes_dims_rope", "sums to " + std::to_string(rope) +
+                               "; the rotary covers the whole head or its first half, " + "so attention_head_dim " +
+                               std::to_string(attention_head_dim) + " must be that or twice");
   const auto blocks = static_cast<std::size_t>(num_layers + num_single_layers);
   if (llama_layers.size() != blocks)
     fail("llama_layers", "lists " + std::to_string(llama_layers.size()) + " Llama layers; one per block (" +
@@ -105,7 +110,9 @@ HiDreamFeedForwardImpl::HiDreamFeedForwardImpl(int64_t dim, int64_t hidden_dim) 
   w3 = register_module("w3", diffusers::Linear(dim, hidden, false));
 }
 
-torch::Tensor HiDreamFeedForwardImpl::forward(const torch::Tensor& x) { return w2(torch::silu(w1(x)) * w3(x)); }
+torch::Tensor HiDreamFeedForwardImpl::forward(const torch::Tensor& x) {
+  return w2(torch::silu(w1(x)) * w3(x));
+}
 
 HiDreamMoEFeedForwardImpl::HiDreamMoEFeedForwardImpl(int64_t dim, int64_t hidden_dim, int64_t routed, int64_t k)
     : activated(k) {
@@ -196,12 +203,11 @@ std::pair<torch::Tensor, torch::Tensor> HiDreamAttentionImpl::forward(const torc
 
 HiDreamBlockImpl::HiDreamBlockImpl(const HiDreamTransformerConfig& c, bool single_stream) : single(single_stream) {
   const int64_t dim = c.inner_dim();
-  adaLN_linear =
-      register_in_holder(*this, "adaLN_modulation", "1", diffusers::Linear(dim, (single ? 6 : 12) * dim));
+  adaLN_linear = register_in_holder(*this, "adaLN_modulation", "1", diffusers::Linear(dim, (single ? 6 : 12) * dim));
   attn1 = register_module("attn1", HiDreamAttention(dim, c.num_attention_heads, c.attention_head_dim, single));
   if (c.num_routed_experts > 0)
-    ff_i_moe = register_module(
-        "ff_i", HiDreamMoEFeedForward(dim, 4 * dim, c.num_routed_experts, c.num_activated_experts));
+    ff_i_moe =
+        register_module("ff_i", HiDreamMoEFeedForward(dim, 4 * dim, c.num_routed_experts, c.num_activated_experts));
   else
     ff_i = register_module("ff_i", HiDreamFeedForward(dim, 4 * dim));
   if (!single) ff_t = register_module("ff_t", HiDreamFeedForward(dim, 4 * dim));
@@ -313,10 +319,10 @@ DiTOutput HiDreamTransformerImpl::forward(const HiDreamInputs& in, int64_t tap) 
                      .permute({0, 2, 4, 3, 5, 1})
                      .reshape({batch, n_image, p * p * config.in_channels});
   const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(x.device());
-  auto img_ids = torch::stack({torch::zeros({n_image}, long_options),
-                               torch::arange(grid_h, long_options).repeat_interleave(grid_w),
-                               torch::arange(grid_w, long_options).repeat({grid_h})},
-                              1);
+  auto img_ids = torch::stack(
+      {torch::zeros({n_image}, long_options), torch::arange(grid_h, long_options).repeat_interleave(grid_w),
+       torch::arange(grid_w, long_options).repeat({grid_h})},
+      1);
   torch::Tensor keep;
   if (height != width) {
     const int64_t max_seq = config.max_seq();

@@ -130,12 +130,12 @@ struct HiDreamTransformerImpl : torch::nn::Module {
   std::string simpletuner_tap_difference(int64_t tap) const;
 
   HiDreamTransformerConfig config;
-  bool gradient_checkpointing = false;  // in training, each block is rerun in backward
-  diffusers::Linear x_embedder{nullptr};                               // x_embedder.proj
-  dit::TimestepEmbedding t_embedder{nullptr}, p_embedder{nullptr};     // .timestep_embedder / .pooled_embedder
-  std::vector<HiDreamBlock> double_blocks, single_blocks;              // double_stream_blocks.N.block, single_...
-  std::vector<diffusers::Linear> caption_projection;                   // caption_projection.N.linear; last: T5
-  diffusers::Linear final_adaLN{nullptr}, final_linear{nullptr};       // final_layer.adaLN_modulation.1 / .linear
+  bool gradient_checkpointing = false;                              // in training, each block is rerun in backward
+  diffusers::Linear x_embedder{nullptr};                            // x_embedder.proj
+  dit::TimestepEmbedding t_embedder{nullptr}, p_embedder{nullptr};  // .timestep_embedder / .pooled_embedder
+  std::vector<HiDreamBlock> double_blocks, single_blocks;           // double_stream_blocks.N.block, single_...
+  std::vector<diffusers::Linear> caption_projection;                // caption_projection.N.linear; last: T5
+  diffusers::Linear final_adaLN{nullptr}, final_linear{nullptr};    // final_layer.adaLN_modulation.1 / .linear
 
  private:
   bool warned_tap_ = false;

@@ -256,8 +256,8 @@ DiTOutput Lumina2TransformerImpl::forward(const Lumina2Inputs& in, int64_t tap) 
                      std::to_string(config.axes_lens[2]) + "]): caption of " + std::to_string(longest_caption) +
                      " tokens, a " + std::to_string(grid_h) + "x" + std::to_string(grid_w) + " token grid");
 
-  const auto temb = timestep_embedder(
-      dit::timestep_features(in.timestep.reshape({-1}), 256, true, 0.0).to(x.scalar_type()));
+  const auto temb =
+      timestep_embedder(dit::timestep_features(in.timestep.reshape({-1}), 256, true, 0.0).to(x.scalar_type()));
   auto context = caption_linear(caption_norm(caption));
 
   // Positions: caption r → (r, 0, 0); image (row, col) → (L_b, row, col); joint padding → (0, 0, 0).
@@ -291,8 +291,10 @@ DiTOutput Lumina2TransformerImpl::forward(const Lumina2Inputs& in, int64_t tap) 
   const auto joint_rotary = rotary_of(torch::stack(joint_angles), {});
 
   // (B, C, h, p, w, p) → (B, h·w, p·p·C): each patch flattened (p_h, p_w, C).
-  auto h = x_embedder(
-      x.reshape({batch, config.in_channels, grid_h, p, grid_w, p}).permute({0, 2, 4, 3, 5, 1}).flatten(3).flatten(1, 2));
+  auto h = x_embedder(x.reshape({batch, config.in_channels, grid_h, p, grid_w, p})
+                          .permute({0, 2, 4, 3, 5, 1})
+                          .flatten(3)
+                          .flatten(1, 2));
 
   const auto caption_bias = key_bias_of(in.encoder_attention_mask.to(x.device()).ne(0), context.scalar_type());
   for (auto& block : context_refiner) context = block->forward(context, caption_bias, caption_rotary, temb);
@@ -303,9 +305,8 @@ DiTOutput Lumina2TransformerImpl::forward(const Lumina2Inputs& in, int64_t tap) 
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t l = lengths[static_cast<std::size_t>(b)];
     ragged = ragged || l + n_image != max_seq;
-    rows_of_sample.push_back(torch::cat({context[b].narrow(0, 0, l), h[b],
-                                         torch::zeros({max_seq - l - n_image, h.size(2)}, h.options())},
-                                        0));
+    rows_of_sample.push_back(torch::cat(
+        {context[b].narrow(0, 0, l), h[b], torch::zeros({max_seq - l - n_image, h.size(2)}, h.options())}, 0));
   }
   h = torch::stack(rows_of_sample);
   // The key mask over the joint sequence is applied only when the samples' lengths differ (as diffusers does).

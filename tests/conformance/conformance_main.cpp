@@ -18,8 +18,8 @@ namespace {
 // when its checker lands (a pending kind that has a checker is reported, so the list cannot go stale).
 const std::set<std::string> kPendingKinds = {
     // the large text encoders and the Sana / Flux2 autoencoders
-    "gemma2_encoder_forward", "umt5_encoder_forward", "llama_encoder_forward", "mistral_encoder_forward",
-    "chatglm_encoder_forward", "dc_ae_forward", "flux2_vae_forward"};
+    "gemma2_encoder_forward",  "umt5_encoder_forward", "llama_encoder_forward", "mistral_encoder_forward",
+    "chatglm_encoder_forward", "dc_ae_forward",        "flux2_vae_forward"};
 
 // Every kind the fixtures' README defines; anything else is an unknown kind and fails.
 std::set<std::string> known_kinds() {

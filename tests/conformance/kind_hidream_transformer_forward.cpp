@@ -49,8 +49,9 @@ repa::conformance::Comparison check_hidream_transformer_forward(const Fixture& f
   // output is still compared, the tap cannot be.
   if (!model->simpletuner_tap_difference(tap).empty()) {
     if (!c.passed()) return c;
-    throw repa::conformance::PendingFixture("out.sample matches; the tap is a single-stream block, where SimpleTuner "
-                                            "stores text tokens and this model taps the image");
+    throw repa::conformance::PendingFixture(
+        "out.sample matches; the tap is a single-stream block, where SimpleTuner "
+        "stores text tokens and this model taps the image");
   }
   c.check("out.crepa_hidden_states", out.tapped, fixture.tensor("out.crepa_hidden_states"));
   return c;
