@@ -59,7 +59,7 @@ std::vector<OptionSpec> studio_options() {
           .show_if("studio.architecture", "equals", "sit")
           .show_if("studio.sit_size", "equals", "custom")
           .show_if("model_family", "in", no_family())
-          .help("Number of transformer blocks."),
+          .help("Number of transformer blocks of a custom SiT (SiT-B has 12, SiT-XL 28)."),
       studio("hidden_size", T::Int, 768, "architecture", 5, "Hidden Size")
           .min(1)
           .show_if("studio.architecture", "equals", "sit")
@@ -71,7 +71,7 @@ std::vector<OptionSpec> studio_options() {
           .show_if("studio.architecture", "equals", "sit")
           .show_if("studio.sit_size", "equals", "custom")
           .show_if("model_family", "in", no_family())
-          .help("Attention heads per block."),
+          .help("Attention heads per block of a custom SiT; the hidden size must divide by it."),
       studio("mlp_ratio", T::Float, 4.0, "architecture", 7, "MLP Ratio")
           .min(0.0)
           .show_if("studio.architecture", "equals", "sit")
@@ -117,7 +117,7 @@ std::vector<OptionSpec> studio_options() {
       studio("projector_hidden_dim", T::Int, 2048, "encoder", 6, "Projector Hidden Size")
           .min(1)
           .show_if("studio.projector", "equals", "mlp")
-          .help("Width of the MLP projector's hidden layers."),
+          .help("Width of the MLP projector's hidden layers (2048 in the REPA paper)."),
       studio("manifold_reduction", T::Choice, "per_image", "encoder", 7, "Manifold Loss Reduction")
           .choices({"per_image", "across_batch"})
           .help("Compare token similarity structure within each image, or across the whole batch."),
@@ -127,11 +127,13 @@ std::vector<OptionSpec> studio_options() {
           .help("Noise path and target: linear or cosine interpolant with velocity target, or VP with eps or v."),
       studio("timestep_sampling", T::Choice, "uniform", "diffusion", 2, "Timestep Sampling")
           .choices({"uniform", "logit_normal"})
-          .help("Distribution of training timesteps."),
+          .help("Distribution of training timesteps: uniform, or logit-normal, which favours the middle of the "
+                "noise range."),
       // Sampling
       studio("sampler", T::Choice, "euler", "sampling", 1, "Sampler")
-          .choices({"euler", "euler_maruyama", "ddim"})
-          .help("Solver used for validation samples."),
+          .choices({"euler", "euler_maruyama", "ddim", "dpmpp_2m_karras"})
+          .help("Solver used for validation samples: Euler (ODE), Euler–Maruyama (SDE, as in the SiT paper) or "
+                "DDIM."),
       studio("guidance_interval_low", T::Float, 0.0, "sampling", 2, "Guidance Interval Start")
           .min(0.0)
           .max(1.0)
@@ -143,8 +145,9 @@ std::vector<OptionSpec> studio_options() {
       // Runtime
       studio("device", T::Choice, "auto", "runtime", 1, "Device")
           .choices({"auto", "cpu", "cuda"})
-          .help("Where to train (auto: CUDA when available)."),
-      studio("threads", T::Int, 0, "runtime", 2, "CPU Threads").min(0).help("LibTorch threads (0: every core)."),
+          .help("Where to train: auto takes CUDA when the worker's LibTorch has it and a GPU is present, else the "
+                "CPU."),
+      studio("threads", T::Int, 0, "runtime", 2, "CPU Threads").min(0).help("LibTorch CPU threads of the worker (0: one per core); lower it to keep the window responsive."),
       studio("run_name", T::String, "", "runtime", 3, "Run Name")
           .help("Name of the run folder inside output_dir: one folder name, no '/', '.' or '..' (empty: a "
                 "timestamp)."),

@@ -1,5 +1,6 @@
 #include "core/diffusion/samplers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -30,8 +31,11 @@ SamplerConfig SamplerConfig::from_json(const nlohmann::json& config, int64_t num
     c.kind = SamplerKind::EulerMaruyama;
   else if (kind == "ddim")
     c.kind = SamplerKind::Ddim;
+  else if (kind == "dpmpp_2m_karras")
+    c.kind = SamplerKind::DpmPP2MKarras;
   else
-    throw InputError("studio.sampler: unknown \"" + kind + "\" (expected euler, euler_maruyama or ddim)");
+    throw InputError("studio.sampler: unknown \"" + kind +
+                     "\" (expected euler, euler_maruyama, ddim or dpmpp_2m_karras)");
   auto number = [&](const nlohmann::json& obj, const char* key, double fallback) {
     return obj.contains(key) && !obj.at(key).is_null() ? obj.at(key).get<double>() : fallback;
   };
@@ -166,6 +170,83 @@ torch::Tensor ddim_sample(const DenoiserFn& model, const Objective& objective, c
   return x;
 }
 
+torch::Tensor karras_sigmas(double sigma_min, double sigma_max, int64_t num_steps, double rho) {
+  const auto ramp = torch::linspace(0.0, 1.0, num_steps, torch::kFloat64);
+  const double min_inv = std::pow(sigma_min, 1.0 / rho), max_inv = std::pow(sigma_max, 1.0 / rho);
+  return (max_inv + ramp * (min_inv - max_inv)).pow(rho);
+}
+
+torch::Tensor vp_sigmas(const VpSchedule& schedule) {
+  const auto abar = schedule.alphas_cumprod.to(torch::kFloat64);
+  return ((1 - abar) / abar).sqrt();
+}
+
+double sigma_to_timestep(double sigma, const torch::Tensor& log_sigmas) {
+  const double log_sigma = std::log(std::max(sigma, 1e-10));
+  const auto ls = log_sigmas.contiguous();
+  const double* l = ls.data_ptr<double>();
+  const int64_t n = ls.numel();
+  // The last index whose log σ is at or below log_sigma (the schedule rises with k), kept below n − 1.
+  int64_t low = 0;
+  for (int64_t k = 0; k < n; ++k)
+    if (log_sigma - l[k] >= 0) low = k;
+  low = std::min(low, n - 2);
+  const double w = std::clamp((l[low] - log_sigma) / (l[low] - l[low + 1]), 0.0, 1.0);
+  return (1 - w) * static_cast<double>(low) + w * static_cast<double>(low + 1);
+}
+
+std::pair<torch::Tensor, std::vector<int64_t>> dpmpp_karras_grid(const VpSchedule& schedule, int64_t num_steps) {
+  const auto sigmas = vp_sigmas(schedule);
+  const auto log_sigmas = sigmas.log();
+  auto karras = karras_sigmas(sigmas[0].item<double>(), sigmas[-1].item<double>(), num_steps);
+  std::vector<int64_t> timesteps;
+  for (int64_t i = 0; i < num_steps; ++i)
+    timesteps.push_back(static_cast<int64_t>(std::nearbyint(sigma_to_timestep(karras[i].item<double>(), log_sigmas))));
+  // diffusers stores the grid in fp32.
+  karras = torch::cat({karras, torch::zeros({1}, torch::kFloat64)}).to(torch::kFloat32).to(torch::kFloat64);
+  return {karras, timesteps};
+}
+
+torch::Tensor dpmpp_2m_karras_sample(const DenoiserFn& model, const Objective& objective, const SamplerConfig& config,
+                                     const torch::Tensor& noise, const torch::Tensor& labels) {
+  require(!objective.is_flow(), "sampler dpmpp_2m_karras needs a VP objective (vp_epsilon or vp_v), not " +
+                                    objective_name(objective.kind()));
+  torch::NoGradGuard no_grad;
+  const auto& schedule = objective.schedule();
+  const int64_t total = schedule.num_train_timesteps;
+  const auto [sigmas, timesteps] = dpmpp_karras_grid(schedule, config.num_steps);
+  // VP coefficients of a Karras sigma: α = 1/√(1 + σ²), σ_vp = σ·α; λ = log α − log σ_vp = −log σ.
+  auto x = noise.to(torch::kFloat64);
+  torch::Tensor previous_x0;
+  double previous_lambda = 0;
+  for (int64_t i = 0; i < config.num_steps; ++i) {
+    const double s = sigmas[i].item<double>(), s_next = sigmas[i + 1].item<double>();
+    const double alpha = 1 / std::sqrt(1 + s * s), sigma_vp = s * alpha;
+    const auto out = guided_prediction(model, config, x.to(noise.scalar_type()), static_cast<double>(timesteps[i]),
+                                       static_cast<double>(timesteps[i]) / total, labels);
+    const auto x0 = objective.kind() == ObjectiveKind::VpEpsilon ? (x - sigma_vp * out) / alpha
+                                                                  : alpha * x - sigma_vp * out;
+    if (s_next == 0) {
+      x = x0;  // the first-order step onto σ = 0 returns the denoised sample
+      break;
+    }
+    const double alpha_next = 1 / std::sqrt(1 + s_next * s_next), sigma_vp_next = s_next * alpha_next;
+    const double lambda = -std::log(s), lambda_next = -std::log(s_next);
+    const double h = lambda_next - lambda;
+    const double factor = -alpha_next * std::expm1(-h);  // −α_t (e^{−h} − 1)
+    auto d = x0;
+    if (previous_x0.defined()) {
+      // Second order from the last two denoised samples: D = x0 + (x0 − x0_prev) / (2 r), r = h_prev / h.
+      const double r = (lambda - previous_lambda) / h;
+      d = x0 + (x0 - previous_x0) / (2 * r);
+    }
+    x = (sigma_vp_next / sigma_vp) * x + factor * d;
+    previous_x0 = x0;
+    previous_lambda = lambda;
+  }
+  return x;
+}
+
 torch::Tensor sample(const DenoiserFn& model, const Objective& objective, const SamplerConfig& config,
                      const torch::Tensor& noise, const torch::Tensor& labels) {
   switch (config.kind) {
@@ -175,6 +256,8 @@ torch::Tensor sample(const DenoiserFn& model, const Objective& objective, const 
       return euler_maruyama_sample(model, objective, config, noise, labels);
     case SamplerKind::Ddim:
       return ddim_sample(model, objective, config, noise, labels);
+    case SamplerKind::DpmPP2MKarras:
+      return dpmpp_2m_karras_sample(model, objective, config, noise, labels);
   }
   throw Error("unknown sampler");
 }

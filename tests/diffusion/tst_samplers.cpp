@@ -2,10 +2,12 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/base/error.h"
 #include "core/diffusion/samplers.h"
+#include "tests/test_support.h"
 
 using namespace repa::diffusion;
 
@@ -150,4 +152,81 @@ TEST_CASE("samplers refuse objectives they do not fit; config from the resolved 
   CHECK_THROWS_AS(
       SamplerConfig::from_json({{"studio", {{"guidance_interval_low", 0.8}, {"guidance_interval_high", 0.2}}}}, 10),
       repa::InputError);
+}
+
+TEST_CASE("Karras sigmas, VP sigmas and diffusers' sigma-to-timestep interpolation") {
+  const auto k = karras_sigmas(0.03, 14.6, 5);
+  CHECK(k[0].item<double>() == doctest::Approx(14.6));
+  CHECK(k[4].item<double>() == doctest::Approx(0.03));
+  const double mid = std::pow((std::pow(14.6, 1 / 7.0) + std::pow(0.03, 1 / 7.0)) / 2, 7.0);
+  CHECK(k[2].item<double>() == doctest::Approx(mid));
+  const auto schedule = VpSchedule::scaled_linear();
+  const auto sigmas = vp_sigmas(schedule);
+  const auto log_sigmas = sigmas.log();
+  for (const int64_t step : {0, 1, 500, 998, 999})
+    CHECK(sigma_to_timestep(sigmas[step].item<double>(), log_sigmas) == doctest::Approx(step).epsilon(1e-9));
+  // Halfway in log σ between two steps is halfway in time; outside the range it clamps.
+  const double between = std::exp((log_sigmas[10].item<double>() + log_sigmas[11].item<double>()) / 2);
+  CHECK(sigma_to_timestep(between, log_sigmas) == doctest::Approx(10.5));
+  CHECK(sigma_to_timestep(1e-6, log_sigmas) == doctest::Approx(0.0));
+  CHECK(sigma_to_timestep(1e6, log_sigmas) == doctest::Approx(999.0));
+  // SD's schedule: σ from 14.61 to 0.0292; the grid starts at step 999, falls, and ends at σ = 0.
+  const auto [grid, timesteps] = dpmpp_karras_grid(schedule, 10);
+  CHECK(grid.numel() == 11);
+  CHECK(grid[0].item<double>() == doctest::Approx(14.6146).epsilon(1e-4));
+  CHECK(grid[9].item<double>() == doctest::Approx(0.0292).epsilon(1e-3));
+  CHECK(grid[10].item<double>() == 0.0);
+  CHECK(timesteps.front() == 999);
+  CHECK(timesteps.back() == 0);
+  CHECK(std::is_sorted(timesteps.rbegin(), timesteps.rend()));
+}
+
+TEST_CASE("DPM++ 2M Karras integrates the probability-flow ODE of Gaussian data to second order") {
+  // Data N(0, s²): the exact denoiser is s²/(s² + σ²)·x_k with x_k = x_vp / α, and the ODE maps the
+  // starting latent to x_k(σ_max)·s/√(s² + σ_max²). A fine schedule (10^5 steps) keeps the rounding of the
+  // model's timestep out of the error.
+  const double s2 = 0.25;
+  const auto schedule = VpSchedule::scaled_linear(100000, 0.00085 / 100, 0.012 / 100);  // SD's schedule, 100x finer
+  const auto log_sigmas = vp_sigmas(schedule).log();
+  auto sigma_at = [&](double t) {
+    const auto lo = static_cast<int64_t>(std::floor(t));
+    const auto hi = std::min<int64_t>(lo + 1, log_sigmas.size(0) - 1);
+    const double w = t - static_cast<double>(lo);
+    return std::exp((1 - w) * log_sigmas[lo].item<double>() + w * log_sigmas[hi].item<double>());
+  };
+  auto model_for = [&](ObjectiveKind kind) -> DenoiserFn {
+    return [=](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor&) {
+      const double sigma = sigma_at(t[0].item<double>());
+      const double alpha = 1 / std::sqrt(1 + sigma * sigma), sigma_vp = sigma * alpha;
+      const auto x_k = x / alpha;
+      const auto x0 = s2 / (s2 + sigma * sigma) * x_k;
+      const auto eps = (x_k - x0) / sigma;
+      return kind == ObjectiveKind::VpEpsilon ? eps : alpha * eps - sigma_vp * x0;
+    };
+  };
+  const auto noise = torch::tensor({{1.0}, {-2.0}, {0.5}}, torch::kFloat64);
+  const auto labels = torch::zeros({3}, torch::kLong);
+  for (const auto kind : {ObjectiveKind::VpEpsilon, ObjectiveKind::VpV}) {
+    std::vector<double> errors;
+    for (const int64_t steps : {8, 16, 32}) {
+      const auto [grid, timesteps] = dpmpp_karras_grid(schedule, steps);
+      const double s_max = grid[0].item<double>();
+      const auto exact = noise * std::sqrt(1 + s_max * s_max) * std::sqrt(s2 / (s2 + s_max * s_max));
+      const auto x = dpmpp_2m_karras_sample(model_for(kind), Objective(kind, schedule),
+                                            config_of(SamplerKind::DpmPP2MKarras, steps), noise, labels);
+      errors.push_back((x - exact).abs().max().item<double>());
+    }
+    CAPTURE(errors[0]);
+    CAPTURE(errors[1]);
+    CAPTURE(errors[2]);
+    CHECK(errors[0] < 0.2);  // 8 steps: 0.14 on samples of size up to 1
+    CHECK(errors[1] < errors[0] / 3);  // second order: halving the step divides the error by about 4
+    CHECK(errors[2] < errors[1] / 3);
+  }
+  CHECK(repa::test::contains(
+      repa::test::error_of([&] {
+        (void)sample(model_for(ObjectiveKind::VpEpsilon), Objective(ObjectiveKind::Linear),
+                     config_of(SamplerKind::DpmPP2MKarras, 4), noise, labels);
+      }),
+      "dpmpp_2m_karras needs a VP objective"));
 }
