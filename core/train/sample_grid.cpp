@@ -6,6 +6,7 @@
 
 #include "core/base/error.h"
 #include "core/data/image.h"
+#include "core/encoders/hub_repo.h"
 #include "core/data/image_tensor.h"
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
@@ -77,7 +78,10 @@ std::string sample_checkpoint(const std::string& checkpoint_dir, const std::stri
   // A LoRA checkpoint holds the adapters only: the base comes from where the run took it.
   std::unique_ptr<LoraTraining> lora;
   if (state.contains("lora")) {
-    const std::string pretrained = text_or(config, "pretrained_model_name_or_path", "");
+    // A Hub repo id names the folder `repa-train fetch` filled; an unfetched one says the command.
+    const std::string pretrained = encoders::resolve_model_source(
+        text_or(config, "pretrained_model_name_or_path", ""), "pretrained_model_name_or_path",
+        text_or(config, "model_family", ""));
     if (!pretrained.empty()) backbone->load_weights(pretrained);
     backbone->module().to(device);  // the adapters are made where the base weights are
     const std::string architecture = text_or(studio_settings(config), "architecture", "sit");
