@@ -375,7 +375,7 @@ DiTOutput HiDreamTransformerImpl::forward(const HiDreamInputs& in, int64_t tap) 
       std::tie(h, text_out) = block->forward(h, text, keep, temb, rotary.cos, rotary.sin);
     }
     initial = text_out.narrow(1, 0, initial_len);
-    if (i == tap) out.tapped = h.narrow(1, 0, n_image);
+    if (i == tap) out.tapped = h;  // padded latents keep their padding rows, as SimpleTuner stores them
   }
 
   auto sequence = torch::cat({h, initial}, 1);
@@ -398,7 +398,7 @@ DiTOutput HiDreamTransformerImpl::forward(const HiDreamInputs& in, int64_t tap) 
     }
     sequence = sequence.narrow(1, 0, sequence_len);
     // The image tokens lead the sequence (SimpleTuner stores the text after them here; see the header).
-    if (n_double + i == tap) out.tapped = sequence.narrow(1, 0, n_image);
+    if (n_double + i == tap) out.tapped = sequence.narrow(1, 0, image_len);
   }
   h = sequence.narrow(1, 0, n_image);
 

@@ -8,10 +8,11 @@
 //
 // Latents that are not square are padded to max_resolution's token count with a key mask, as diffusers does.
 //
-// REPA tap: one numbering, double-stream blocks first. Double block i: the image tokens it returns (B, h·w, D), as
-// SimpleTuner stores them. Single block i: the image tokens of the joint sequence (B, h·w, D). SimpleTuner stores the
-// TEXT tokens there (it cuts `[:, image_len:]` from an image-first sequence): that is a SimpleTuner bug, this tap
-// takes the image and `simpletuner_tap_difference` says so (logged once per model).
+// REPA tap: one numbering, double-stream blocks first. Double block i: the image tokens it returns (B, N, D), as
+// SimpleTuner stores them (N = h·w; padded non-square latents keep their max_seq rows). Single block i: the image
+// tokens of the joint sequence (B, N, D). SimpleTuner stores the TEXT tokens there (it cuts `[:, image_len:]` from an
+// image-first sequence): that is a SimpleTuner bug; this tap takes the image and `simpletuner_tap_difference` says so
+// (logged once per model).
 #pragma once
 #include <torch/torch.h>
 

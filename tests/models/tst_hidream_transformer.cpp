@@ -158,7 +158,8 @@ TEST_CASE("non-square latents are padded to max_resolution's tokens; padded keys
   const auto in = tiny_inputs(6, 4);
   const auto out = model->forward(in, 1);
   CHECK(out.prediction.sizes() == torch::IntArrayRef({2, 4, 6, 4}));
-  CHECK(out.tapped.sizes() == torch::IntArrayRef({2, 6, 16}));  // the 3x2 grid, padding cut
+  // The tap keeps the 36 - 6 padding rows, as SimpleTuner stores the double-stream image tokens.
+  CHECK(out.tapped.sizes() == torch::IntArrayRef({2, 36, 16}));
   CHECK(torch::isfinite(out.prediction).all().item<bool>());
   // A padded key still scores 0 against every query (diffusers multiplies keys by the mask), so padding to 36 tokens
   // changes the result against the same grid in a model whose max_resolution leaves no padding.
