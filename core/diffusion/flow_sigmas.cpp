@@ -333,6 +333,57 @@ torch::Tensor FlowSigmaSampler::sample(int64_t n, int64_t h, int64_t w, const to
   return shift == 1.0 ? sigmas : shift_sigmas(sigmas, shift);
 }
 
+FlowSchedulerConfig FlowSchedulerConfig::from_json(const nlohmann::json& c) {
+  FlowSchedulerConfig s;
+  if (c.contains("num_train_timesteps") && c.at("num_train_timesteps").is_number())
+    s.num_train_timesteps = c.at("num_train_timesteps").get<int64_t>();
+  if (c.contains("shift") && c.at("shift").is_number()) s.shift = c.at("shift").get<double>();
+  if (c.contains("use_dynamic_shifting") && c.at("use_dynamic_shifting").is_boolean())
+    s.use_dynamic_shifting = c.at("use_dynamic_shifting").get<bool>();
+  if (c.contains("shift_terminal") && c.at("shift_terminal").is_number())
+    s.shift_terminal = c.at("shift_terminal").get<double>();
+  s.dynamic = FlowShiftSettings::from_scheduler_config(c);
+  if (s.num_train_timesteps < 1) throw InputError("scheduler config: num_train_timesteps must be at least 1");
+  if (!(s.shift > 0)) throw InputError("scheduler config: shift must be positive");
+  for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas",
+                          "stochastic_sampling"})
+    if (c.contains(key) && c.at(key).is_boolean() && c.at(key).get<bool>())
+      throw InputError(std::string("scheduler config: ") + key + " is not supported by the flow Euler sampler");
+  if (c.contains("time_shift_type") && c.at("time_shift_type") != "exponential")
+    throw InputError("scheduler config: time_shift_type " + c.at("time_shift_type").dump() +
+                     " is not supported (exponential only)");
+  return s;
+}
+
+torch::Tensor flow_inference_sigmas(const FlowSchedulerConfig& c, int64_t n, const std::vector<double>& custom,
+                                    double mu) {
+  if (n < 1) throw InputError("flow sampler: at least one inference step is needed");
+  const double total = static_cast<double>(c.num_train_timesteps);
+  torch::Tensor sigmas;
+  if (custom.empty()) {
+    // The training grid: σ_i = i/T for i = T … 1 in fp32, shifted statically unless shifting is dynamic.
+    auto train = torch::linspace(1.0, total, c.num_train_timesteps, torch::kFloat32).flip(0) / static_cast<float>(total);
+    if (!c.use_dynamic_shifting) train = static_cast<float>(c.shift) * train / (1 + (static_cast<float>(c.shift) - 1) * train);
+    const double sigma_max = train[0].item<float>(), sigma_min = train[-1].item<float>();
+    sigmas = torch::linspace(sigma_max * total, sigma_min * total, n, torch::kFloat64) / total;
+  } else {
+    if (static_cast<int64_t>(custom.size()) != n)
+      throw InputError("flow sampler: " + std::to_string(custom.size()) + " custom sigmas for " + std::to_string(n) +
+                       " steps");
+    sigmas = torch::tensor(custom, torch::kFloat64).to(torch::kFloat32).to(torch::kFloat64);
+  }
+  if (c.use_dynamic_shifting)
+    sigmas = std::exp(mu) / (std::exp(mu) + (1 / sigmas - 1));
+  else
+    sigmas = c.shift * sigmas / (1 + (c.shift - 1) * sigmas);
+  if (c.shift_terminal > 0) {
+    const auto one_minus = 1 - sigmas;
+    const auto scale = one_minus[-1] / (1 - c.shift_terminal);
+    sigmas = 1 - one_minus / scale;
+  }
+  return torch::cat({sigmas.to(torch::kFloat32).to(torch::kFloat64), torch::zeros({1}, torch::kFloat64)});
+}
+
 void FlowSigmaSampler::resume_round_robin(int64_t completed_steps, int64_t global_batch) {
   if (custom_sigmas_.empty()) return;
   const auto size = static_cast<int64_t>(custom_sigmas_.size());

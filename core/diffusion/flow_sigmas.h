@@ -80,6 +80,25 @@ class FlowSigmaSampler {
   FlowShiftSettings shift_settings_;
 };
 
+// Inference sigmas of diffusers' FlowMatchEulerDiscreteScheduler (scheduler/scheduler_config.json):
+// `shift`, `use_dynamic_shifting` (then exp(μ)/(exp(μ) + 1/σ − 1) with μ from the image's token count),
+// `shift_terminal`; num_train_timesteps 1000.
+struct FlowSchedulerConfig {
+  int64_t num_train_timesteps = 1000;
+  double shift = 1.0;
+  bool use_dynamic_shifting = false;
+  double shift_terminal = 0.0;  // 0: none
+  FlowShiftSettings dynamic;
+  static FlowSchedulerConfig from_json(const nlohmann::json& scheduler_config);
+};
+
+// The n + 1 sigmas (fp64 holding diffusers' fp32 values, the last 0) that set_timesteps(n) gives. Without
+// `custom` the grid is linspace(σ_max, σ_min, n) of the training sigmas (so a static shift applies to σ_min
+// twice, as in diffusers); Flux's pipeline passes custom = linspace(1, 1/n, n). `mu` is required with
+// dynamic shifting (flow_shift_mu of the latent's token count).
+torch::Tensor flow_inference_sigmas(const FlowSchedulerConfig& config, int64_t num_steps,
+                                    const std::vector<double>& custom = {}, double mu = 0.0);
+
 // Parses flow_cubic_schedule_weights as SimpleTuner does (a JSON list, a number, or a comma/semicolon
 // separated string): finite, non-negative, with a positive value when two or more knots are given.
 std::vector<double> parse_cubic_weights(const nlohmann::json& value);

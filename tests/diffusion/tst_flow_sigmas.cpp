@@ -192,3 +192,29 @@ TEST_CASE("cubic and beta draws equal SimpleTuner's (values from its CubicSpline
   const double expected_beta[] = {0.06059002876281738, 0.49309128522872925, 0.3243616819381714};
   for (int i = 0; i < 3; ++i) CHECK(b[i].item<float>() == doctest::Approx(expected_beta[i]).epsilon(1e-5));
 }
+
+TEST_CASE("inference sigmas follow diffusers' FlowMatchEulerDiscreteScheduler.set_timesteps") {
+  // SD3: shift 3 (static): σ_min of the training grid is already shifted, 3/1002, and is shifted again.
+  const auto sd3 = repa::diffusion::FlowSchedulerConfig::from_json({{"shift", 3.0}, {"num_train_timesteps", 1000}});
+  const auto s = repa::diffusion::flow_inference_sigmas(sd3, 4);
+  CHECK(s.numel() == 5);
+  CHECK(s[0].item<double>() == doctest::Approx(1.0));
+  const double sigma_min = 3.0 * 0.001 / (1 + 2.0 * 0.001);
+  const double mid = 1.0 + (sigma_min - 1.0) / 3.0;  // linspace(1, σ_min, 4)[1]
+  CHECK(s[1].item<double>() == doctest::Approx(3 * mid / (1 + 2 * mid)).epsilon(1e-6));
+  CHECK(s[3].item<double>() == doctest::Approx(3 * sigma_min / (1 + 2 * sigma_min)).epsilon(1e-5));
+  CHECK(s[4].item<double>() == 0.0);
+  // Flux: dynamic shifting with μ, custom linspace(1, 1/n, n) as its pipeline passes.
+  const auto flux = repa::diffusion::FlowSchedulerConfig::from_json(
+      {{"shift", 3.0}, {"use_dynamic_shifting", true}, {"base_shift", 0.5}, {"max_shift", 1.15}});
+  const double mu = repa::diffusion::flow_shift_mu(4096, flux.dynamic);
+  const auto f = repa::diffusion::flow_inference_sigmas(flux, 4, {1.0, 0.75, 0.5, 0.25}, mu);
+  for (int i = 0; i < 4; ++i) {
+    const double sigma = 1.0 - 0.25 * i;
+    CHECK(f[i].item<double>() == doctest::Approx(std::exp(mu) / (std::exp(mu) + 1 / sigma - 1)).epsilon(1e-6));
+  }
+  CHECK(repa::test::contains(repa::test::error_of([] {
+                               (void)repa::diffusion::FlowSchedulerConfig::from_json({{"use_karras_sigmas", true}});
+                             }),
+                             "use_karras_sigmas"));
+}
