@@ -358,11 +358,13 @@ void MainWindow::on_event(const nlohmann::json& event) {
   } else if (type == "run_started") {
     if (event.contains("config") && event["config"].is_object()) charts_->set_run_config(event["config"]);
   } else if (type == "sample") {
-    QString path = QString::fromStdString(event.value("path", std::string()));
-    if (!path.isEmpty() && QDir::isRelativePath(path)) path = QDir(run_dir()).filePath(path);
-    const auto step = event.find("step");
+    // The worker's paths are relative to where it runs, not to the run folder (which they already include).
+    const QString path = resolve_sample_path(QString::fromStdString(event.value("path", std::string())),
+                                             following_ ? QString() : controller_->working_directory(), run_dir());
+    const nlohmann::json& config = following_ ? follower_->progress().config : last_resolved_;
+    const auto seed = config.is_object() ? config.find("seed") : config.end();
     if (!path.isEmpty())
-      gallery_->add_sample(path, step != event.end() && step->is_number() ? step->get<qint64>() : -1);
+      gallery_->add_sample_event(path, event, seed != config.end() && seed->is_number() ? seed->get<qint64>() : -1);
   } else if (type == "checkpoint") {
     statusBar()->showMessage(tr("Checkpoint saved: %1").arg(QString::fromStdString(event.value("path", std::string()))), 5000);
   } else if (type == "error") {

@@ -69,6 +69,8 @@ bool RunController::start(const QString& config_path) {
   if (process_) process_->deleteLater();
   process_ = new QProcess(this);
   config_path_ = config_path;
+  working_directory_ = QDir::currentPath();
+  process_->setWorkingDirectory(working_directory_);
   failure_reason_.clear();
   recent_log_.clear();
   progress_.reset();
@@ -150,7 +152,11 @@ void RunController::handle_items(const std::vector<StreamItem>& items) {
 
 void RunController::handle_event(const nlohmann::json& event) {
   const std::string type = event.value("type", std::string());
-  if (progress_.update(event)) emit progress_changed();
+  if (progress_.update(event)) {
+    if (!progress_.run_dir.isEmpty() && QDir::isRelativePath(progress_.run_dir))
+      progress_.run_dir = QDir::cleanPath(QDir(working_directory_).filePath(progress_.run_dir));
+    emit progress_changed();
+  }
   if (type == "state") {
     reported_state_ = state_of(event, reported_state_);
     if (!(stop_requested_ && reported_state_ == RunState::Running)) set_state(reported_state_);

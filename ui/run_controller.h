@@ -45,6 +45,8 @@ class RunController : public QObject {
   RunState state() const { return state_; }
   const RunProgress& progress() const { return progress_; }
   QString config_path() const { return config_path_; }
+  // Where the worker runs: the relative paths in its events (output_dir "runs") are relative to it.
+  QString working_directory() const { return working_directory_; }
   QString failure_reason() const { return failure_reason_; }
   QStringList recent_log() const { return recent_log_; }
   qint64 process_id() const;
@@ -80,6 +82,7 @@ class RunController : public QObject {
   RunState reported_state_ = RunState::Starting;  // the worker's own word, restored after a stall
   RunProgress progress_;
   QString config_path_;
+  QString working_directory_;
   QString failure_reason_;
   QStringList recent_log_;
   bool stop_requested_ = false;
