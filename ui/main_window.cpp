@@ -23,10 +23,13 @@
 #include "core/config/trainer_support.h"
 #include "ui/chart_board.h"
 #include "ui/failure_panel.h"
+#include "ui/metrics_file.h"
+#include "ui/option_form.h"
 #include "ui/run_controller.h"
 #include "ui/run_follower.h"
 #include "ui/samples_gallery.h"
 #include "ui/settings_panel.h"
+#include "ui/start_dialog.h"
 
 namespace repa::ui {
 namespace {
@@ -263,7 +266,22 @@ bool MainWindow::start_run() {
     statusBar()->showMessage(tr("Not started"));
     return false;
   }
-  launch(std::move(resolved), false);
+  // A run folder with checkpoints: continue, start fresh under a new name, or cancel (ui/start_dialog.h).
+  StartPlan plan = plan_start(this, resolved, QDir::currentPath());
+  if (!plan.go) {
+    statusBar()->showMessage(tr("Not started"));
+    return false;
+  }
+  if (!plan.new_run_name.isEmpty()) settings_->form()->set_value("studio.run_name", plan.new_run_name.toStdString());
+  if (plan.continue_curves) {
+    // The continued run's history up to its checkpoint, so a run that ends at once still shows its curves.
+    charts_->clear();
+    gallery_->clear_samples();
+    for (const nlohmann::json& row : read_metrics_file(plan.history_file, plan.history_step).rows)
+      charts_->add_metrics(row);
+    gallery_->scan(QFileInfo(plan.history_file).dir().filePath(QStringLiteral("samples")));
+  }
+  launch(std::move(plan.resolved), plan.continue_curves);
   return true;
 }
 

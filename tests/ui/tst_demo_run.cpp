@@ -4,9 +4,11 @@
 #include <qcustomplot.h>
 
 #include <QAction>
+#include <QApplication>
 #include <QDir>
 #include <QPushButton>
 #include <QTemporaryDir>
+#include <QTimer>
 #include <QtTest>
 #include <csignal>
 
@@ -94,6 +96,12 @@ class DemoRunTest : public QObject {
     window.show();
     load_demo(window, dir_, 100000);
     window.settings()->form()->set_value("checkpoint_step_interval", 5);
+    // The first case left checkpoint-24 in the run folder: Start asks, and this run continues from it.
+    QTimer::singleShot(0, [] {
+      auto* dialog = QApplication::activeModalWidget();
+      QVERIFY(dialog && dialog->objectName() == QStringLiteral("startChoiceDialog"));
+      dialog->findChild<QPushButton*>(QStringLiteral("continueCheckpointButton"))->click();
+    });
     QVERIFY(window.start_run());
     // Past a checkpoint of this run (it resumes from the first case's last checkpoint, step 24).
     QTRY_VERIFY_WITH_TIMEOUT(window.controller()->progress().step >= 32, kTimeoutMs);
