@@ -231,3 +231,23 @@ TEST_CASE("a rotary over the first half of each head runs") {
   CHECK(out.tapped.sizes() == torch::IntArrayRef({2, 9, 32}));
   CHECK(torch::isfinite(out.prediction).all().item<bool>());
 }
+
+TEST_CASE("in bf16 the forward keeps its dtype and stays close to fp32") {
+  torch::manual_seed(8);
+  models::HiDreamTransformer model(models::HiDreamTransformerConfig::from_diffusers(tiny_config()));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto in = tiny_inputs();
+  const auto reference = model->forward(in, 1);
+  model->to(torch::kBFloat16);
+  for (auto* t : {&in.hidden_states, &in.encoder_hidden_states_t5, &in.encoder_hidden_states_llama3, &in.pooled_embeds})
+    *t = t->to(torch::kBFloat16);
+  const auto out = model->forward(in, 1);
+  CHECK((out.prediction.scalar_type() == torch::kBFloat16));
+  CHECK((out.tapped.scalar_type() == torch::kBFloat16));
+  const auto relative = [](const torch::Tensor& got, const torch::Tensor& want) {
+    return ((got.to(torch::kFloat32) - want).abs().max() / want.abs().max()).item<double>();
+  };
+  CHECK(relative(out.prediction, reference.prediction) < 0.05);
+  CHECK(relative(out.tapped, reference.tapped) < 0.05);
+}

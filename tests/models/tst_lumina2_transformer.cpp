@@ -204,3 +204,23 @@ TEST_CASE("config values the class cannot build, and inputs that do not fit, are
   in.encoder_hidden_states = torch::randn({2, 6, 10});
   CHECK(contains(error_of([&] { model->forward(in); }), "encoder_hidden_states must be (B, T, 12)"));
 }
+
+TEST_CASE("in bf16 the forward keeps its dtype and stays close to fp32") {
+  torch::manual_seed(8);
+  models::Lumina2Transformer model(models::Lumina2TransformerConfig::from_diffusers(tiny_config()));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto in = tiny_inputs();
+  const auto reference = model->forward(in, 1);
+  model->to(torch::kBFloat16);
+  in.hidden_states = in.hidden_states.to(torch::kBFloat16);
+  in.encoder_hidden_states = in.encoder_hidden_states.to(torch::kBFloat16);
+  const auto out = model->forward(in, 1);
+  CHECK((out.prediction.scalar_type() == torch::kBFloat16));
+  CHECK((out.tapped.scalar_type() == torch::kBFloat16));
+  const auto relative = [](const torch::Tensor& got, const torch::Tensor& want) {
+    return ((got.to(torch::kFloat32) - want).abs().max() / want.abs().max()).item<double>();
+  };
+  CHECK(relative(out.prediction, reference.prediction) < 0.05);
+  CHECK(relative(out.tapped, reference.tapped) < 0.05);
+}
