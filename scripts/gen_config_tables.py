@@ -2,7 +2,8 @@
 """Regenerates the two generated sources of core/config (standard library only):
 
   core/config/simpletuner_fields.cpp  every option SimpleTuner registers (name, argument name, aliases,
-                                      field type, the value type its parser applies, default), read from
+                                      field type, the value type its parser applies, default; choice labels
+                                      and the families a field applies to), read from
                                       tests/fixtures/simpletuner/options.json (the project's copy of
                                       SimpleTuner's registry; new versions arrive beside the project)
   core/config/presets_data.cpp        every presets/*.json, embedded so repa-train needs no data files
@@ -83,7 +84,21 @@ def write_fields(options_path):
             kind = "s"
         lines.append(f"      {{{c_string(field['name'])}, {c_string(arg)}, {c_string(aliases)}, "
                      f"{c_string(field['field_type'])}, '{kind}', {c_string(default)}}},")
-    lines += ["  };", "  return fields;", "}", "", "}  // namespace repa::config", ""]
+    lines += ["  };", "  return fields;", "}", ""]
+    # The labels SimpleTuner's WebUI shows for select choices (the stored value stays the choice itself).
+    lines += ["const std::vector<SimpleTunerChoiceLabel>& simpletuner_choice_labels() {",
+              "  static const std::vector<SimpleTunerChoiceLabel> labels = {"]
+    for field in sorted(fields, key=lambda f: f["name"]):
+        for value, label in (field.get("choice_labels") or {}).items():
+            lines.append(f"      {{{c_string(field['name'])}, {c_string(value)}, {c_string(label)}}},")
+    lines += ["  };", "  return labels;", "}", ""]
+    # The model families a field applies to (SimpleTuner shows it only for them).
+    lines += ["const std::vector<SimpleTunerFamilies>& simpletuner_model_specific() {",
+              "  static const std::vector<SimpleTunerFamilies> families = {"]
+    for field in sorted(fields, key=lambda f: f["name"]):
+        if field.get("model_specific"):
+            lines.append(f"      {{{c_string(field['name'])}, {c_string(' '.join(field['model_specific']))}}},")
+    lines += ["  };", "  return families;", "}", "", "}  // namespace repa::config", ""]
     (ROOT / "core/config/simpletuner_fields.cpp").write_text("\n".join(lines))
 
 

@@ -1,5 +1,6 @@
 #include "core/config/registry.h"
 
+#include <algorithm>
 #include <map>
 
 #include "core/config/option_builder.h"
@@ -14,10 +15,44 @@ std::string strip_dashes(const std::string& key) {
   return key.substr(start);
 }
 
+std::string choice_text(const nlohmann::json& choice) {
+  return choice.is_string() ? choice.get<std::string>() : choice.dump();
+}
+
+// Choice labels and model families come from SimpleTuner's registry data, not from the declarations.
+void add_simpletuner_data(std::vector<OptionSpec>& all) {
+  std::map<std::string, OptionSpec*> by_key;
+  for (OptionSpec& spec : all)
+    if (spec.simpletuner) by_key[spec.key] = &spec;
+  for (const SimpleTunerChoiceLabel& entry : simpletuner_choice_labels()) {
+    const auto found = by_key.find(entry.field);
+    if (found == by_key.end()) continue;
+    OptionSpec& spec = *found->second;
+    spec.choice_labels.resize(spec.choices.size());
+    for (std::size_t i = 0; i < spec.choices.size(); ++i)
+      if (choice_text(spec.choices[i]) == entry.value) spec.choice_labels[i] = entry.label;
+  }
+  for (const SimpleTunerFamilies& entry : simpletuner_model_specific()) {
+    const auto found = by_key.find(entry.field);
+    if (found == by_key.end()) continue;
+    std::string current;
+    for (const char* p = entry.families;; ++p) {
+      if (*p == ' ' || *p == '\0') {
+        if (!current.empty()) found->second->families.push_back(current);
+        current.clear();
+        if (*p == '\0') break;
+      } else {
+        current += *p;
+      }
+    }
+  }
+}
+
 std::vector<OptionSpec> build_registry() {
   std::vector<OptionSpec> all = detail::loss_options();
   for (auto part : {detail::training_options(), detail::studio_options()})
     all.insert(all.end(), part.begin(), part.end());
+  add_simpletuner_data(all);
   return all;
 }
 
@@ -76,10 +111,28 @@ const OptionSpec* find_option(const std::string& key) {
   return found == by_name.end() ? nullptr : found->second;
 }
 
+bool applies_to_family(const OptionSpec& spec, const nlohmann::json& config) {
+  if (spec.families.empty()) return true;
+  const nlohmann::json family = config_value(config, "model_family");
+  if (!family.is_string() || family.get<std::string>().empty()) return true;  // the studio's own backbones
+  return std::find(spec.families.begin(), spec.families.end(), family.get<std::string>()) != spec.families.end();
+}
+
 bool is_visible(const OptionSpec& spec, const nlohmann::json& config) {
-  for (const auto& rule : spec.visible_when)
-    if (rule.action == "show" && !rule_holds(rule, config)) return false;
+  if (!applies_to_family(spec, config)) return false;
+  for (const auto& rule : spec.visible_when) {
+    if (rule.action != "show") continue;
+    if (!rule_holds(rule, config)) return false;
+    const OptionSpec* parent = find_option(rule.field);
+    if (parent && parent != &spec && !applies_to_family(*parent, config)) return false;
+  }
   return true;
+}
+
+std::string choice_label(const OptionSpec& spec, const nlohmann::json& choice) {
+  for (std::size_t i = 0; i < spec.choices.size() && i < spec.choice_labels.size(); ++i)
+    if (spec.choices[i] == choice && !spec.choice_labels[i].empty()) return spec.choice_labels[i];
+  return choice_text(choice);
 }
 
 bool is_enabled(const OptionSpec& spec, const nlohmann::json& config) {

@@ -44,11 +44,19 @@ struct OptionSpec {
   TrainerSupport trainer = TrainerSupport::Honoured;
   std::vector<VisibilityRule> honoured_when;  // Conditional: all must hold
   std::string refusal;                        // Refused: what the studio's trainer would train instead
+  // From SimpleTuner's registry data (tests/fixtures/simpletuner/options.json), filled in for its fields:
+  std::vector<std::string> choice_labels;  // the label shown per choice ("Linear Decay"), "" where it has none
+  std::vector<std::string> families;       // model_specific: shown only while model_family is one of these
 };
 
 const std::vector<OptionSpec>& registry();
 const OptionSpec* find_option(const std::string& key);  // accepts aliases and a leading "--"
+// Visible: its own rules hold, it applies to the config's model family (any family while none is chosen), and
+// so does every field its rules depend on (TwinFlow's step count goes with TwinFlow).
 bool is_visible(const OptionSpec& spec, const nlohmann::json& config);
+bool applies_to_family(const OptionSpec& spec, const nlohmann::json& config);
+// The text a panel shows for a choice: SimpleTuner's label where it has one, else the value itself.
+std::string choice_label(const OptionSpec& spec, const nlohmann::json& choice);
 bool is_enabled(const OptionSpec& spec, const nlohmann::json& config);  // the "enable" rules
 bool rule_holds(const VisibilityRule& rule, const nlohmann::json& config);
 

@@ -18,6 +18,21 @@ struct SimpleTunerField {
 
 const std::vector<SimpleTunerField>& simpletuner_fields();
 
+// The label SimpleTuner's WebUI shows for one choice of a select field ("linear" → "Linear Decay").
+struct SimpleTunerChoiceLabel {
+  const char* field;
+  const char* value;  // the choice as text (3 for irepa_projector_kernel_size's number 3)
+  const char* label;
+};
+const std::vector<SimpleTunerChoiceLabel>& simpletuner_choice_labels();
+
+// The model families a field applies to (its "model_specific" list): SimpleTuner shows it only for them.
+struct SimpleTunerFamilies {
+  const char* field;
+  const char* families;  // space-separated model_family names
+};
+const std::vector<SimpleTunerFamilies>& simpletuner_model_specific();
+
 // By name, flag or alias, with or without the leading "--"; nullptr when SimpleTuner does not know it.
 const SimpleTunerField* find_simpletuner_field(const std::string& key);
 

@@ -57,11 +57,26 @@ struct Reference {
     if (op == "is_set") return !v.is_null() && v != "";
     return false;
   }
+  // model_specific: a field applies to the families listed (to any while no family is chosen).
+  bool applies(const nlohmann::json& field, const nlohmann::json& config) const {
+    if (!field.contains("model_specific") || !field["model_specific"].is_array()) return true;
+    const nlohmann::json family = value(config, "model_family");
+    if (!family.is_string() || family == "") return true;
+    for (const nlohmann::json& name : field["model_specific"])
+      if (name == family) return true;
+    return false;
+  }
   bool rule(const nlohmann::json& field, const nlohmann::json& config, const char* action) const {
+    const bool show = std::string(action) == "show";
+    if (show && !applies(field, config)) return false;
     if (!field.contains("dependencies") || !field["dependencies"].is_array()) return true;
-    for (const nlohmann::json& dep : field["dependencies"])
-      if (dep.value("action", std::string("show")) == action && !holds(dep, value(config, dep["field"])))
-        return false;
+    for (const nlohmann::json& dep : field["dependencies"]) {
+      if (dep.value("action", std::string("show")) != action) continue;
+      if (!holds(dep, value(config, dep["field"]))) return false;
+      // A field that depends on one hidden for this family is hidden with it (TwinFlow's step count).
+      const auto parent = by_name.find(dep["field"]);
+      if (show && parent != by_name.end() && !applies(parent->second, config)) return false;
+    }
     return true;
   }
   // A value for which a dependency holds.
@@ -168,6 +183,15 @@ class SettingsPanelsTest : public QObject {
           if (!all.contains(dep["field"])) all[dep["field"].get<std::string>()] = ref_.satisfying(dep);
         }
     std::vector<nlohmann::json> scenarios = {nlohmann::json::object(), all};
+    // Per-family visibility (model_specific): a UNet family, a flow-matching transformer, an epsilon
+    // transformer and a next-token family, with every rule true and with nothing else set.
+    for (const char* family : {"sdxl", "kolors", "flux", "pixart", "heartmula", "deepfloyd"}) {
+      nlohmann::json with_family = all;
+      with_family["model_family"] = family;
+      scenarios.push_back(with_family);
+      scenarios.push_back({{"model_family", family}, {"urepa_enabled", true}, {"twinflow_enabled", true},
+                           {"internal_guidance_enabled", true}});
+    }
     for (const nlohmann::json& dep : deps) {
       scenarios.push_back({{dep["field"].get<std::string>(), ref_.satisfying(dep)}});
       nlohmann::json without = all;
