@@ -8,6 +8,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QMap>
 #include <QPalette>
 #include <QApplication>
@@ -69,6 +70,31 @@ QString tooltip_of(const OptionSpec& spec) {
   if (!spec.simpletuner) tip += QStringLiteral("\n(studio setting, not exported to SimpleTuner)");
   if (spec.trainer != TrainerSupport::Honoured) tip += QStringLiteral("\n(%1)").arg(badge_tip(spec));
   return tip;
+}
+
+// The help shown under a field: what it does and the advice, then its key, default and range.
+QString help_text_of(const OptionSpec& spec) {
+  QString text = QString::fromStdString(spec.help);
+  QStringList facts;
+  facts << QStringLiteral("key %1").arg(QString::fromStdString(spec.key));
+  if (!spec.default_value.is_null())
+    facts << QStringLiteral("default %1").arg(spec.type == OptionType::Choice
+                                                  ? QString::fromStdString(repa::config::choice_label(spec, spec.default_value))
+                                                  : text_of(spec.default_value));
+  if (spec.min || spec.max)
+    facts << QStringLiteral("range %1 … %2")
+                 .arg(spec.min ? QString::number(*spec.min) : QStringLiteral("−∞"),
+                      spec.max ? QString::number(*spec.max) : QStringLiteral("∞"));
+  if (!spec.simpletuner) facts << QStringLiteral("studio setting, not exported to SimpleTuner");
+  return text + QStringLiteral("\n") + facts.join(QStringLiteral(" · "));
+}
+
+// Lower-case words a search matches against: label, key, help and choice labels.
+QString search_text_of(const OptionSpec& spec) {
+  QString text = QString::fromStdString(spec.label + " " + spec.key + " " + spec.help);
+  for (const nlohmann::json& choice : spec.choices)
+    text += QLatin1Char(' ') + QString::fromStdString(repa::config::choice_label(spec, choice));
+  return text.toLower();
 }
 
 // A group that starts folded, like SimpleTuner's advanced subsection.
@@ -142,7 +168,11 @@ QWidget* OptionForm::make_editor(const OptionSpec& spec, QWidget* parent) {
     case OptionType::Choice: {
       auto* combo = new QComboBox(parent);
       if (is_nullable(spec)) combo->addItem(tr("(not set)"), QString());
-      for (const nlohmann::json& choice : spec.choices) combo->addItem(text_of(choice), text_of(choice));
+      // SimpleTuner's labels ("Linear Decay"); the stored value stays the choice itself.
+      for (const nlohmann::json& choice : spec.choices) {
+        combo->addItem(QString::fromStdString(repa::config::choice_label(spec, choice)), text_of(choice));
+        combo->setItemData(combo->count() - 1, text_of(choice), Qt::ToolTipRole);
+      }
       connect(combo, qOverload<int>(&QComboBox::activated), this, [this, key, combo](int index) {
         const OptionSpec* s = repa::config::find_option(key);
         const QString text = combo->itemData(index).toString();
@@ -237,6 +267,21 @@ OptionForm::Field OptionForm::make_field(const OptionSpec& spec, QWidget* parent
     field.badge->setStyleSheet(
         QStringLiteral("QLabel { color: #5d4037; background: #efebe9; border-radius: 3px; padding: 0 4px; }"));
   }
+  // The help: behind a (?) button, opened under the field; the search opens it too.
+  field.help_button = new QToolButton(field.row);
+  field.help_button->setObjectName(QStringLiteral("helpButton_") + QString::fromStdString(spec.key));
+  field.help_button->setText(QStringLiteral("?"));
+  field.help_button->setCheckable(true);
+  field.help_button->setAutoRaise(true);
+  field.help_button->setToolTip(tr("Show what this setting does"));
+  field.help = new QLabel(help_text_of(spec), field.row);
+  field.help->setObjectName(QStringLiteral("helpText_") + QString::fromStdString(spec.key));
+  field.help->setWordWrap(true);
+  field.help->setTextFormat(Qt::PlainText);
+  field.help->setStyleSheet(QStringLiteral("QLabel { color: #555; background: #f5f7fa; padding: 3px; }"));
+  field.help->hide();
+  QLabel* help = field.help;
+  connect(field.help_button, &QToolButton::toggled, help, &QLabel::setVisible);
   field.message = new QLabel(field.row);
   field.message->setObjectName(QStringLiteral("problem_") + QString::fromStdString(spec.key));
   field.message->setWordWrap(true);
@@ -250,18 +295,37 @@ OptionForm::Field OptionForm::make_field(const OptionSpec& spec, QWidget* parent
   grid->addWidget(field.label, 0, 0);
   if (field.badge) grid->addWidget(field.badge, 0, 1);
   grid->addWidget(field.editor, 0, 2);
-  grid->addWidget(field.message, 1, 0, 1, 3);
+  grid->addWidget(field.help_button, 0, 3);
+  grid->addWidget(field.message, 1, 0, 1, 4);
+  grid->addWidget(field.help, 2, 0, 1, 4);
   grid->setColumnStretch(0, 2);
   grid->setColumnStretch(2, 3);
   return field;
 }
 
 void OptionForm::build() {
+  search_box_ = new QLineEdit(this);
+  search_box_->setObjectName(QStringLiteral("fieldSearch"));
+  search_box_->setPlaceholderText(tr("Search settings (label, key or help)…"));
+  search_box_->setClearButtonEnabled(true);
+  search_results_ = new QListWidget(this);
+  search_results_->setObjectName(QStringLiteral("searchResults"));
+  search_results_->setMaximumHeight(160);
+  search_results_->hide();
   tabs_ = new QTabWidget(this);
   tabs_->setObjectName(QStringLiteral("settingsTabs"));
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(search_box_);
+  layout->addWidget(search_results_);
   layout->addWidget(tabs_);
+  connect(search_box_, &QLineEdit::textChanged, this, &OptionForm::update_search);
+  // Enter opens the first match; a click or Enter in the list opens that one.
+  connect(search_box_, &QLineEdit::returnPressed, this, [this] {
+    if (search_results_->count() > 0) open_search_result(search_results_->item(0));
+  });
+  connect(search_results_, &QListWidget::itemActivated, this, &OptionForm::open_search_result);
+  connect(search_results_, &QListWidget::itemClicked, this, &OptionForm::open_search_result);
 
   // Within a section: main fields before the advanced subsection, each by (order, label) as SimpleTuner
   // sorts; sections keep the order in which the registry declares them.
@@ -492,6 +556,60 @@ void OptionForm::focus_field(const std::string& key) {
         toggle->setChecked(true);
   field.editor->setFocus();
   if (auto* scroll = qobject_cast<QScrollArea*>(tabs_->currentWidget())) scroll->ensureWidgetVisible(field.row);
+}
+
+QStringList OptionForm::search(const QString& query) const {
+  const QStringList words = query.toLower().split(QLatin1Char(' '), Qt::SkipEmptyParts);
+  if (words.isEmpty()) return {};
+  // Matches in the label first, then those found only in the key, help or choices; each in panel order.
+  QStringList in_label, elsewhere;
+  for (const Field& field : fields_) {
+    const QString haystack = search_text_of(*field.spec);
+    const QString label = field.label->text().toLower();
+    bool all = true, label_has_all = true;
+    for (const QString& word : words) {
+      all = all && haystack.contains(word);
+      label_has_all = label_has_all && label.contains(word);
+    }
+    if (!all) continue;
+    (label_has_all ? in_label : elsewhere) << QString::fromStdString(field.spec->key);
+  }
+  return in_label + elsewhere;
+}
+
+void OptionForm::update_search(const QString& query) {
+  search_results_->clear();
+  const QStringList keys = search(query);
+  for (const QString& key : keys) {
+    const Field& field = fields_[static_cast<size_t>(index_.value(key))];
+    QString text = QStringLiteral("%1 — %2").arg(field.label->text(), panel_title(field.panel));
+    if (!repa::config::is_visible(*field.spec, config_)) text += tr("  (hidden by the current settings)");
+    auto* item = new QListWidgetItem(text, search_results_);
+    item->setData(Qt::UserRole, key);
+    item->setToolTip(QString::fromStdString(field.spec->help));
+  }
+  if (!query.trimmed().isEmpty() && keys.isEmpty()) {
+    auto* item = new QListWidgetItem(tr("No setting matches “%1”").arg(query.trimmed()), search_results_);
+    item->setFlags(Qt::NoItemFlags);
+  }
+  search_results_->setVisible(!query.trimmed().isEmpty());
+}
+
+void OptionForm::open_search_result(QListWidgetItem* item) {
+  if (!item || item->data(Qt::UserRole).toString().isEmpty()) return;
+  const std::string key = item->data(Qt::UserRole).toString().toStdString();
+  focus_field(key);
+  show_help(key, true);
+}
+
+void OptionForm::show_help(const std::string& key, bool open) {
+  const auto it = index_.constFind(QString::fromStdString(key));
+  if (it != index_.constEnd()) fields_[static_cast<size_t>(*it)].help_button->setChecked(open);
+}
+
+QLabel* OptionForm::help_label(const std::string& key) const {
+  const auto it = index_.constFind(QString::fromStdString(key));
+  return it == index_.constEnd() ? nullptr : fields_[static_cast<size_t>(*it)].help;
 }
 
 std::vector<std::string> OptionForm::field_keys(Panel panel) const {

@@ -6,6 +6,7 @@
 // problems in red, warnings in amber.
 #pragma once
 #include <QHash>
+#include <QStringList>
 #include <QWidget>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -13,7 +14,11 @@
 #include "core/config/registry.h"
 
 class QLabel;
+class QLineEdit;
+class QListWidget;
+class QListWidgetItem;
 class QTabWidget;
+class QToolButton;
 class QVBoxLayout;
 
 namespace repa::ui {
@@ -52,6 +57,14 @@ class OptionForm : public QWidget {
   void insert_after(const std::string& key, QWidget* widget);
   QTabWidget* tabs() const { return tabs_; }
 
+  // The search over every field (label, key, help, choice labels; every word must match): the keys found,
+  // best first. Typing in the search box lists them; Enter or a click opens the field with its help.
+  QStringList search(const QString& query) const;
+  QLineEdit* search_box() const { return search_box_; }
+  QListWidget* search_results() const { return search_results_; }
+  void show_help(const std::string& key, bool open);
+  QLabel* help_label(const std::string& key) const;  // the help under the field (hidden until (?) is pressed)
+
  signals:
   void config_edited();
 
@@ -63,6 +76,8 @@ class OptionForm : public QWidget {
     QWidget* editor = nullptr;
     QLabel* message = nullptr;   // validator message
     QLabel* badge = nullptr;     // options the studio's trainer does not use (always or under a condition)
+    QToolButton* help_button = nullptr;  // (?) opens the help under the field
+    QLabel* help = nullptr;
     bool advanced = false;
     bool export_only = false;
     Panel panel = Panel::Run;
@@ -76,8 +91,12 @@ class OptionForm : public QWidget {
   void show_default_look(const Field& field);
   void update_visibility();
   void edited(const std::string& key, const nlohmann::json& value);
+  void update_search(const QString& query);
+  void open_search_result(QListWidgetItem* item);
 
   QTabWidget* tabs_ = nullptr;
+  QLineEdit* search_box_ = nullptr;
+  QListWidget* search_results_ = nullptr;
   std::vector<Field> fields_;
   QHash<QString, int> index_;
   nlohmann::json config_ = nlohmann::json::object();

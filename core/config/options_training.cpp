@@ -78,7 +78,8 @@ std::vector<OptionSpec> training_options() {
           .at("model", "model_config", "architecture", 1)
           .label("Model Type")
           .choices({"full", "lora"})
-          .help("Full fine-tuning or LoRA."),
+          .help("Full fine-tuning (every weight trains) or LoRA (small adapters train, the base stays frozen and "
+                "needs far less memory)."),
       // LoRA (model_type "lora"): the studio's trainer trains these adapters itself (core/adapters, docs/lora.md).
       Declare("lora_rank", Int, 16)
           .at("model", "lora_config", "basic", 1)
@@ -145,7 +146,7 @@ std::vector<OptionSpec> training_options() {
           .export_only()
           .at("model", "model_config", "advanced_paths", 27)
           .label("VAE Model Path")
-          .help("VAE to use instead of the model's own."),
+          .help("VAE to use instead of the model's own, as a folder, file or Hub id (e.g. a fixed fp16 SDXL VAE)."),
       Declare("output_dir", Path, "simpletuner-results")
           .at("basic", "essential_settings", "paths", 5)
           .label("Output Directory")
@@ -155,12 +156,13 @@ std::vector<OptionSpec> training_options() {
           .label("Training Resolution")
           .min(8)
           .max(4096)
-          .help("Training image size in pixels."),
+          .help("Training image size in pixels (the side of the square crop); the vision encoder gets its own size."),
       Declare("train_batch_size", Int, 4)
           .at("basic", "training_data", "", 3)
           .label("Training Batch Size")
           .min(1)
-          .help("Images per step on each device."),
+          .help("Images per optimizer step on each device; larger batches give smoother gradients and need more "
+                "memory."),
       Declare("gradient_accumulation_steps", Int, 1)
           .at("training", "training_schedule", "", 4)
           .label("Gradient Accumulation Steps")
@@ -171,13 +173,14 @@ std::vector<OptionSpec> training_options() {
           .label("Learning Rate")
           .min(0)
           .max(1)
-          .help("Peak learning rate."),
+          .help("Peak learning rate, reached after the warm-up (1e-4 in the REPA and SiT papers for AdamW)."),
       Declare("lr_scheduler", Choice, "constant_with_warmup")
           .at("training", "learning_rate", "", 2)
           .label("Learning Rate Scheduler")
           .choices(
               {"linear", "sine", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"})
-          .help("How the learning rate changes over training."),
+          .help("How the learning rate changes over training after its warm-up: constant, linear or cosine decay, "
+                "and others."),
       Declare("lr_warmup_steps", Int, 0)
           .at("training", "learning_rate", "", 3)
           .label("Learning Rate Warmup Steps")
@@ -188,7 +191,7 @@ std::vector<OptionSpec> training_options() {
           .label("LR Scheduler Cycles")
           .min(1)
           .show_if("lr_scheduler", "equals", "cosine_with_restarts")
-          .help("Number of restarts of the cosine schedule."),
+          .help("Number of hard restarts of the cosine schedule over the run (cosine with restarts only)."),
       Declare("lr_power", Float, 0.8)
           .at("training", "learning_rate", "", 6)
           .label("LR Polynomial Power")
@@ -234,7 +237,7 @@ std::vector<OptionSpec> training_options() {
                    nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
                                           "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
                                           "deepspeed-adamw"}))
-          .help("AdamW's first-moment decay."),
+          .help("AdamW's first-moment (gradient average) decay; 0.9 is the usual value."),
       Declare("adam_beta2", Float, 0.999)
           .at("training", "optimizer_config", "advanced", 2)
           .label("Adam Beta 2")
@@ -244,7 +247,7 @@ std::vector<OptionSpec> training_options() {
                    nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
                                           "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
                                           "deepspeed-adamw"}))
-          .help("AdamW's second-moment decay."),
+          .help("AdamW's second-moment (squared gradient average) decay; 0.999 is the usual value."),
       Declare("adam_weight_decay", Float, 0.01)
           .at("training", "optimizer_config", "advanced", 3)
           .label("Weight Decay")
@@ -253,7 +256,7 @@ std::vector<OptionSpec> training_options() {
                    nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
                                           "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
                                           "deepspeed-adamw"}))
-          .help("AdamW's decoupled weight decay."),
+          .help("AdamW's decoupled weight decay, applied to the weights at each step (0 in the REPA paper)."),
       Declare("adam_epsilon", Float, 1e-08)
           .at("training", "optimizer_config", "advanced", 4)
           .label("Adam Epsilon")
@@ -262,7 +265,7 @@ std::vector<OptionSpec> training_options() {
                    nlohmann::json::array({"adamw", "adamw_bf16", "adamw8bit", "adam", "adam8bit", "ao-adamw8bit",
                                           "ao-adamw4bit", "ao-adamwfp8", "optimi-adamw", "StableAdamWUnfused",
                                           "deepspeed-adamw"}))
-          .help("AdamW's epsilon."),
+          .help("AdamW's epsilon, added to the denominator for numerical stability; rarely worth changing."),
       Declare("max_grad_norm", Float, 2.0)
           .at("training", "optimizer_config", "", 6)
           .label("Max Gradient Norm")
@@ -279,13 +282,14 @@ std::vector<OptionSpec> training_options() {
           .label("Training Seed")
           .min(0)
           .max(2147483647)
-          .help("Random seed (unset: a fresh one each run)."),
+          .help("Random seed for noise, timesteps and data order; a fixed seed makes a run repeatable (unset: a "
+                "fresh one each run)."),
       Declare("checkpoint_step_interval", Int, 500)
           .at("training", "checkpointing", "", 1)
           .label("Checkpoint Every N Steps")
           .min(1)
           .alias("checkpointing_steps")
-          .help("Save a checkpoint every this many steps."),
+          .help("Save a checkpoint every this many optimizer steps; a run can resume from the latest one."),
       Declare("checkpoints_total_limit", Int, 5)
           .at("training", "checkpointing", "", 2)
           .label("Maximum Checkpoints to Keep")
@@ -305,7 +309,8 @@ std::vector<OptionSpec> training_options() {
           .min(0.0)
           .max(0.9999)
           .show_if("use_ema", "equals", true)
-          .help("Decay of that moving average."),
+          .help("Decay of that moving average: 0.9999 follows the weights over roughly the last 10,000 steps, lower "
+                "follows faster."),
       Declare("ema_update_interval", Int, 1)
           .export_only()
           .at("model", "ema_config", "", 3)
@@ -323,7 +328,7 @@ std::vector<OptionSpec> training_options() {
           .at("validation", "validation_schedule", "advanced", 4)
           .label("Inference Steps")
           .min(1)
-          .help("Sampling steps of each validation image."),
+          .help("Sampling steps of each validation image; more steps cost time and give cleaner samples."),
       Declare("validation_guidance", Float, 7.5)
           .at("validation", "validation_guidance", "", 1)
           .label("Guidance Scale")
@@ -336,7 +341,7 @@ std::vector<OptionSpec> training_options() {
           .label("Validation Images Count")
           .min(1)
           .max(10)
-          .help("Validation images drawn per prompt or class."),
+          .help("Validation images drawn per prompt or class at each validation."),
       Declare("gradient_checkpointing", Bool, true)
           .export_only()
           .at("model", "memory_optimization", "", 1)
@@ -353,7 +358,8 @@ std::vector<OptionSpec> training_options() {
           .at("basic", "project_settings", "", 1)
           .label("Logging Platform")
           .choices({"simpletuner", "tensorboard", "wandb", "swanlab", "comet_ml", "custom-tracker", "all", "none"})
-          .help("Where SimpleTuner sends its metrics."),
+          .help("Where SimpleTuner sends its metrics (TensorBoard, Weights & Biases, …); the studio always writes "
+                "metrics.jsonl and its own charts."),
       // Honoured: it only unlocks expert settings, in the studio's panels as in SimpleTuner's.
       Declare("i_know_what_i_am_doing", Bool, false)
           .at("basic", "project", "advanced", 0)
