@@ -9,7 +9,9 @@
 
 #ifdef REPA_FUZZ_UBSAN_OPTIONS
 // Read by UBSan at start-up: the suppression of stb's known report (see fuzz/ubsan_stb.supp).
-extern "C" const char* __ubsan_default_options() { return REPA_FUZZ_UBSAN_OPTIONS; }
+extern "C" const char* __ubsan_default_options() {
+  return REPA_FUZZ_UBSAN_OPTIONS;
+}
 #endif
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -10,6 +10,7 @@
 
 #include "core/base/error.h"
 #include "core/data/image.h"
+#include "core/data/image_limits.h"
 #include "core/io/atomic_file.h"
 
 namespace repa::data {
@@ -18,6 +19,7 @@ Image decode_image(const std::string& bytes, const std::string& name) {
   int width = 0, height = 0, channels = 0;
   if (bytes.empty()) throw InputError("image '" + name + "' is empty (0 bytes)");
   if (bytes.size() > static_cast<std::size_t>(INT32_MAX)) throw InputError("image '" + name + "' is too large");
+  check_image_bytes(bytes, name);
   stbi_uc* data = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                         static_cast<int>(bytes.size()), &width, &height, &channels, 3);
   if (data == nullptr) {
