@@ -214,7 +214,8 @@ void Trainer::setup() {
   loader_ = std::make_unique<data::BatchLoader>(data_.folder, loader);
 
   std::string resumed_from;
-  if (auto checkpoint = resolve_resume(resume_value, run_dir_->checkpoints())) {
+  if (auto checkpoint = resolve_resume(resume_value, run_dir_->checkpoints(),
+                                       [this](const std::string& note) { report("warning", note); })) {
     resume(*checkpoint);
     resumed_from = *checkpoint;
   }
@@ -251,7 +252,7 @@ void Trainer::setup() {
 }
 
 void Trainer::resume(const std::string& checkpoint_dir) {
-  const auto state = read_checkpoint_state(checkpoint_dir);
+  const auto state = read_checkpoint_state(checkpoint_dir, max_steps_);
   const std::string saved_hash = state.value("config_hash", "");
   if (saved_hash != config_hash(config_))
     report("warning", "the config differs from the one checkpoint " + checkpoint_dir +

@@ -17,7 +17,7 @@ namespace {
 CheckpointParts parts_for(int64_t step) {
   CheckpointParts parts;
   parts.tensors["model"] = {{"w", torch::full({2}, static_cast<float>(step))}};
-  parts.state = {{"step", step}};
+  parts.state = {{"step", step}, {"data_position", {{"epoch", 0}, {"offset", 0}}}};
   return parts;
 }
 }  // namespace
