@@ -41,7 +41,8 @@ int export_command(const Args& args) {
     std::fprintf(stderr, "repa-train export: --out DIR is required\n");
     return 2;
   }
-  const auto user = parsed.config_path.empty() ? nlohmann::json::object() : config::read_json_file(parsed.config_path);
+  const auto user =
+      parsed.config_path.empty() ? nlohmann::json::object() : config::read_config_file(parsed.config_path);
   auto report = config::load_config(user, parsed.preset, parsed.overrides);
   std::vector<config::Problem> blocking;
   for (auto& problem : report.problems)  // options the studio's trainer refuses still export: SimpleTuner runs them

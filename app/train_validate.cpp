@@ -39,7 +39,8 @@ int validate_command(const Args& args) {
     std::fprintf(stderr, "repa-train validate: give a CONFIG file or --preset\n");
     return 2;
   }
-  const auto user = parsed.config_path.empty() ? nlohmann::json::object() : config::read_json_file(parsed.config_path);
+  const auto user =
+      parsed.config_path.empty() ? nlohmann::json::object() : config::read_config_file(parsed.config_path);
   auto report = config::load_config(user, parsed.preset, parsed.overrides);
   if (check_paths && report.problems.empty())
     for (auto& problem : config::check_paths(report.config)) report.problems.push_back(std::move(problem));

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/base/bounded_json.h"
 #include "core/base/error.h"
 #include "core/config/presets.h"
 #include "core/config/simpletuner_fields.h"
@@ -150,8 +151,18 @@ std::pair<std::string, nlohmann::json> parse_override(const std::string& text, s
   }
   const std::string key = text.substr(0, equals);
   const std::string value_text = text.substr(equals + 1);
-  auto value = nlohmann::json::parse(value_text, nullptr, false);
-  if (value.is_discarded()) value = value_text;
+  std::string why;
+  auto value = try_parse_json_bounded(value_text, &why);
+  if (value.is_discarded()) {
+    // Text that is not JSON is a string value; JSON nested too deep or a number past double's range is refused.
+    const bool json_like = !value_text.empty() && std::string("[{-0123456789").find(value_text[0]) != std::string::npos;
+    if (json_like &&
+        (why.find("nested deeper") != std::string::npos || why.find("outside the range") != std::string::npos)) {
+      problems.push_back({key, "--set " + key + ": " + why + " (value " + json_excerpt(value_text, 60) + ")"});
+      return {"", nullptr};
+    }
+    value = value_text;
+  }
   return {key, value};
 }
 
@@ -204,15 +215,32 @@ LoadReport load_config(const nlohmann::json& user_config, const std::string& pre
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream file(path);
+  std::ifstream file(path, std::ios::binary);
   if (!file) throw InputError("cannot read config file '" + path + "'");
   std::stringstream text;
   text << file.rdbuf();
-  try {
-    return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw InputError("config file '" + path + "' is not valid JSON: " + e.what());
+  if (file.bad()) throw InputError("cannot read config file '" + path + "'");
+  const std::string bytes = text.str();
+  // A NUL ends the text for C tools; bytes hidden after one must not be silently accepted or ignored.
+  if (const auto nul = bytes.find('\0'); nul != std::string::npos)
+    throw InputError("config file '" + path + "' holds a NUL byte at offset " + std::to_string(nul) +
+                     " (a JSON text never does; the file is damaged or not a config)");
+  std::string why;
+  auto config = try_parse_json_bounded(bytes, &why);
+  if (config.is_discarded()) {
+    const bool syntax =
+        why.find("nested deeper") == std::string::npos && why.find("outside the range") == std::string::npos;
+    throw InputError("config file '" + path + "'" + (syntax ? " is not valid JSON: " : ": ") + why);
   }
+  return config;
+}
+
+nlohmann::json read_config_file(const std::string& path) {
+  auto config = read_json_file(path);
+  if (!config.is_object())
+    throw InputError("config file '" + path + "' must hold a JSON object of options, got " +
+                     (config.is_null() ? std::string("null") : json_excerpt(config, 60)));
+  return config;
 }
 
 std::vector<std::string> ignored_simpletuner_keys(const nlohmann::json& resolved) {
@@ -260,7 +288,7 @@ nlohmann::json resolve_json(const nlohmann::json& user_config, const std::string
 
 nlohmann::json resolve_config(const std::string& file_path, const std::string& preset,
                               const std::vector<std::string>& overrides, Purpose purpose) {
-  const nlohmann::json user = file_path.empty() ? nlohmann::json::object() : read_json_file(file_path);
+  const nlohmann::json user = file_path.empty() ? nlohmann::json::object() : read_config_file(file_path);
   return resolved_or_throw(load_config(user, preset, overrides), file_path, purpose);
 }
 

@@ -23,8 +23,11 @@ nlohmann::json default_config();
 LoadReport load_config(const nlohmann::json& user_config, const std::string& preset,
                        const std::vector<std::string>& overrides);
 
-// Reads a JSON file (InputError naming the file when it cannot be read or parsed).
+// Reads a JSON file (InputError naming the file when it cannot be read or parsed, holds a NUL byte, nests
+// deeper than kMaxJsonDepth or has a number outside double's range).
 nlohmann::json read_json_file(const std::string& path);
+// The same for a run config: the file must hold a JSON object (null, a list or a number is refused).
+nlohmann::json read_config_file(const std::string& path);
 
 // Keys of a resolved config that SimpleTuner registers but the studio does not use.
 std::vector<std::string> ignored_simpletuner_keys(const nlohmann::json& resolved);

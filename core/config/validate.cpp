@@ -125,6 +125,38 @@ void check_trainer_support(const nlohmann::json& config, std::vector<Problem>& p
                         option.refused ? Severity::RunError : Severity::Warning});
 }
 
+// The run folder is <output_dir>/<run_name>: a name with a separator or a dot entry would write elsewhere.
+void check_run_name(const nlohmann::json& config, std::vector<Problem>& problems) {
+  const auto name = config_value(config, "studio.run_name");
+  if (!name.is_string()) return;
+  const auto& text = name.get_ref<const std::string&>();
+  if (text.empty()) return;  // a timestamped name
+  std::string why;
+  if (text == "." || text == "..")
+    why = "is a relative folder, not a name";
+  else if (text.find('/') != std::string::npos)
+    why = "holds a path separator";
+  else if (text.find('\0') != std::string::npos)
+    why = "holds a NUL byte";
+  else if (text.size() > 255)
+    why = "is longer than a file name may be (255 bytes)";
+  if (!why.empty())
+    problems.push_back(
+        {"studio.run_name",
+         describe_value(name) + " " + why + ": a run name is one folder name inside output_dir (no '/', '.', '..')"});
+}
+
+// SimpleTuner sets no maximum; the trainer counts steps in int64 and names checkpoints by step, so a count
+// past any possible run is a typo (or a hostile value) to refuse now rather than overflow later.
+void check_step_count(const nlohmann::json& config, std::vector<Problem>& problems) {
+  constexpr double kMaxSteps = 1e12;  // a trillion steps: centuries at a millisecond a step
+  const auto steps = config_value(config, "max_train_steps");
+  if (steps.is_number() && steps.get<double>() > kMaxSteps)
+    problems.push_back({"max_train_steps", describe_value(steps) +
+                                               " is above 1000000000000 steps, more than any run "
+                                               "can take; give the number of optimizer steps to train"});
+}
+
 }  // namespace
 
 std::vector<Problem> validate(const nlohmann::json& config) {
@@ -148,6 +180,8 @@ std::vector<Problem> validate(const nlohmann::json& config) {
     }
   }
   check_conflicts(config, problems);
+  check_run_name(config, problems);
+  check_step_count(config, problems);
   check_trainer_support(config, problems);
   for (auto& warning : check_alignment_grid(config)) problems.push_back(std::move(warning));
   return problems;

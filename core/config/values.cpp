@@ -4,8 +4,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
+#include "core/base/bounded_json.h"
 #include "core/config/suggest.h"
 
 namespace repa::config {
@@ -79,9 +81,8 @@ std::optional<double> parse_python_float(const std::string& raw) {
 }
 
 std::string describe_value(const nlohmann::json& value) {
-  std::string text = value.dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return text;
+  // Never dump a value whole: it may be a megabyte string or nest thousands of levels.
+  return json_excerpt(value, 60);
 }
 
 std::string expected_type(const OptionSpec& spec) {
@@ -150,6 +151,9 @@ ParsedValue parse_value(const OptionSpec& spec, const nlohmann::json& raw) {
       return fail();
     }
     case OptionType::Int: {
+      // JSON reads 18446744073709551615 as unsigned; the trainer's counters are signed 64-bit.
+      if (raw.is_number_unsigned() && raw.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+        return fail(" (above 9223372036854775807, the largest whole number an option holds)");
       if (raw.is_number_integer()) return accept(raw);
       // A whole number written as 5.0 is taken as 5; SimpleTuner's parser would refuse the text "5.0".
       if (raw.is_number_float()) {
@@ -195,8 +199,10 @@ ParsedValue parse_value(const OptionSpec& spec, const nlohmann::json& raw) {
       if (raw.is_object() || raw.is_array()) return accept(raw);
       if (blank_text) return out;
       if (raw.is_string()) {
-        const auto parsed = nlohmann::json::parse(raw.get<std::string>(), nullptr, false);
+        std::string why;
+        const auto parsed = try_parse_json_bounded(raw.get<std::string>(), &why);
         if (!parsed.is_discarded() && (parsed.is_object() || parsed.is_array())) return accept(parsed);
+        if (parsed.is_discarded() && why.find("nested deeper") != std::string::npos) return fail(" (" + why + ")");
       }
       return fail();
     }
