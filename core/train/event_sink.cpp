@@ -2,17 +2,33 @@
 
 #include <chrono>
 #include <filesystem>
+#include <vector>
 
 #include "core/base/error.h"
+#include "core/io/jsonl_file.h"
 
 namespace repa::train {
 
 void EventSink::open_run_directory(const std::string& run_dir) {
   std::lock_guard<std::mutex> lock(mutex_);
   std::filesystem::create_directories(run_dir);
+  // Appending after a torn last line would glue the first new event to it (RunDirectory repairs and reports
+  // this first; a sink used without one still never writes after half a line).
+  std::vector<std::string> repaired;
+  for (const char* jsonl : {"/events.jsonl", "/metrics.jsonl"})
+    if (auto note = io::repair_jsonl_tail(run_dir + jsonl); !note.empty()) repaired.push_back(std::move(note));
   events_.open(run_dir + "/events.jsonl", std::ios::app);
   metrics_.open(run_dir + "/metrics.jsonl", std::ios::app);
   if (!events_ || !metrics_) throw Error("cannot write the event files in run directory '" + run_dir + "'");
+  for (const auto& note : repaired) {
+    const nlohmann::json event = {
+        {"type", "log"},
+        {"time", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()},
+        {"level", "warning"},
+        {"message", note}};
+    events_ << event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  }
+  events_.flush();
 }
 
 void EventSink::add_listener(std::function<void(const nlohmann::json&)> listener) {
