@@ -1,13 +1,18 @@
 #include "core/train/run_directory.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <ctime>
 #include <filesystem>
-#include <unistd.h>
+#include <iterator>
 
+#include "core/base/bounded_json.h"
 #include "core/base/error.h"
 #include "core/data/feature_cache.h"
 #include "core/io/atomic_file.h"
+#include "core/io/jsonl_file.h"
+#include "core/train/checkpoint.h"
 
 namespace repa::train {
 
@@ -29,10 +34,27 @@ RunDirectory::RunDirectory(std::string path) : path_(std::move(path)) {
   fs::create_directories(checkpoints(), ec);
   fs::create_directories(samples(), ec);
   if (!fs::is_directory(path_)) throw InputError("cannot create the run directory '" + path_ + "'");
+  // Nothing in the folder is touched before the lock is ours: a second worker leaves the first one's files alone.
+  lock_ = std::make_unique<RunLock>(path_);
+  if (!lock_->takeover_note().empty()) notes_.push_back(lock_->takeover_note());
+  for (auto& note : clean_checkpoint_leftovers(checkpoints())) notes_.push_back(std::move(note));
+  // This run appends to the event files: a line torn by the last run's full disk or kill goes first.
+  for (const char* jsonl : {"metrics.jsonl", "events.jsonl"})
+    if (auto repaired = io::repair_jsonl_tail(file(jsonl)); !repaired.empty()) notes_.push_back(std::move(repaired));
   log_.open(file("train.log"), std::ios::app);
   std::ifstream existing(file("status.json"));
-  if (existing) status_ = nlohmann::json::parse(existing, nullptr, false);
+  if (existing) {
+    const std::string text((std::istreambuf_iterator<char>(existing)), std::istreambuf_iterator<char>());
+    status_ = try_parse_json_bounded(text);
+  }
   if (!status_.is_object()) status_ = nlohmann::json::object();
+}
+
+std::vector<std::string> RunDirectory::take_notes() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto out = std::move(notes_);
+  notes_.clear();
+  return out;
 }
 
 void RunDirectory::write_config(const nlohmann::json& resolved_config) const {

@@ -1,17 +1,23 @@
 // A run's folder, the source of truth the studio follows: config.json (fully resolved), metrics.jsonl,
-// events.jsonl, train.log, status.json (state + heartbeat, replaced atomically), checkpoints/, samples/.
+// events.jsonl, train.log, status.json (state + heartbeat, replaced atomically), checkpoints/, samples/,
+// run.lock (held while a worker uses the folder).
 #pragma once
 #include <fstream>
+#include <memory>
 #include <mutex>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/base/run_lock.h"
 
 namespace repa::train {
 
 class RunDirectory {
  public:
-  explicit RunDirectory(std::string path);  // creates the folder and its sub-folders
+  // Creates the folder and its sub-folders and takes its lock: a folder another worker holds throws
+  // InputError naming that worker (pid, host, since). Then removes what a killed worker left in checkpoints/.
+  explicit RunDirectory(std::string path);
 
   const std::string& path() const { return path_; }
   std::string checkpoints() const { return path_ + "/checkpoints"; }
@@ -23,9 +29,14 @@ class RunDirectory {
   void update_status(const nlohmann::json& fields);
   nlohmann::json status() const;
   void append_log(const std::string& line);  // one line into train.log, with a UTC timestamp
+  // What opening the folder did that a user should hear of (a stale lock taken over, leftovers removed);
+  // each returned once.
+  std::vector<std::string> take_notes();
 
  private:
   std::string path_;
+  std::unique_ptr<RunLock> lock_;
+  std::vector<std::string> notes_;
   std::mutex mutex_;
   nlohmann::json status_ = nlohmann::json::object();
   std::ofstream log_;

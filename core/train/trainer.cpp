@@ -128,6 +128,7 @@ void Trainer::setup() {
     events_.add_listener([bar](const nlohmann::json& e) { bar->on_event(e); });
   }
   run_dir_->write_config(config_);
+  for (const auto& note : run_dir_->take_notes()) report("warning", note);
   set_state("starting");
   if (options_.command_fd >= 0)
     control_.listen(options_.command_fd, [this](const std::string& error) { report("warning", error); });
