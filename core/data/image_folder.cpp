@@ -42,6 +42,16 @@ ImageFolder scan_image_folder(const std::string& root, bool class_labels) {
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) throw InputError("cannot list '" + root + "': " + ec.message());
+    if (it->is_symlink() && it->is_directory()) {
+      // A link to a folder that contains it would be followed until the path is too long.
+      const fs::path target = fs::weakly_canonical(it->path(), ec);
+      const fs::path parent = fs::weakly_canonical(it->path().parent_path(), ec);
+      if (ec) throw InputError("cannot resolve the link '" + it->path().string() + "': " + ec.message());
+      const auto rel = parent.lexically_relative(target);
+      if (!rel.empty() && *rel.begin() != "..")
+        throw InputError("studio.dataset_dir '" + root + "': the link '" + it->path().string() + "' points to '" +
+                         target.string() + "', a folder that contains it (a symlink loop); remove the link");
+    }
     if (!it->is_regular_file() || !has_image_extension(it->path().string())) continue;
     const fs::path relative = fs::relative(it->path(), root);
     std::string class_name;
