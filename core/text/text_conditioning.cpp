@@ -1,6 +1,7 @@
 #include "core/text/text_conditioning.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -60,7 +61,13 @@ std::string file_fingerprint(const fs::path& path) {
   return data::content_hash(bytes);
 }
 
+std::atomic<int64_t> encoded_prompts{0};
+
 }  // namespace
+
+int64_t TextEmbedder::prompts_encoded() {
+  return encoded_prompts.load();
+}
 
 TextConditioningSpec TextConditioningSpec::for_family(const std::string& family) {
   TextConditioningSpec spec;
@@ -185,6 +192,7 @@ std::vector<TextEmbedding> TextEmbedder::encode(const std::vector<std::string>& 
                                                 std::vector<LongPrompt>* long_prompts) {
   torch::NoGradGuard no_grad;
   const auto n = static_cast<int64_t>(prompts.size());
+  encoded_prompts += n;
   std::map<int, std::vector<torch::Tensor>> hidden_groups, mask_groups;
   std::vector<torch::Tensor> pooled;
   for (const auto& e : encoders_) {

@@ -68,6 +68,8 @@ class TextEmbedder {
   std::vector<TextEmbedding> encode(const std::vector<std::string>& prompts,
                                     std::vector<LongPrompt>* long_prompts = nullptr);
   int64_t parameter_count() const;
+  // Prompts encoded by every TextEmbedder of this process so far: what tests count to show a cache hit.
+  static int64_t prompts_encoded();
 
  private:
   struct Encoder;

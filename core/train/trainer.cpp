@@ -159,14 +159,21 @@ void Trainer::setup() {
                    "samples");
   }
 
+  // Text-conditioned runs: captions → text-embedding cache; the text encoders are freed before training.
+  if (text_or(studio, "architecture", "sit") == "unet2d_condition")
+    captions_ = std::make_unique<CaptionConditioning>(
+        CaptionConditioningOptions::from_config(config_, data_.backend ? &*data_.backend : nullptr), data_,
+        [this](const std::string& level, const std::string& m) { report(level, m); });
   const int64_t resolution = integer_or(config_, "resolution", 256);
   BackboneShape shape;
   shape.input_size = resolution / latent_space_->downsampling();
   shape.in_channels = latent_space_->channels();
   shape.num_classes = data_.num_classes;
+  shape.text_width = captions_ ? captions_->width() : 0;
   backbone_ = make_backbone(config_, shape);
   backbone_->module().to(device_);
   backbone_->module().train();
+  if (captions_) backbone_->set_unconditional_text(captions_->unconditional().at("hidden").to(device_));
   const std::string pretrained = text_or(config_, "pretrained_model_name_or_path", "");
   if (!pretrained.empty()) {
     if (!fs::exists(pretrained))
@@ -330,7 +337,10 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
   const auto noise = torch::randn_like(x0);
   const auto time = objective_->sample_time(timestep_sampler_, n, device_);
   const auto noised = objective_->noise(x0, noise, time);
-  const auto out = backbone_->forward(noised.x_t, noised.model_time, labels, alignment_->enabled());
+  Conditioning conditioning;
+  conditioning.labels = labels;
+  if (captions_) conditioning.text = captions_->batch(batch.indices, step_).at("hidden").to(device_);
+  const auto out = backbone_->forward_conditioned(noised.x_t, noised.model_time, conditioning, alignment_->enabled());
   MicroBatchLosses losses;
   losses.diffusion = diffusion::diffusion_loss(loss_config_, *objective_, out.prediction, noised).loss;
   if (alignment_->enabled()) losses.alignment = alignment_->compute(out.tapped, teacher, step_);

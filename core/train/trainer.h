@@ -18,6 +18,7 @@
 #include "core/encoders/teacher.h"
 #include "core/train/alignment.h"
 #include "core/train/backbone.h"
+#include "core/train/caption_conditioning.h"
 #include "core/train/ema.h"
 #include "core/train/event_sink.h"
 #include "core/train/latent_space.h"
@@ -70,6 +71,7 @@ class Trainer {
   LoraTraining* lora() { return lora_.get(); }  // null unless model_type is "lora"
   int64_t trainable_parameter_count() const;
   encoders::Teacher* teacher() { return teacher_.get(); }  // null without alignment
+  const CaptionConditioning* captions() const { return captions_.get(); }  // null unless text-conditioned
 
   int64_t step() const { return step_; }
   const RunDirectory& run_directory() const { return *run_dir_; }
@@ -95,6 +97,7 @@ class Trainer {
   std::unique_ptr<encoders::Teacher> teacher_;
   std::string teacher_description_;
   TrainingData data_;
+  std::unique_ptr<CaptionConditioning> captions_;  // captions → text-embedding cache → the step
   std::unique_ptr<data::BatchLoader> loader_;
   std::unique_ptr<Backbone> backbone_;
   std::unique_ptr<Alignment> alignment_;

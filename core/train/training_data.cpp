@@ -77,11 +77,24 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
                                    encoders::Teacher* teacher, const Reporter& report) {
   const auto& studio = studio_settings(config);
   TrainingData out;
-  const std::string dir = resolve_dataset_dir(config, report);
-  const bool class_labels = flag_or(studio, "class_labels", true);
+  // A multidatabackend.json (data_backend_config) names the folder and how to read it; it has no classes.
+  const std::string backend_path = text_or(config, "data_backend_config", "");
+  if (!backend_path.empty()) {
+    out.backend = data::read_data_backend_config(backend_path, integer_or(config, "resolution", 256));
+    for (const auto& warning : out.backend->warnings)
+      if (report) report("warning", warning);
+  }
+  const std::string dir = out.backend ? out.backend->image.instance_data_dir : resolve_dataset_dir(config, report);
+  const bool class_labels = !out.backend && flag_or(studio, "class_labels", true);
   out.folder = data::scan_image_folder(dir, class_labels);
   const int threads = static_cast<int>(std::max<int64_t>(1, integer_or(studio, "num_workers", 2)));
   data::prepare_image_folder(out.folder, threads);
+  if (out.backend) {
+    const int64_t small = data::apply_dataset_backend(out.folder, out.backend->image);
+    if (report && small > 0)
+      report("info", std::to_string(small) + " images smaller than minimum_image_size " +
+                         std::to_string(out.backend->image.minimum_image_size) + " skipped");
+  }
   for (const auto& bad : out.folder.corrupt)
     if (report) report("warning", "skipped corrupt image " + bad.path + ": " + bad.reason);
   if (report)

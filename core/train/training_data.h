@@ -4,10 +4,12 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "core/data/data_backend_config.h"
 #include "core/data/feature_cache.h"
 #include "core/data/image_folder.h"
 #include "core/encoders/teacher.h"
@@ -24,6 +26,7 @@ struct TrainingData {
   std::unique_ptr<data::FeatureCache> tokens;   // only with a teacher ("patch" and "cls")
   std::string cache_root;
   int64_t num_classes = 0;                      // 0: unconditional
+  std::optional<data::DataBackendConfig> backend;  // when data_backend_config names a multidatabackend.json
 };
 
 using Reporter = std::function<void(const std::string& level, const std::string& message)>;
