@@ -70,6 +70,25 @@ std::string LoraTraining::describe() const {
   return text;
 }
 
+nlohmann::json LoraTraining::run_started_fields(const std::string& run_dir, int64_t trainable) const {
+  const auto& s = lora_->settings();
+  const auto& t = lora_->targets();
+  return {{"rank", s.rank},
+          {"alpha", s.effective_alpha()},
+          {"scaling", s.scaling()},
+          {"dropout", s.dropout},
+          {"dora", s.use_dora},
+          {"init", s.init == adapters::LoraInit::Gaussian ? "gaussian" : "default"},
+          {"targets", t.is_regex ? nlohmann::json(t.regex) : nlohmann::json(t.names)},
+          {"adapted_modules", lora_->adapted_modules().size()},
+          {"adapter_parameters", lora_->parameter_count()},
+          {"trainable_parameters", trainable},
+          {"base_parameters", base_parameters_},
+          {"format", adapters::to_string(format_)},
+          {"init_lora", init_path_},
+          {"adapter_file", (std::filesystem::path(run_dir) / adapters::kLoraFileName).string()}};
+}
+
 int LoraTraining::load_projector(torch::nn::Module* projector, const std::string& projector_name) const {
   if (projector == nullptr || init_extra_.empty()) return 0;
   std::map<std::string, torch::Tensor> saved;

@@ -27,6 +27,11 @@ class LoraTraining {
   torch::nn::Module& module() { return lora_->module(); }  // the adapters as one module (EMA)
   int64_t base_parameters() const { return base_parameters_; }
   std::string describe() const;
+  // The `lora` object of the run_started event: rank, alpha (effective), scaling, dropout, dora, init, targets (the
+  // target list or regex as resolved), adapted_modules, adapter_parameters, trainable_parameters (`trainable`: what
+  // the optimizer holds, adapters + projector), base_parameters (frozen), format, init_lora, and adapter_file (where
+  // save() writes into `run_dir`).
+  nlohmann::json run_started_fields(const std::string& run_dir, int64_t trainable) const;
 
   // init_lora files carry the projector beside the adapters (modules_to_save): copies `<projector_name>.*` into
   // `projector` when the file has it; returns the number of tensors copied.

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -169,4 +170,42 @@ TEST_CASE("merge: base + LoRA file → merged weights; bad input is named") {
   CHECK(run_tool("merge --base " + base) == 2);
   CHECK(run_tool("merge --base " + dir.file("missing.safetensors") + " --lora " + dir.file("lora.safetensors") +
                  " --out " + dir.file("x.safetensors")) == 2);
+}
+
+TEST_CASE("run_started carries the LoRA settings, the parameter counts and the adapter file the run writes") {
+  repa::test::ScratchDir dir;
+  const std::string out = dir.file("runs");
+  auto args = lora_args(out, "described");
+  args[std::find(args.begin(), args.end(), "max_train_steps=6") - args.begin()] = "max_train_steps=2";
+  args.insert(args.end(), {"--set", "lora_alpha=8", "--set", "lora_init_type=gaussian"});
+  Worker w = start(args);
+  nlohmann::json lora;
+  read_events_until(w, [&](const nlohmann::json& e) {
+    if (e["type"] == "run_started") lora = e["lora"];
+    return false;
+  });
+  CHECK(finish(w) == 0);
+  REQUIRE(lora.is_object());
+  CHECK(lora["rank"] == 4);
+  CHECK(lora["alpha"] == 8.0);
+  CHECK(lora["scaling"] == 2.0);
+  CHECK(lora["init"] == "gaussian");
+  CHECK(lora["dora"] == false);
+  CHECK(lora["format"] == "comfyui");
+  CHECK(lora["targets"] == nlohmann::json::array({"attn.qkv", "attn.proj", "adaLN_modulation.1"}));
+  CHECK(lora["adapter_file"] == out + "/described/pytorch_lora_weights.safetensors");
+  // The counts agree with the file the run wrote: adapters, and the projector saved beside them.
+  const auto file = repa::io::SafetensorsFile::open(lora["adapter_file"].get<std::string>());
+  int64_t adapter = 0, projector = 0, modules = 0;
+  for (const auto& name : file.names()) {
+    const auto n = file.tensor(name).numel();
+    if (name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos) adapter += n;
+    if (name.find(".lora_A.") != std::string::npos) ++modules;
+    if (name.find("_projector.") != std::string::npos) projector += n;
+  }
+  CHECK(adapter > 0);
+  CHECK(lora["adapter_parameters"] == adapter);
+  CHECK(lora["adapted_modules"] == modules);
+  CHECK(lora["trainable_parameters"] == adapter + projector);
+  CHECK(lora["base_parameters"].get<int64_t>() > 10 * adapter);
 }
