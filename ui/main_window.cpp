@@ -74,7 +74,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(controller_, &RunController::state_changed, this, &MainWindow::on_state);
   connect(controller_, &RunController::failed, this, [this](const QString& reason) {
     failure_panel_->show_failure(reason, controller_->recent_log(), true);
-    statusBar()->showMessage(reason);
+    state_line_->setText(reason);
   });
   connect(controller_, &RunController::ended, this, &MainWindow::update_actions);
   connect(follower_, &RunFollower::event_received, this, &MainWindow::on_event);
@@ -239,7 +239,9 @@ void MainWindow::build_status_bar() {
   eta_label_ = add("statusEta", tr("Estimated time to the last step"));
   device_label_ = add("statusDevice", tr("Device the worker trains on"));
   memory_label_ = add("statusMemory", tr("Memory the worker reports"));
-  statusBar()->showMessage(tr("REPA Studio %1 — no run").arg(QString::fromLatin1(repa::kVersion)));
+  state_line_ = new QLabel(tr("REPA Studio %1 — no run").arg(QString::fromLatin1(repa::kVersion)), this);
+  state_line_->setObjectName(QStringLiteral("statusLine"));
+  statusBar()->addWidget(state_line_, 1);
   on_state(RunState::Idle);
 }
 
@@ -395,8 +397,15 @@ void MainWindow::on_state(RunState state) {
   state_badge_->setText(state_name(state));
   state_badge_->setStyleSheet(badge_style(state));
   if (state == RunState::Stalled)
-    statusBar()->showMessage(tr("No heartbeat from the worker: the run may be hung (it is not shown as running)"));
+    state_line_->setText(tr("No heartbeat from the worker: the run may be hung (it is not shown as running)"));
+  // Each state replaces the last line, so no "no run" while training and no old failure after a resume.
+  if (const QString message = state_message(state, following_ ? follower_->progress() : controller_->progress());
+      !message.isEmpty()) {
+    statusBar()->clearMessage();  // an older "Not started" or worker error would cover the new state
+    state_line_->setText(message);
+  }
   if (pause_action_) pause_action_->setChecked(state == RunState::Paused);
+  update_progress();
   update_actions();
 }
 
@@ -405,9 +414,12 @@ void MainWindow::update_progress() {
   step_label_->setText(p.step < 0 ? QString()
                        : p.max_steps > 0 ? tr("step %1 / %2").arg(p.step).arg(p.max_steps)
                                          : tr("step %1").arg(p.step));
-  speed_label_->setText(p.steps_per_sec > 0 ? tr("%1 it/s").arg(p.steps_per_sec, 0, 'f', p.steps_per_sec < 10 ? 2 : 1)
-                                            : QString());
-  const QString eta = p.eta_text();
+  // Speed and ETA describe a moving run only: not a paused, stopped or failed one.
+  const bool moving = shown_state_ == RunState::Running;
+  speed_label_->setText(moving && p.steps_per_sec > 0
+                            ? tr("%1 it/s").arg(p.steps_per_sec, 0, 'f', p.steps_per_sec < 10 ? 2 : 1)
+                            : QString());
+  const QString eta = moving ? p.eta_text() : QString();
   eta_label_->setText(eta.isEmpty() ? QString() : tr("ETA %1").arg(eta));
   device_label_->setText(p.device);
   memory_label_->setText(p.memory_text());

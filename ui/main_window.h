@@ -89,6 +89,7 @@ class MainWindow : public QMainWindow {
   QMenu* file_menu_ = nullptr;
 
   QLabel* state_badge_ = nullptr;
+  QLabel* state_line_ = nullptr;  // the run's state in words; temporary messages cover it for a while
   QLabel* step_label_ = nullptr;
   QLabel* speed_label_ = nullptr;
   QLabel* eta_label_ = nullptr;

@@ -20,6 +20,23 @@ QString state_name(RunState state) {
   return {};
 }
 
+QString state_message(RunState state, const RunProgress& p) {
+  const auto tr = [](const char* text) { return QCoreApplication::translate("RunState", text); };
+  const QString where = p.run_dir.isEmpty() ? QString() : QStringLiteral(" — ") + p.run_dir;
+  switch (state) {
+    case RunState::Starting: return tr("Starting the worker…");
+    case RunState::Running: return tr("Training") + where;
+    case RunState::Paused: return tr("Paused at step %1 (Continue goes on)").arg(p.step) + where;
+    case RunState::Stopping: return tr("Stopping: the worker saves a checkpoint…");
+    case RunState::Finished: return tr("Finished at step %1").arg(p.step) + where;
+    case RunState::Stopped: return tr("Stopped at step %1").arg(p.step) + where;
+    case RunState::Idle:
+    case RunState::Stalled:
+    case RunState::Failed: return {};
+  }
+  return {};
+}
+
 RunState state_from_worker(const std::string& state, RunState fallback) {
   if (state == "starting") return RunState::Starting;
   if (state == "running") return RunState::Running;

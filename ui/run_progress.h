@@ -14,6 +14,11 @@ RunState state_from_worker(const std::string& state, RunState fallback);
 // The state a `state` event (or status.json) reports: "finished" with reason "stopped" is a stop.
 RunState state_of(const nlohmann::json& state_event, RunState fallback);
 
+struct RunProgress;
+// The status bar's line for a state ("Training in runs/demo", "Paused at step 40", ...); empty where another
+// message says more (a failure's reason, a stall) or nothing is running.
+QString state_message(RunState state, const RunProgress& progress);
+
 struct RunProgress {
   qint64 step = -1;
   qint64 max_steps = 0;

@@ -105,6 +105,60 @@ class MainWindowTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(!window.controller()->is_active(), 10000);
   }
 
+  void the_status_bar_never_shows_a_stale_state() {
+    QTemporaryDir dir;
+    MainWindow window;
+    window.controller()->set_program(kFakeWorker);
+    window.show();
+    auto* speed = window.findChild<QLabel*>(QStringLiteral("statusSpeed"));
+    auto* eta = window.findChild<QLabel*>(QStringLiteral("statusEta"));
+    auto* step = window.findChild<QLabel*>(QStringLiteral("statusStep"));
+    const auto message = [&window] { return window.findChild<QLabel*>(QStringLiteral("statusLine"))->text(); };
+    QVERIFY(message().contains(QStringLiteral("no run")));
+    window.settings()->form()->set_config({{"max_train_steps", 100000}, {"output_dir", dir.path().toStdString()}});
+    QVERIFY(window.start_run());
+    QTRY_VERIFY_WITH_TIMEOUT(total_points(window) >= 25, 10000);  // past the checkpoint of step 20
+    QVERIFY2(message().startsWith(QStringLiteral("Training")), qPrintable(message()));
+    QVERIFY(!speed->text().isEmpty());
+    QVERIFY(eta->text().startsWith(QStringLiteral("ETA")));
+
+    // Paused: no speed, no ETA; the step stays.
+    window.findChild<QAction*>(QStringLiteral("actionPause"))->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Paused, 5000);
+    QVERIFY(speed->text().isEmpty());
+    QVERIFY(eta->text().isEmpty());
+    QVERIFY(step->text().startsWith(QStringLiteral("step ")));
+    QVERIFY2(message().startsWith(QStringLiteral("Paused at step")), qPrintable(message()));
+    window.findChild<QAction*>(QStringLiteral("actionPause"))->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Running, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(!speed->text().isEmpty(), 5000);
+
+    // Killed, then resumed: the failure's words leave the status bar once the resumed run trains.
+    ::kill(static_cast<pid_t>(window.controller()->process_id()), SIGKILL);
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Failed, 10000);
+    QVERIFY(message().contains(QStringLiteral("SIGKILL")));
+    QVERIFY(speed->text().isEmpty() && eta->text().isEmpty());
+    QVERIFY(window.resume_from_checkpoint());
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Running, 10000);
+    QVERIFY2(!message().contains(QStringLiteral("SIGKILL")), qPrintable(message()));
+    QVERIFY(message().startsWith(QStringLiteral("Training")));
+
+    // Stopped: no speed or ETA left behind.
+    window.findChild<QAction*>(QStringLiteral("actionStop"))->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.controller()->is_active(), 10000);
+    QCOMPARE(window.shown_state(), RunState::Stopped);
+    QVERIFY(speed->text().isEmpty() && eta->text().isEmpty());
+    QVERIFY2(message().startsWith(QStringLiteral("Stopped at step")), qPrintable(message()));
+
+    // A start that fails at once shows no step, speed or ETA of the run before.
+    window.controller()->set_program(QStringLiteral("/nonexistent/repa-train"));
+    QVERIFY(window.start_run());
+    QTRY_COMPARE_WITH_TIMEOUT(window.shown_state(), RunState::Failed, 10000);
+    QVERIFY2(step->text().isEmpty(), qPrintable(step->text()));
+    QVERIFY(speed->text().isEmpty() && eta->text().isEmpty());
+    QVERIFY(message().contains(QStringLiteral("could not start")));
+  }
+
   void invalid_settings_block_start() {
     MainWindow window;
     window.controller()->set_program(kFakeWorker);
