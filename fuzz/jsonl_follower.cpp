@@ -28,8 +28,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto handle = [&](const std::vector<repa::ui::StreamItem>& items) {
     for (const auto& item : items) {
       if (!item.event.is_object()) continue;
-      progress.update(item.event);
-      if (item.event.value("type", std::string()) == "state") state = repa::ui::state_of(item.event, state);
+      try {
+        progress.update(item.event);
+      } catch (const nlohmann::json::type_error&) {
+        // Open finding (docs/reliability.md, fuzz/findings/jsonl_follower/type_not_string): an event whose
+        // "type" is not a string throws out of RunProgress::update. Tolerated here only for that event shape,
+        // so the fuzzer keeps looking for other defects; drop this once the window skips such lines.
+        const auto type = item.event.find("type");
+        if (type == item.event.end() || type->is_string()) throw;
+        continue;
+      }
+      if (const auto type = item.event.find("type"); type != item.event.end() && *type == "state")
+        state = repa::ui::state_of(item.event, state);
     }
   };
   for (std::size_t at = 0; at < length; at += piece)
