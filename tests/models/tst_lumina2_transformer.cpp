@@ -7,11 +7,13 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
 #include "core/models/dit_weights.h"
+#include "core/models/lumina2_official_names.h"
 #include "core/models/lumina2_transformer.h"
 #include "core/nn/state_loading.h"
 #include "tests/test_support.h"
@@ -223,4 +225,97 @@ TEST_CASE("in bf16 the forward keeps its dtype and stays close to fp32") {
   };
   CHECK(relative(out.prediction, reference.prediction) < 0.05);
   CHECK(relative(out.tapped, reference.tapped) < 0.05);
+}
+
+namespace {
+
+// The fixture's diffusers names written back as Alpha-VLLM's (the inverse of diffusers' convert_lumina2_to_diffusers):
+// q, k, v fused into attention.qkv, the norms and feed-forward under their original names, ComfyUI's prefix.
+io::NamedTensors official_from_diffusers(const std::map<std::string, torch::Tensor>& params) {
+  const std::vector<std::pair<std::string, std::string>> renames = {
+      {"time_caption_embed.caption_embedder.", "cap_embedder."},
+      {"time_caption_embed.timestep_embedder.linear_1.", "t_embedder.mlp.0."},
+      {"time_caption_embed.timestep_embedder.linear_2.", "t_embedder.mlp.2."},
+      {"norm_out.linear_1.", "final_layer.adaLN_modulation.1."},
+      {"norm_out.linear_2.", "final_layer.linear."},
+      {"attn.to_out.0.", "attention.out."},
+      {"attn.norm_q.", "attention.q_norm."},
+      {"attn.norm_k.", "attention.k_norm."},
+      {"feed_forward.linear_1.", "feed_forward.w1."},
+      {"feed_forward.linear_2.", "feed_forward.w2."},
+      {"feed_forward.linear_3.", "feed_forward.w3."},
+      {".norm1.linear.", ".adaLN_modulation.1."},
+      {".norm1.norm.", ".attention_norm1."},
+      {".norm1.", ".attention_norm1."},
+      {".norm2.", ".attention_norm2."}};
+  io::NamedTensors out;
+  for (const auto& [name, tensor] : params) {
+    if (contains(name, "attn.to_k.") || contains(name, "attn.to_v.")) continue;
+    std::string renamed = name;
+    if (contains(name, "attn.to_q.")) {
+      const auto block = name.substr(0, name.find("attn.to_q."));
+      renamed = block + "attention.qkv.weight";
+      out.emplace_back(
+          "model.diffusion_model." + renamed,
+          torch::cat({tensor, params.at(block + "attn.to_k.weight"), params.at(block + "attn.to_v.weight")}, 0));
+      continue;
+    }
+    for (const auto& [from, to] : renames) {
+      const auto at = renamed.find(from);
+      if (at != std::string::npos) {
+        renamed.replace(at, from.size(), to);
+        break;
+      }
+    }
+    out.emplace_back("model.diffusion_model." + renamed, tensor);
+  }
+  out.emplace_back("model.diffusion_model.norm_final.weight", torch::ones({64}));  // unused by the forward
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an official Lumina-Image 2.0 single file loads through the table and reproduces the fixture") {
+  test::ScratchDir dir;
+  const auto file =
+      io::SafetensorsFile::open(test::fixture_path("text2image/lumina2_transformer_forward_1_1.safetensors"));
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& n : file.names())
+    if (n.rfind("param.", 0) == 0) params[n.substr(6)] = file.tensor(n);
+  auto official = official_from_diffusers(params);
+  io::save_safetensors(dir.file("lumina2_official.safetensors"), official);
+  const auto config = models::Lumina2TransformerConfig::from_diffusers(nlohmann::json::parse(*file.meta("config")));
+  models::Lumina2Transformer model(config);
+  models::load_lumina2_weights(model, dir.file("lumina2_official.safetensors"));
+  model->eval();
+  models::Lumina2Inputs in;
+  in.hidden_states = file.tensor("in.hidden_states");
+  in.timestep = file.tensor("in.timestep");
+  in.encoder_hidden_states = file.tensor("in.encoder_hidden_states");
+  in.encoder_attention_mask = file.tensor("in.encoder_attention_mask");
+  torch::NoGradGuard no_grad;
+  const auto out = model->forward(in, 1);
+  CHECK(torch::allclose(out.prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+  CHECK(torch::allclose(out.tapped, file.tensor("out.crepa_hidden_states"), 1e-4, 1e-4));
+
+  // The diffusers-named file loads through the same entry point.
+  io::NamedTensors diffusers_named(params.begin(), params.end());
+  io::save_safetensors(dir.file("diffusers.safetensors"), diffusers_named);
+  models::Lumina2Transformer same(config);
+  models::load_lumina2_weights(same, dir.file("diffusers.safetensors"));
+  CHECK(torch::equal(same->forward(in, 1).prediction, out.prediction));
+
+  // A tensor the table does not know, and a missing one, are named with the file.
+  official.emplace_back("model.diffusion_model.layers.0.attention.rope.weight", torch::zeros({2}));
+  io::save_safetensors(dir.file("extra.safetensors"), official);
+  const auto message = error_of([&] { models::load_lumina2_weights(model, dir.file("extra.safetensors")); });
+  CHECK(contains(message, "extra.safetensors"));
+  CHECK(contains(message, "layers.0.attention.rope.weight"));
+  official.pop_back();
+  io::NamedTensors lacking;
+  for (const auto& item : official)
+    if (item.first != "model.diffusion_model.layers.2.ffn_norm1.weight") lacking.push_back(item);
+  io::save_safetensors(dir.file("lacking.safetensors"), lacking);
+  CHECK(contains(error_of([&] { models::load_lumina2_weights(model, dir.file("lacking.safetensors")); }),
+                 "lacks layers.2.ffn_norm1.weight"));
 }
