@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/base/bounded_json.h"
 #include "core/base/error.h"
 
 namespace repa::adapters {
@@ -150,9 +151,11 @@ LoraFile read_lora_file(const std::string& path, const FamilyLora& family, const
   nlohmann::json header;
   std::string header_prefix;
   if (const auto meta = file.meta(kMetadataKey)) {
-    header = nlohmann::json::parse(*meta, nullptr, false);
+    std::string why;
+    header = try_parse_json_bounded(*meta, &why);
     if (header.is_discarded() || !header.is_object()) {
-      throw InputError("LoRA file '" + path + "': header entry " + kMetadataKey + " is not a JSON object");
+      throw InputError("LoRA file '" + path + "': header entry " + kMetadataKey + " is not a JSON object" +
+                       (why.empty() ? std::string() : " (" + why + ")"));
     }
     if (header.contains(family.component + ".r")) header_prefix = family.component + ".";
   }

@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "core/base/bounded_json.h"
 #include "core/base/error.h"
 
 namespace repa::adapters {
@@ -101,29 +102,34 @@ TargetSpec resolve_targets(const FamilyLora& family, const nlohmann::json& confi
   // SimpleTuner takes the option as JSON text; a config may also hold the list itself.
   if (value.is_string()) {
     const auto text = value.get<std::string>();
-    auto parsed = nlohmann::json::parse(text, nullptr, false);
+    auto parsed = try_parse_json_bounded(text);
     value = parsed.is_discarded() || !(parsed.is_array() || parsed.is_string()) ? nlohmann::json(text) : parsed;
   }
   if (!value.is_null() && !(value.is_string() && value.get<std::string>().empty())) {
     if (value.is_string()) {
       spec.is_regex = true;
       spec.regex = value.get<std::string>();
+      // std::regex compiles recursively: a pattern of thousands of nested groups would overflow the stack.
+      if (spec.regex.size() > 4096)
+        throw InputError("config key 'peft_lora_target_modules': the regular expression is " +
+                         std::to_string(spec.regex.size()) +
+                         " characters long (at most 4096): " + json_excerpt(nlohmann::json(spec.regex)));
       try {
         std::regex check(spec.regex);
       } catch (const std::regex_error& e) {
-        throw InputError("config key 'peft_lora_target_modules': '" + spec.regex +
-                         "' is not a valid regular expression (" + e.what() + ")");
+        throw InputError("config key 'peft_lora_target_modules': " + json_excerpt(nlohmann::json(spec.regex)) +
+                         " is not a valid regular expression (" + e.what() + ")");
       }
       return spec;
     }
     if (!value.is_array() || value.empty()) {
       throw InputError("config key 'peft_lora_target_modules': expected a non-empty JSON list of module names, got " +
-                       given.dump());
+                       json_excerpt(given));
     }
     for (const auto& item : value) {
       if (!item.is_string() || item.get<std::string>().empty()) {
         throw InputError("config key 'peft_lora_target_modules': every entry must be a module name, got " +
-                         item.dump());
+                         json_excerpt(item));
       }
       spec.names.push_back(item.get<std::string>());
     }
