@@ -13,6 +13,7 @@
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
 #include "core/models/dit_weights.h"
+#include "core/models/hidream_official_names.h"
 #include "core/models/hidream_transformer.h"
 #include "core/nn/state_loading.h"
 #include "tests/test_support.h"
@@ -250,4 +251,32 @@ TEST_CASE("in bf16 the forward keeps its dtype and stays close to fp32") {
   };
   CHECK(relative(out.prediction, reference.prediction) < 0.05);
   CHECK(relative(out.tapped, reference.tapped) < 0.05);
+}
+
+TEST_CASE("a single file under ComfyUI's prefix and a diffusers file load the same weights") {
+  torch::manual_seed(9);
+  test::ScratchDir dir;
+  models::HiDreamTransformer source(models::HiDreamTransformerConfig::from_diffusers(tiny_config()));
+  io::NamedTensors prefixed, plain;
+  for (const auto& [name, tensor] : nn::module_state(*source)) {
+    prefixed.emplace_back("model.diffusion_model." + name, tensor);
+    plain.emplace_back(name, tensor);
+  }
+  io::save_safetensors(dir.file("comfy.safetensors"), prefixed);
+  io::save_safetensors(dir.file("diffusers.safetensors"), plain);
+  const auto in = tiny_inputs();
+  torch::NoGradGuard no_grad;
+  const auto want = source->forward(in, 1).prediction;
+  for (const std::string file : {"comfy.safetensors", "diffusers.safetensors"}) {
+    CAPTURE(file);
+    models::HiDreamTransformer loaded(models::HiDreamTransformerConfig::from_diffusers(tiny_config()));
+    models::load_hidream_weights(loaded, dir.file(file));
+    CHECK(torch::equal(loaded->forward(in, 1).prediction, want));
+  }
+  prefixed.pop_back();
+  io::save_safetensors(dir.file("short.safetensors"), prefixed);
+  models::HiDreamTransformer loaded(models::HiDreamTransformerConfig::from_diffusers(tiny_config()));
+  const auto message = error_of([&] { models::load_hidream_weights(loaded, dir.file("short.safetensors")); });
+  CHECK(contains(message, "short.safetensors"));
+  CHECK(contains(message, "missing (1)"));
 }
