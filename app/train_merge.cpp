@@ -1,28 +1,36 @@
 // repa-train merge --base BASE --lora FILE --out OUT: base weights + a LoRA (diffusers or ComfyUI format) → merged
 // weights under the base's own names. OUT ending in .safetensors is one file; otherwise a diffusers component folder
-// (diffusion_pytorch_model.safetensors, with the base folder's config.json copied beside it).
+// (diffusion_pytorch_model.safetensors, with the base folder's config.json copied beside it) and, for families with
+// an official single-file table (official_single_file.h), OUT.safetensors under the official names.
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "app/train_commands.h"
 #include "core/adapters/lora_merge.h"
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
+#include "core/models/official_single_file.h"
 
 namespace repa::app {
 
 int merge_command(const Args& args) {
-  std::string base, lora, out;
+  std::string base, lora, out, single_file;
+  bool no_single_file = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
       std::printf(
-          "Usage: repa-train merge --base BASE --lora LORA.safetensors --out OUT\n\n"
+          "Usage: repa-train merge --base BASE --lora LORA.safetensors --out OUT [--single-file FILE | "
+          "--no-single-file]\n\n"
           "Writes W + (alpha / r) B A for every module the LoRA adapts (DoRA: rescaled per row) and copies\n"
           "every other tensor. BASE: a .safetensors file, a sharded index or a diffusers component folder.\n"
           "OUT: a .safetensors file, or a folder that receives diffusion_pytorch_model.safetensors and the\n"
-          "base folder's config.json.\n");
+          "base folder's config.json.\n"
+          "Flux, Chroma and Flux.2 weights are also written under the official single-file names (as\n"
+          "flux1-dev.safetensors is): to FILE with --single-file, else to OUT.safetensors beside an OUT folder.\n");
       return 0;
     }
     const bool has_value = i + 1 < args.size();
@@ -32,6 +40,10 @@ int merge_command(const Args& args) {
       lora = args[++i];
     } else if (a == "--out" && has_value) {
       out = args[++i];
+    } else if (a == "--single-file" && has_value) {
+      single_file = args[++i];
+    } else if (a == "--no-single-file") {
+      no_single_file = true;
     } else {
       throw InputError("unknown or incomplete option '" + a + "' (see repa-train merge --help)");
     }
@@ -50,6 +62,26 @@ int merge_command(const Args& args) {
   io::save_safetensors(path, merged.tensors, {{"format", "pt"}});
   std::printf("merged %lld modules of the %s into %s\n", static_cast<long long>(merged.merged_modules),
               merged.component.c_str(), path.c_str());
+
+  std::vector<std::string> names;
+  for (const auto& item : merged.tensors) names.push_back(item.first);
+  const auto family = models::official_single_file_family(names);
+  if (!single_file.empty() && family.empty())
+    throw InputError(
+        "--single-file: the merged weights are not of a family with an official single-file table "
+        "(flux, chroma, flux2)");
+  if (no_single_file || family.empty()) return 0;
+  if (single_file.empty()) {
+    if (fs::path(out).extension() == ".safetensors") return 0;  // one file asked for: the base's names only
+    auto folder = fs::path(out);
+    if (folder.filename().empty()) folder = folder.parent_path();  // "merged/" → merged.safetensors
+    single_file = folder.string() + ".safetensors";
+  }
+  const std::map<std::string, torch::Tensor> by_name(merged.tensors.begin(), merged.tensors.end());
+  const auto official = models::diffusers_to_official(family, by_name, path);
+  io::save_safetensors(single_file, io::NamedTensors(official.begin(), official.end()), {{"format", "pt"}});
+  std::printf("wrote the %s official single file %s (%zu tensors)\n", family.c_str(), single_file.c_str(),
+              official.size());
   return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/io/safetensors.h"
+#include "core/models/flux_official_names.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -208,4 +209,54 @@ TEST_CASE("run_started carries the LoRA settings, the parameter counts and the a
   CHECK(lora["adapted_modules"] == modules);
   CHECK(lora["trainable_parameters"] == adapter + projector);
   CHECK(lora["base_parameters"].get<int64_t>() > 10 * adapter);
+}
+
+TEST_CASE("merge of a Flux LoRA also writes the official single file, which reads back as the merged weights") {
+  repa::test::ScratchDir dir;
+  const auto fixture =
+      repa::io::SafetensorsFile::open(repa::test::fixture_path("text2image/flux_transformer_forward_1_0.safetensors"));
+  std::map<std::string, torch::Tensor> base;
+  for (const auto& name : fixture.names())
+    if (name.rfind("param.", 0) == 0) base[name.substr(6)] = fixture.tensor(name);
+  fs::create_directories(dir.file("base"));
+  repa::io::save_safetensors(dir.file("base/diffusion_pytorch_model.safetensors"),
+                             repa::io::NamedTensors(base.begin(), base.end()));
+  repa::test::write_bytes(dir.file("base/config.json"), fixture.metadata().at("config"));
+  // A rank-2 adapter on a double block's to_q and a single block's MLP input (part of the fused linear1).
+  torch::manual_seed(3);
+  repa::io::NamedTensors lora;
+  for (const std::string m : {"transformer_blocks.0.attn.to_q", "single_transformer_blocks.1.proj_mlp"}) {
+    const auto& w = base.at(m + ".weight");
+    lora.emplace_back("transformer." + m + ".lora_A.weight", torch::randn({2, w.size(1)}));
+    lora.emplace_back("transformer." + m + ".lora_B.weight", torch::randn({w.size(0), 2}));
+    lora.emplace_back("transformer." + m + ".alpha", torch::tensor(4.0f).reshape({}));
+  }
+  repa::io::save_safetensors(dir.file("lora.safetensors"), lora);
+  REQUIRE(run_tool("merge --base " + dir.file("base") + " --lora " + dir.file("lora.safetensors") + " --out " +
+                   dir.file("merged")) == 0);
+  const auto merged = repa::io::SafetensorsFile::open(dir.file("merged/diffusion_pytorch_model.safetensors"));
+  CHECK(fs::exists(dir.file("merged/config.json")));
+  const auto single = repa::io::SafetensorsFile::open(dir.file("merged.safetensors"));
+  CHECK(single.contains("double_blocks.0.img_attn.qkv.weight"));
+  CHECK(single.contains("single_blocks.1.linear1.weight"));
+  std::map<std::string, torch::Tensor> official;
+  for (const auto& name : single.names()) official[name] = single.tensor(name);
+  const auto back = repa::models::flux_official_to_diffusers(official, "merged.safetensors");
+  CHECK(back.size() == merged.names().size());
+  for (const auto& name : merged.names()) {
+    CAPTURE(name);
+    REQUIRE(back.count(name));
+    CHECK(torch::equal(back.at(name), merged.tensor(name)));
+  }
+  // The merge did change the adapted weights: W + (alpha / r) B A.
+  const auto a = lora[0].second, b = lora[1].second;
+  CHECK(torch::allclose(merged.tensor("transformer_blocks.0.attn.to_q.weight"),
+                        base.at("transformer_blocks.0.attn.to_q.weight") + 2.0 * b.matmul(a), 1e-5, 1e-5));
+
+  CHECK(run_tool("merge --base " + dir.file("base") + " --lora " + dir.file("lora.safetensors") + " --out " +
+                 dir.file("plain") + " --no-single-file") == 0);
+  CHECK_FALSE(fs::exists(dir.file("plain.safetensors")));
+  CHECK(run_tool("merge --base " + dir.file("base") + " --lora " + dir.file("lora.safetensors") + " --out " +
+                 dir.file("f.safetensors") + " --single-file " + dir.file("bfl.safetensors")) == 0);
+  CHECK(fs::exists(dir.file("bfl.safetensors")));
 }

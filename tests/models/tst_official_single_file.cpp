@@ -1,0 +1,105 @@
+// Diffusers weights written under the official single-file names (what `repa-train merge` adds beside the merged
+// folder): for the Flux, Chroma and Flux.2 fixtures, reading the written file back through the read tables gives
+// every diffusers tensor bit for bit, and a Flux model loaded from it reproduces the reference output.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "core/base/error.h"
+#include "core/io/safetensors.h"
+#include "core/models/flux_official_names.h"
+#include "core/models/flux_transformer.h"
+#include "core/models/official_single_file.h"
+#include "tests/test_support.h"
+
+using namespace repa;
+using test::contains;
+using test::error_of;
+
+namespace {
+
+std::map<std::string, torch::Tensor> diffusers_weights(const io::SafetensorsFile& file) {
+  std::map<std::string, torch::Tensor> d;
+  for (const auto& name : file.names())
+    if (name.rfind("param.", 0) == 0) d[name.substr(6)] = file.tensor(name);
+  return d;
+}
+
+std::vector<std::string> names_of(const std::map<std::string, torch::Tensor>& m) {
+  std::vector<std::string> names;
+  for (const auto& item : m) names.push_back(item.first);
+  return names;
+}
+
+void check_same(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b) {
+  CHECK(names_of(a) == names_of(b));
+  for (const auto& item : a) {
+    CAPTURE(item.first);
+    REQUIRE(b.count(item.first));
+    CHECK(torch::equal(item.second, b.at(item.first)));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Flux, Chroma and Flux.2 weights round-trip through their official names") {
+  struct Case {
+    const char* fixture;
+    const char* family;
+    std::map<std::string, torch::Tensor> (*read)(const std::map<std::string, torch::Tensor>&, const std::string&);
+  };
+  for (const Case c : {Case{"flux_transformer_forward_1_0", "flux", models::flux_official_to_diffusers},
+                       Case{"flux_transformer_forward_1_1", "flux", models::flux_official_to_diffusers},
+                       Case{"chroma_transformer_forward_1_0", "chroma", models::chroma_official_to_diffusers},
+                       Case{"flux2_transformer_forward_1_0", "flux2", models::flux2_official_to_diffusers},
+                       Case{"flux2_transformer_forward_1_1", "flux2", models::flux2_official_to_diffusers}}) {
+    CAPTURE(c.fixture);
+    const auto file =
+        io::SafetensorsFile::open(test::fixture_path(std::string("text2image/") + c.fixture + ".safetensors"));
+    const auto d = diffusers_weights(file);
+    CHECK(models::official_single_file_family(names_of(d)) == c.family);
+    const auto official = models::diffusers_to_official(c.family, d, "merged");
+    // Official names only: fused tensors, no diffusers name left over.
+    CHECK(official.size() < d.size());
+    CHECK(official.count("double_blocks.0.img_attn.qkv.weight"));
+    CHECK_FALSE(official.count("transformer_blocks.0.attn.to_q.weight"));
+    check_same(c.read(official, "merged.safetensors"), d);
+  }
+}
+
+TEST_CASE("a Flux model loaded from the written official file reproduces the reference output") {
+  const auto file =
+      io::SafetensorsFile::open(test::fixture_path("text2image/flux_transformer_forward_1_1.safetensors"));
+  const auto config = models::FluxTransformerConfig::from_json(nlohmann::json::parse(file.metadata().at("config")));
+  const auto official = models::diffusers_to_official("flux", diffusers_weights(file), "merged");
+  test::ScratchDir dir;
+  io::save_safetensors(dir.file("flux1.safetensors"), io::NamedTensors(official.begin(), official.end()));
+  models::FluxTransformer model(config);
+  model->load_weights(dir.file("flux1.safetensors"));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto in = [&](const std::string& name) {
+    return file.contains("in." + name) ? file.tensor("in." + name) : torch::Tensor();
+  };
+  const auto out = model->forward(in("hidden_states"), in("encoder_hidden_states"), in("pooled_projections"),
+                                  in("timestep"), in("img_ids"), in("txt_ids"), in("guidance"));
+  CHECK(torch::allclose(out.prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+}
+
+TEST_CASE("writing official names: missing and unknown tensors and families without a table are named") {
+  const auto file =
+      io::SafetensorsFile::open(test::fixture_path("text2image/flux_transformer_forward_1_0.safetensors"));
+  auto d = diffusers_weights(file);
+  CHECK(models::official_single_file_family({"conv_in.weight", "down_blocks.0.resnets.0.conv1.weight"}) == "");
+  auto extra = d;
+  extra["transformer_blocks.0.attn.to_q.lora_A.weight"] = torch::zeros({2});
+  CHECK(contains(error_of([&] { models::diffusers_to_official("flux", extra, "m.safetensors"); }),
+                 "has no official name for: transformer_blocks.0.attn.to_q.lora_A.weight"));
+  auto missing = d;
+  missing.erase("single_transformer_blocks.1.proj_mlp.bias");
+  CHECK(contains(error_of([&] { models::diffusers_to_official("flux", missing, "m.safetensors"); }),
+                 "needs single_transformer_blocks.1.proj_mlp.bias, which is missing"));
+  CHECK(contains(error_of([&] { models::diffusers_to_official("sdxl", d, "m.safetensors"); }), "family 'sdxl'"));
+}
