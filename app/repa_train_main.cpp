@@ -2,8 +2,12 @@
 // codes; the work lives in core/.
 #include <torch/torch.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <new>
 #include <string>
 
 #include "app/train_commands.h"
@@ -43,12 +47,17 @@ int main(int argc, char** argv) {
   for (; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--threads" && i + 1 < argc) {
-      try {
-        threads = std::stoi(argv[++i]);
-      } catch (const std::exception&) {
-        std::fprintf(stderr, "repa-train: --threads expects a whole number, got '%s'\n", argv[i]);
+      const char* text = argv[++i];
+      char* end = nullptr;
+      errno = 0;
+      const long value = std::strtol(text, &end, 10);
+      // 0 means every core; a negative count or trailing text is a typo, not a request.
+      if (end == text || *end != '\0' || errno == ERANGE || value < 0 || value > 4096) {
+        std::fprintf(stderr, "repa-train: --threads expects a whole number from 0 (every core) to 4096, got '%s'\n",
+                     text);
         return 2;
       }
+      threads = static_cast<int>(value);
     } else if (arg == "--help" || arg == "-h") {
       print_help();
       return 0;
@@ -75,8 +84,18 @@ int main(int argc, char** argv) {
     } catch (const repa::InputError& e) {
       std::fprintf(stderr, "repa-train %s: %s\n", command.name, e.what());
       return 2;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "repa-train %s: out of memory (std::bad_alloc); lower train_batch_size or resolution\n",
+                   command.name);
+      return 1;
+    } catch (const std::filesystem::filesystem_error& e) {
+      std::fprintf(stderr, "repa-train %s: file system error: %s\n", command.name, e.what());
+      return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "repa-train %s: %s\n", command.name, e.what());
+      return 1;
+    } catch (...) {
+      std::fprintf(stderr, "repa-train %s: failed with an unknown exception\n", command.name);
       return 1;
     }
   }

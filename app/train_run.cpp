@@ -2,14 +2,30 @@
 // worker the studio launches. Events as JSON lines on stdout with --events stdio, commands on stdin.
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
+
+#include <torch/torch.h>
 
 #include "app/train_commands.h"
+#include "core/base/bounded_json.h"
 #include "core/base/error.h"
+#include "core/base/memory.h"
+#include "core/base/stop_request.h"
 #include "core/config/command_line.h"
 #include "core/config/loader.h"
 #include "core/config/registry.h"
+#include "core/io/atomic_file.h"
+#include "core/train/config_values.h"
+#include "core/train/memory_estimate.h"
+#include "core/train/run_directory.h"
 #include "core/train/trainer.h"
 
 namespace repa::app {
@@ -24,9 +40,84 @@ void print_run_help() {
       "config.json, metrics.jsonl, events.jsonl, train.log, status.json, checkpoints/, samples/.\n"
       "  --events stdio  one JSON event per line on stdout (docs/events.md); commands are read from stdin\n"
       "                  (stop, pause, resume, sample, checkpoint), as JSON lines or bare words\n"
-      "Without --events, a terminal gets a progress bar. SIGINT/SIGTERM write a checkpoint and stop.\n"
+      "Without --events, a terminal gets a progress bar. SIGINT/SIGTERM/SIGHUP write a checkpoint and stop;\n"
+      "during set-up (dataset, caches, weights) they stop at once and write nothing.\n"
+      "A run whose estimated step memory exceeds the machine's available memory is refused (exit 2) unless\n"
+      "studio.skip_memory_check is true.\n"
       "resume_from_checkpoint=latest (or a checkpoint folder) continues a run where it stopped.\n");
 }
+
+bool runs_on_cpu(const nlohmann::json& config) {
+  const std::string device = train::text_or(train::studio_settings(config), "device", "auto");
+  return device == "cpu" || (device == "auto" && !torch::cuda::is_available());
+}
+
+// The trainer has bf16 autocast on CUDA only; other formats would silently compute in fp32.
+std::string precision_warning(const nlohmann::json& config) {
+  const std::string precision = train::text_or(config, "mixed_precision", "no");
+  if (precision == "fp16" || precision == "fp8")
+    return "mixed_precision \"" + precision + "\": the studio's trainer has no " + precision +
+           " path; the run computes in fp32" + (runs_on_cpu(config) ? " (CPU)" : "") +
+           " with fp32 weights and checkpoints (use \"bf16\" on CUDA for mixed precision)";
+  if (precision == "bf16" && runs_on_cpu(config))
+    return "mixed_precision \"bf16\" on CPU: autocast is CUDA-only here; the run computes in fp32";
+  return "";
+}
+
+// Set-up work polls the stop request between batches, but one long call (a large teacher's forward on a
+// CPU, loading big weights) may not return for seconds. After a signal, the watchdog gives set-up a short
+// grace and then ends the process itself: nothing has been trained, so nothing is lost.
+class SetupWatchdog {
+ public:
+  explicit SetupWatchdog(std::string run_dir) : run_dir_(std::move(run_dir)), thread_([this] { watch(); }) {}
+  ~SetupWatchdog() {
+    done_ = true;
+    thread_.join();
+  }
+  SetupWatchdog(const SetupWatchdog&) = delete;
+  SetupWatchdog& operator=(const SetupWatchdog&) = delete;
+
+ private:
+  static constexpr auto kGrace = std::chrono::milliseconds(800);
+
+  void watch() {
+    while (!done_ && stop_signal() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const auto deadline = std::chrono::steady_clock::now() + kGrace;
+    while (!done_ && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (done_) return;
+    const std::string message = "stopped by a signal during set-up, before the first step; nothing was trained "
+                                "and no checkpoint was written";
+    mark_stopped(message);
+    std::fprintf(stderr, "repa-train run: %s\n", message.c_str());
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
+
+  // The run folder's status says the run stopped, not that it is still starting.
+  void mark_stopped(const std::string& message) const {
+    if (run_dir_.empty()) return;
+    const std::string status_path = run_dir_ + "/status.json";
+    std::ifstream in(status_path);
+    if (!in) return;
+    std::stringstream text;
+    text << in.rdbuf();
+    auto status = try_parse_json_bounded(text.str());
+    if (!status.is_object()) return;
+    status["state"] = "finished";
+    status["reason"] = "stopped";
+    try {
+      io::write_text_atomically(status_path, status.dump(2) + "\n");
+      std::ofstream(run_dir_ + "/train.log", std::ios::app) << "info: " << message << "\n";
+    } catch (const std::exception&) {
+      // Ending is what matters; the status stays as it was.
+    }
+  }
+
+  std::string run_dir_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -48,7 +139,7 @@ nlohmann::json resolve_run_config(const Args& args, std::string* events_mode, st
     throw InputError("two configs given: '" + config_path + "' and '" + parsed.config_path + "'");
   if (config_path.empty()) config_path = parsed.config_path;
   if (config_path.empty() && parsed.preset.empty()) throw InputError("name a config file (--config FILE) or a --preset");
-  const auto user = config_path.empty() ? nlohmann::json::object() : config::read_json_file(config_path);
+  const auto user = config_path.empty() ? nlohmann::json::object() : config::read_config_file(config_path);
   auto report = config::load_config(user, parsed.preset, parsed.overrides);
   std::vector<config::Problem> blocking;
   for (const auto& problem : report.problems)
@@ -78,9 +169,39 @@ int run_command(const Args& args) {
   options.progress_bar = !options.events_to_stdout && ::isatty(STDERR_FILENO);
   options.command_fd = options.events_to_stdout ? STDIN_FILENO : -1;
   options.handle_signals = true;
-  train::Trainer trainer(config, options);
-  if (!options.events_to_stdout) std::fprintf(stderr, "run folder: %s\n", trainer.run_directory().path().c_str());
-  return trainer.run();
+  // From here on a signal is a stop request that set-up work polls, not the default immediate death.
+  train::RunControl::install_signal_handlers();
+  if (!train::flag_or(train::studio_settings(config), "skip_memory_check", false) && runs_on_cpu(config))
+    train::check_training_memory(train::estimate_training_memory(config), available_memory_bytes(),
+                                 total_memory_bytes());
+  if (const auto warning = precision_warning(config); !warning.empty()) {
+    options.config_warnings.push_back(warning);
+    if (!options.events_to_stdout && !options.progress_bar) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
+  std::optional<train::Trainer> trainer;
+  {
+    // The folder is known in advance when the run is named (the studio always names it).
+    const bool named = !train::text_or(train::studio_settings(config), "run_name", "").empty();
+    SetupWatchdog watchdog(named ? train::run_directory_for(config) : std::string());
+    try {
+      trainer.emplace(config, options);
+    } catch (const StopRequested& e) {
+      std::fprintf(stderr, "repa-train run: %s\n", e.what());
+      return 0;
+    }
+  }
+  if (!options.events_to_stdout) std::fprintf(stderr, "run folder: %s\n", trainer->run_directory().path().c_str());
+  // A failure inside the loop is logged to train.log and events; say it on stderr too (the terminal's bar
+  // already prints error events).
+  std::string failure;
+  trainer->events().add_listener([&failure](const nlohmann::json& event) {
+    if (event.value("type", "") == "error") failure = event.value("message", "");
+  });
+  const int code = trainer->run();
+  if (code != 0 && !options.progress_bar)
+    std::fprintf(stderr, "repa-train run: %s (run folder %s)\n", failure.empty() ? "failed" : failure.c_str(),
+                 trainer->run_directory().path().c_str());
+  return code;
 }
 
 }  // namespace repa::app

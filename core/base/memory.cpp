@@ -1,6 +1,9 @@
 #include "core/base/memory.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <map>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -21,6 +24,46 @@ std::string keep_freed_memory() {
 #else
   return "malloc: the platform's defaults (not glibc)";
 #endif
+}
+
+namespace {
+
+// /proc/meminfo's fields in bytes ("MemAvailable:  123 kB").
+std::map<std::string, double> meminfo() {
+  std::map<std::string, double> fields;
+  std::ifstream in("/proc/meminfo");
+  std::string name, unit;
+  double value = 0;
+  while (in >> name >> value) {
+    std::getline(in, unit);
+    if (!name.empty() && name.back() == ':') name.pop_back();
+    fields[name] = value * (unit.find("kB") != std::string::npos ? 1024.0 : 1.0);
+  }
+  return fields;
+}
+
+}  // namespace
+
+// A cgroup v2 limit (a container's memory.max) bounds what the process gets, whatever the machine has.
+static double cgroup_headroom() {
+  std::ifstream max_file("/sys/fs/cgroup/memory.max"), current_file("/sys/fs/cgroup/memory.current");
+  double limit = 0, current = 0;
+  if (!(max_file >> limit) || !(current_file >> current)) return -1;  // "max": no limit
+  return std::max(0.0, limit - current);
+}
+
+double available_memory_bytes() {
+  auto fields = meminfo();
+  if (!fields.count("MemAvailable")) return 0;
+  double available = fields["MemAvailable"] + fields["SwapFree"];
+  const double headroom = cgroup_headroom();
+  if (headroom >= 0) available = std::min(available, headroom);
+  return available;
+}
+
+double total_memory_bytes() {
+  auto fields = meminfo();
+  return fields["MemTotal"] + fields["SwapTotal"];
 }
 
 }  // namespace repa

@@ -11,4 +11,10 @@ namespace repa {
 // reused instead. Returns what it did, for logs; does nothing without glibc or when REPA_MALLOC_DEFAULT is set.
 std::string keep_freed_memory();
 
+// What the machine can still give this process: MemAvailable plus free swap from /proc/meminfo, in bytes
+// (0 when unknown, e.g. not Linux).
+double available_memory_bytes();
+// Physical memory plus swap, in bytes (0 when unknown).
+double total_memory_bytes();
+
 }  // namespace repa

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/base/error.h"
+#include "core/base/stop_request.h"
 #include "core/data/image.h"
 
 namespace repa::data {
@@ -84,6 +85,7 @@ void prepare_image_folder(ImageFolder& folder, int threads) {
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i = next++; i < n; i = next++) {
+      if (stop_signal() != 0) return;  // a stop request: the caller throws StopRequested after the join
       ImageRecord& record = folder.images[i];
       std::ifstream in(record.path, std::ios::binary);
       if (!in) {
@@ -104,6 +106,7 @@ void prepare_image_folder(ImageFolder& folder, int threads) {
   for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
+  throw_if_stop_requested("reading the dataset");
   std::vector<ImageRecord> good;
   for (std::size_t i = 0; i < n; ++i) {
     if (failures[i].empty())

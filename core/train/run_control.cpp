@@ -10,11 +10,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/bounded_json.h"
+#include "core/base/stop_request.h"
+
 namespace repa::train {
 
 namespace {
-volatile std::sig_atomic_t g_signal = 0;
-extern "C" void on_termination_signal(int signal_number) { g_signal = signal_number; }
+extern "C" void on_termination_signal(int signal_number) { request_stop(signal_number); }
 }  // namespace
 
 const char* command_name(Command command) {
@@ -36,14 +38,14 @@ bool parse_command(const std::string& line, Command& command, std::string& error
     return false;
   }
   if (word.front() == '{' || word.front() == '"') {
-    const auto json = nlohmann::json::parse(line, nullptr, false);
+    const auto json = try_parse_json_bounded(line);
     if (json.is_string()) {
       word = json.get<std::string>();
     } else if (json.is_object() && (json.contains("command") || json.contains("type"))) {
       const auto& value = json.contains("command") ? json["command"] : json["type"];
       word = value.is_string() ? value.get<std::string>() : "";
     } else {
-      error = "a command line must be JSON {\"command\": ...}, got: " + line;
+      error = "a command line must be JSON {\"command\": ...}, got: " + json_excerpt(line, 80);
       return false;
     }
   }
@@ -52,7 +54,7 @@ bool parse_command(const std::string& line, Command& command, std::string& error
       command = c;
       return true;
     }
-  error = "unknown command '" + word + "' (known: stop, pause, resume, sample, checkpoint)";
+  error = "unknown command " + json_excerpt(word, 40) + " (known: stop, pause, resume, sample, checkpoint)";
   return false;
 }
 
@@ -92,8 +94,8 @@ void RunControl::install_signal_handlers() {
   struct sigaction action {};
   action.sa_handler = on_termination_signal;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  // SIGHUP too: a closed terminal must end the run with a checkpoint, not leave it "running".
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal_number, &action, nullptr);
 }
 
 void RunControl::push(Command command) {
@@ -106,7 +108,7 @@ void RunControl::push(Command command) {
 
 std::deque<Command> RunControl::take() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (g_signal != 0 && !signal_seen_) {
+  if (stop_signal() != 0 && !signal_seen_) {
     signal_seen_ = true;
     queue_.push_back(Command::Checkpoint);
     queue_.push_back(Command::Stop);
@@ -118,10 +120,10 @@ std::deque<Command> RunControl::take() {
 
 bool RunControl::wait(int timeout_ms) {
   std::unique_lock<std::mutex> lock(mutex_);
-  arrived_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return !queue_.empty() || g_signal != 0; });
-  return !queue_.empty() || (g_signal != 0 && !signal_seen_);
+  arrived_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return !queue_.empty() || stop_signal() != 0; });
+  return !queue_.empty() || (stop_signal() != 0 && !signal_seen_);
 }
 
-bool RunControl::signalled() const { return g_signal != 0; }
+bool RunControl::signalled() const { return stop_signal() != 0; }
 
 }  // namespace repa::train

@@ -29,8 +29,9 @@ class RunControl {
   // Reads commands from file descriptor `fd` (stdin = 0) until EOF or destruction. Unparseable lines go to
   // `on_error` (from the reader thread).
   void listen(int fd, std::function<void(const std::string&)> on_error = {});
-  // SIGINT / SIGTERM become a Stop request with a checkpoint (one process-wide handler).
-  void install_signal_handlers();
+  // SIGINT / SIGTERM / SIGHUP become a Stop request with a checkpoint (one process-wide handler that only
+  // records the signal: repa::stop_signal() in core/base/stop_request.h, which set-up work polls).
+  static void install_signal_handlers();
 
   void push(Command command);
   // The commands received since the last call, in order (a signal shows up as Checkpoint then Stop).

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/base/error.h"
+#include "core/base/stop_request.h"
 #include "core/config/alignment_grid.h"
 #include "core/config/trainer_support.h"
 #include "core/data/image.h"
@@ -63,6 +64,15 @@ Trainer::Trainer(nlohmann::json resolved_config, TrainerOptions options)
   if (!family.empty()) throw InputError(family);
   try {
     setup();
+  } catch (const StopRequested& e) {
+    // A signal during set-up: nothing was trained, so nothing is saved; the folder says it stopped.
+    if (run_dir_) {
+      report("info", e.what());
+      state_ = "finished";
+      events_.emit("state", {{"state", "finished"}, {"step", step_}, {"reason", "stopped"}});
+      run_dir_->update_status({{"state", "finished"}, {"step", step_}, {"reason", "stopped"}});
+    }
+    throw;
   } catch (const std::exception& e) {
     // A run folder that exists already says why the run never started.
     if (run_dir_) {
@@ -150,6 +160,7 @@ void Trainer::setup() {
                         "weights (repa-train fetch).");
     }
   }
+  throw_if_stop_requested("loading the teacher");
   data_ = prepare_training_data(teacher_ ? teacher_config(config_) : config_, *latent_space_, teacher_.get(),
                                 [this](const std::string& level, const std::string& m) { report(level, m); });
   // SimpleTuner's decode-only mode: every latent and teacher token is cached now, only sampling decodes.
@@ -159,6 +170,7 @@ void Trainer::setup() {
                    "samples");
   }
 
+  throw_if_stop_requested("preparing the dataset");
   // Text-conditioned runs: captions → text-embedding cache; the text encoders are freed before training.
   if (text_or(studio, "architecture", "sit") == "unet2d_condition")
     captions_ = std::make_unique<CaptionConditioning>(
@@ -221,6 +233,7 @@ void Trainer::setup() {
   if (data_.tokens) loader.caches.push_back(data_.tokens.get());
   loader_ = std::make_unique<data::BatchLoader>(data_.folder, loader);
 
+  throw_if_stop_requested("building the model");
   std::string resumed_from;
   if (auto checkpoint = resolve_resume(resume_value, run_dir_->checkpoints(),
                                        [this](const std::string& note) { report("warning", note); })) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/base/error.h"
+#include "core/base/stop_request.h"
 #include "core/data/demo_dataset.h"
 #include "core/train/config_values.h"
 
@@ -95,6 +96,7 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
       report("info", std::to_string(small) + " images smaller than minimum_image_size " +
                          std::to_string(out.backend->image.minimum_image_size) + " skipped");
   }
+  throw_if_stop_requested("reading the dataset");
   for (const auto& bad : out.folder.corrupt)
     if (report) report("warning", "skipped corrupt image " + bad.path + ": " + bad.reason);
   if (report)
@@ -117,6 +119,7 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
   const int batch = static_cast<int>(std::max<int64_t>(1, integer_or(config, "train_batch_size", 16)));
   auto progress = [&](const char* what) {
     return [&report, what](int64_t done, int64_t total) {
+      throw_if_stop_requested(std::string("caching ") + what);
       if (report && (done == total || done % 256 < 16))
         report("info", std::string("caching ") + what + ": " + std::to_string(done) + "/" + std::to_string(total));
     };
@@ -124,7 +127,10 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
   if (!latent_space.is_pixel_space()) {
     out.latents = std::make_unique<data::FeatureCache>(out.cache_root, "latents", latent_space.cache_settings(resolution));
     auto r = data::fill_cache(*out.latents, out.folder, static_cast<int>(resolution), flips, batch,
-                              [&](const torch::Tensor& pixels) { return latent_space.encode(pixels); },
+                              [&](const torch::Tensor& pixels) {
+                                throw_if_stop_requested("caching VAE latents");
+                                return latent_space.encode(pixels);
+                              },
                               progress("VAE latents"));
     if (report)
       report("info", "latent cache " + out.latents->folder() + ": " + std::to_string(r.reused) + " reused, " +
@@ -145,6 +151,7 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
     auto r = data::fill_cache(
         *out.tokens, out.folder, static_cast<int>(resolution), flips, batch,
         [&](const torch::Tensor& pixels) {
+          throw_if_stop_requested("caching teacher tokens");
           return teacher_tokens(*teacher, decode ? latent_space.reconstruct(pixels) : pixels);
         },
         progress("teacher tokens"));
