@@ -483,7 +483,11 @@ void Trainer::handle_commands(bool& stop) {
         if (state_ == "paused") set_state("running");
         break;
       case Command::Sample: write_samples(); break;
-      case Command::Checkpoint: save_checkpoint(); break;
+      case Command::Checkpoint:
+        // A signal right after an interval checkpoint finds the step saved already.
+        if (last_checkpoint_.empty() || fs::path(last_checkpoint_).filename() != "checkpoint-" + std::to_string(step_))
+          save_checkpoint();
+        break;
     }
   };
   for (Command c : control_.take()) apply(c);
