@@ -497,13 +497,26 @@ void load_adamw_state(torch::optim::AdamW& optimizer, const io::SafetensorsFile&
       const std::string base = std::to_string(index);
       if (file.contains(base + ".exp_avg")) {
         auto state = std::make_unique<torch::optim::AdamWParamState>();
-        state->step(steps.at(static_cast<std::size_t>(index)).get<int64_t>());
+        const auto count = static_cast<std::size_t>(index);
+        if (!steps.is_array() || count >= steps.size() || !steps[count].is_number_integer() ||
+            steps[count].get<int64_t>() < 0)
+          throw InputError("optimizer state in '" + file.path() +
+                           "': trainer_state.json key 'optimizer_steps' has no " +
+                           "non-negative step count for parameter " + base);
+        state->step(steps[count].get<int64_t>());
         const auto m = file.tensor(base + ".exp_avg"), v = file.tensor(base + ".exp_avg_sq");
-        if (m.sizes() != p.sizes())
-          throw InputError("optimizer state '" + base + ".exp_avg' in '" + file.path() + "' has shape " +
-                           c10::str(m.sizes()) + ", the parameter has " + c10::str(p.sizes()));
-        state->exp_avg(m.to(p.device()));
-        state->exp_avg_sq(v.to(p.device()));
+        // Both moments are checked: a mis-shaped or integer tensor would fail deep inside LibTorch later.
+        for (const auto& [name, moment] : {std::pair<std::string, torch::Tensor>{base + ".exp_avg", m},
+                                           std::pair<std::string, torch::Tensor>{base + ".exp_avg_sq", v}}) {
+          if (moment.sizes() != p.sizes())
+            throw InputError("optimizer state '" + name + "' in '" + file.path() + "' has shape " +
+                             c10::str(moment.sizes()) + ", the parameter has " + c10::str(p.sizes()));
+          if (!moment.is_floating_point())
+            throw InputError("optimizer state '" + name + "' in '" + file.path() + "' has dtype " +
+                             c10::toString(moment.scalar_type()) + ", expected a floating-point tensor");
+        }
+        state->exp_avg(m.to(p.device(), p.scalar_type()));
+        state->exp_avg_sq(v.to(p.device(), p.scalar_type()));
         optimizer.state()[optimizer_state_key(p)] = std::move(state);
       }
       ++index;
@@ -518,9 +531,17 @@ io::NamedTensors rng_state() {
 
 void load_rng_state(const io::SafetensorsFile& file) {
   if (!file.contains("cpu")) throw InputError("'" + file.path() + "' has no 'cpu' generator state");
+  const auto state = file.tensor("cpu");
+  if (state.scalar_type() != torch::kUInt8 || state.dim() != 1)
+    throw InputError("'" + file.path() + "': tensor 'cpu' is not a CPU generator state (expected a 1-D U8 tensor)");
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(file.tensor("cpu"));
+  try {
+    gen.set_state(state);
+  } catch (const c10::Error& e) {
+    throw InputError("'" + file.path() + "': tensor 'cpu' is not a CPU generator state (" + e.what_without_backtrace() +
+                     ")");
+  }
 }
 
 }  // namespace repa::train

@@ -241,3 +241,36 @@ TEST_CASE("optimizer state whose sizes overflow is refused by name, not with a L
   CHECK(contains(message, "optimizer.safetensors"));
   CHECK(contains(message, "tensor '0.exp_avg'"));
 }
+
+TEST_CASE("AdamW state and generator state from a file are checked before LibTorch sees them") {
+  repa::test::ScratchDir dir;
+  auto layer = torch::nn::Linear(3, 2);
+  torch::optim::AdamW optimizer(layer->parameters(), torch::optim::AdamWOptions(0.1));
+  const auto save = [&](const repa::io::NamedTensors& tensors) {
+    repa::io::save_safetensors(dir.file("optimizer.safetensors"), tensors);
+    return repa::io::SafetensorsFile::open(dir.file("optimizer.safetensors"));
+  };
+  const nlohmann::json steps = {3, 3};
+  auto message = error_of([&] {
+    load_adamw_state(optimizer, save({{"0.exp_avg", torch::zeros({2, 3})}, {"0.exp_avg_sq", torch::zeros({5})}}),
+                     steps);
+  });
+  CHECK(contains(message, "'0.exp_avg_sq'"));
+  CHECK(contains(message, "optimizer.safetensors"));
+  message = error_of([&] {
+    load_adamw_state(optimizer,
+                     save({{"0.exp_avg", torch::zeros({2, 3}, torch::kInt64)}, {"0.exp_avg_sq", torch::zeros({2, 3})}}),
+                     steps);
+  });
+  CHECK(contains(message, "floating-point"));
+  message = error_of([&] {
+    load_adamw_state(optimizer, save({{"0.exp_avg", torch::zeros({2, 3})}, {"0.exp_avg_sq", torch::zeros({2, 3})}}),
+                     nlohmann::json::array());
+  });
+  CHECK(contains(message, "optimizer_steps"));
+
+  repa::io::save_safetensors(dir.file("rng.safetensors"), {{"cpu", torch::zeros({7}, torch::kUInt8)}});
+  message = error_of([&] { load_rng_state(repa::io::SafetensorsFile::open(dir.file("rng.safetensors"))); });
+  CHECK(contains(message, "rng.safetensors"));
+  CHECK(contains(message, "generator state"));
+}
