@@ -1,5 +1,6 @@
 // repa-train run --config run.json [--preset P] [--set key=value]... [--events stdio]: a training run, the
 // worker the studio launches. Events as JSON lines on stdout with --events stdio, commands on stdin.
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,8 +12,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <torch/torch.h>
 
 #include "app/train_commands.h"
 #include "core/base/bounded_json.h"
@@ -86,8 +85,9 @@ class SetupWatchdog {
     while (!done_ && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (done_) return;
-    const std::string message = "stopped by a signal during set-up, before the first step; nothing was trained "
-                                "and no checkpoint was written";
+    const std::string message =
+        "stopped by a signal during set-up, before the first step; nothing was trained "
+        "and no checkpoint was written";
     mark_stopped(message);
     std::fprintf(stderr, "repa-train run: %s\n", message.c_str());
     std::fflush(stderr);
@@ -134,11 +134,13 @@ nlohmann::json resolve_run_config(const Args& args, std::string* events_mode, st
     }
   }
   auto parsed = config::parse_config_arguments(rest);
-  if (!parsed.flags.empty()) throw InputError("unknown argument '" + parsed.flags.front() + "' (see repa-train run --help)");
+  if (!parsed.flags.empty())
+    throw InputError("unknown argument '" + parsed.flags.front() + "' (see repa-train run --help)");
   if (!config_path.empty() && !parsed.config_path.empty())
     throw InputError("two configs given: '" + config_path + "' and '" + parsed.config_path + "'");
   if (config_path.empty()) config_path = parsed.config_path;
-  if (config_path.empty() && parsed.preset.empty()) throw InputError("name a config file (--config FILE) or a --preset");
+  if (config_path.empty() && parsed.preset.empty())
+    throw InputError("name a config file (--config FILE) or a --preset");
   const auto user = config_path.empty() ? nlohmann::json::object() : config::read_config_file(config_path);
   auto report = config::load_config(user, parsed.preset, parsed.overrides);
   std::vector<config::Problem> blocking;
@@ -171,9 +173,16 @@ int run_command(const Args& args) {
   options.handle_signals = true;
   // From here on a signal is a stop request that set-up work polls, not the default immediate death.
   train::RunControl::install_signal_handlers();
-  if (!train::flag_or(train::studio_settings(config), "skip_memory_check", false) && runs_on_cpu(config))
-    train::check_training_memory(train::estimate_training_memory(config), available_memory_bytes(),
-                                 total_memory_bytes());
+  if (!train::flag_or(train::studio_settings(config), "skip_memory_check", false)) {
+    auto estimate = train::estimate_training_memory(config);
+    double gpu_free = 0, gpu_total = 0;
+    if (runs_on_cpu(config)) {
+      train::check_training_memory(estimate, available_memory_bytes(), total_memory_bytes());
+    } else if (cuda_memory_bytes(&gpu_free, &gpu_total)) {
+      estimate.data_bytes = 0;  // decoded images stay in host memory
+      train::check_training_memory(estimate, gpu_free, gpu_total, "the GPU");
+    }
+  }
   if (const auto warning = precision_warning(config); !warning.empty()) {
     options.config_warnings.push_back(warning);
     if (!options.events_to_stdout && !options.progress_bar) std::fprintf(stderr, "warning: %s\n", warning.c_str());

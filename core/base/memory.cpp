@@ -1,6 +1,7 @@
 #include "core/base/memory.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -8,6 +9,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <dlfcn.h>
 
 namespace repa {
 
@@ -64,6 +66,23 @@ double available_memory_bytes() {
 double total_memory_bytes() {
   auto fields = meminfo();
   return fields["MemTotal"] + fields["SwapTotal"];
+}
+
+bool cuda_memory_bytes(double* free_bytes, double* total_bytes) {
+  // Looked up at run time: a CPU-only build links no CUDA library, a CUDA LibTorch has libcudart loaded.
+  using MemGetInfo = int (*)(std::size_t*, std::size_t*);
+  void* runtime = nullptr;
+  for (const char* name : {"libcudart.so", "libcudart.so.12", "libcudart.so.11.0"})
+    if ((runtime = dlopen(name, RTLD_LAZY | RTLD_NOLOAD)) != nullptr) break;
+  if (runtime == nullptr) return false;
+  const auto mem_get_info = reinterpret_cast<MemGetInfo>(dlsym(runtime, "cudaMemGetInfo"));
+  std::size_t free_memory = 0, total_memory = 0;
+  const bool ok = mem_get_info != nullptr && mem_get_info(&free_memory, &total_memory) == 0 && total_memory > 0;
+  dlclose(runtime);
+  if (!ok) return false;
+  *free_bytes = static_cast<double>(free_memory);
+  *total_bytes = static_cast<double>(total_memory);
+  return true;
 }
 
 }  // namespace repa

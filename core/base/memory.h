@@ -17,4 +17,8 @@ double available_memory_bytes();
 // Physical memory plus swap, in bytes (0 when unknown).
 double total_memory_bytes();
 
+// Free and total memory of the current CUDA device, from the CUDA runtime the process has loaded (a CUDA
+// LibTorch loads it). False, and nothing set, without a CUDA runtime or device.
+bool cuda_memory_bytes(double* free_bytes, double* total_bytes);
+
 }  // namespace repa

@@ -84,10 +84,11 @@ MemoryEstimate estimate_training_memory(const nlohmann::json& config) {
   return out;
 }
 
-void check_training_memory(const MemoryEstimate& estimate, double available_bytes, double total_bytes) {
+void check_training_memory(const MemoryEstimate& estimate, double available_bytes, double total_bytes,
+                           const std::string& where) {
   if (available_bytes <= 0 || estimate.total() <= available_bytes) return;
   throw InputError("train_batch_size " + std::to_string(estimate.batch) + ": one training step needs " +
-                   estimate.describe() + ", but this machine has " + format_bytes(available_bytes) + " available (" +
+                   estimate.describe() + ", but " + where + " has " + format_bytes(available_bytes) + " available (" +
                    format_bytes(total_bytes) +
                    " in all). Lower train_batch_size or resolution, or set "
                    "studio.skip_memory_check=true to start anyway");

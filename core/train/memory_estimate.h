@@ -24,8 +24,9 @@ MemoryEstimate estimate_training_memory(const nlohmann::json& resolved_config);
 // "512 MiB", "1.2 TiB": bytes for messages.
 std::string format_bytes(double bytes);
 
-// Refuses (InputError, exit 2) a run whose estimate exceeds `available_bytes` (the memory the machine can
-// still give), naming the estimate, what is available, and studio.skip_memory_check.
-void check_training_memory(const MemoryEstimate& estimate, double available_bytes, double total_bytes);
+// Refuses (InputError, exit 2) a run whose estimate exceeds `available_bytes` (the memory `where` can still
+// give: "this machine", "the GPU"), naming the estimate, what is available, and studio.skip_memory_check.
+void check_training_memory(const MemoryEstimate& estimate, double available_bytes, double total_bytes,
+                           const std::string& where = "this machine");
 
 }  // namespace repa::train

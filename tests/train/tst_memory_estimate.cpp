@@ -72,6 +72,20 @@ TEST_CASE("the demo preset passes on this machine, and 1 GiB is plenty for it") 
   CHECK(repa::total_memory_bytes() >= repa::available_memory_bytes());
 }
 
+TEST_CASE("on a GPU the message names the GPU; without a CUDA runtime its memory is unknown, not zero") {
+  const auto estimate = estimate_training_memory(demo({"train_batch_size=100000000"}));
+  CHECK(contains(error_of([&] { check_training_memory(estimate, 139 * kGiB, 141 * kGiB, "the GPU"); }),
+                 "but the GPU has 139.0 GiB available (141.0 GiB in all)"));
+  double free_bytes = -1, total_bytes = -1;
+  if (!repa::cuda_memory_bytes(&free_bytes, &total_bytes)) {
+    CHECK(free_bytes == -1);  // untouched
+    CHECK(total_bytes == -1);
+  } else {
+    CHECK(free_bytes > 0);
+    CHECK(total_bytes >= free_bytes);
+  }
+}
+
 TEST_CASE("format_bytes picks binary units") {
   CHECK(format_bytes(512) == "512 bytes");
   CHECK(format_bytes(1536) == "1.5 KiB");
