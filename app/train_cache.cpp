@@ -1,10 +1,13 @@
-// repa-train cache CONFIG [--preset P] [--set k=v]: fills the VAE-latent and teacher-token caches a run of
-// this config will read, so the run starts training at once.
+// repa-train cache CONFIG [--preset P] [--set k=v]: fills the VAE-latent, teacher-token and (text-conditioned
+// runs) text-embedding caches a run of this config will read, so the run starts training at once.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "app/train_commands.h"
 #include "core/base/error.h"
+#include "core/train/caption_conditioning.h"
 #include "core/train/config_values.h"
 #include "core/train/training_data.h"
 
@@ -15,9 +18,12 @@ nlohmann::json resolve_run_config(const Args& args, std::string* events_mode, st
 int cache_command(const Args& args) {
   for (const auto& a : args)
     if (a == "--help" || a == "-h") {
-      std::printf("Usage: repa-train cache [--config] CONFIG.json [--preset NAME] [--set key=value]...\n\n"
-                  "Decodes the dataset, lists corrupt files, and fills the caches of VAE posteriors and teacher\n"
-                  "tokens (beside the dataset, or studio.cache_dir) that 'repa-train run' reads.\n");
+      std::printf(
+          "Usage: repa-train cache [--config] CONFIG.json [--preset NAME] [--set key=value]...\n\n"
+          "Decodes the dataset, lists corrupt files, and fills the caches of VAE posteriors, teacher\n"
+          "tokens and, for text-conditioned runs, text embeddings of the captions (beside the dataset,\n"
+          "or studio.cache_dir) that 'repa-train run' reads. A caption already cached is not encoded\n"
+          "again; the text encoders are loaded only when one is missing.\n");
       return 0;
     }
   std::string events_mode;
@@ -25,10 +31,10 @@ int cache_command(const Args& args) {
   auto report = [](const std::string& level, const std::string& message) {
     std::fprintf(stderr, "%s: %s\n", level.c_str(), message.c_str());
   };
-  const torch::Device device = torch::cuda::is_available() && train::text_or(train::studio_settings(config), "device",
-                                                                               "auto") != "cpu"
-                                   ? torch::Device(torch::kCUDA)
-                                   : torch::Device(torch::kCPU);
+  const torch::Device device =
+      torch::cuda::is_available() && train::text_or(train::studio_settings(config), "device", "auto") != "cpu"
+          ? torch::Device(torch::kCUDA)
+          : torch::Device(torch::kCPU);
   train::LatentSpace latent_space(config, device);
   std::unique_ptr<encoders::Teacher> teacher;
   if (train::flag_or(config, "urepa_enabled", false)) {
@@ -43,6 +49,23 @@ int cache_command(const Args& args) {
   const auto data = train::prepare_training_data(config, latent_space, teacher.get(), report);
   std::printf("%zu images ready (%zu corrupt skipped); caches under %s\n", data.folder.images.size(),
               data.folder.corrupt.size(), data.cache_root.c_str());
+  if (train::text_or(train::studio_settings(config), "architecture", "sit") == "unet2d_condition") {
+    const auto start = std::chrono::steady_clock::now();
+    auto bar = [&start](int64_t done, int64_t total) {
+      const int width = 30, filled = static_cast<int>(width * done / std::max<int64_t>(1, total));
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "\rtext embeddings [%s%s] %lld/%lld  %.1f prompts/s%s", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), static_cast<long long>(done),
+                   static_cast<long long>(total), seconds > 0 ? done / seconds : 0.0, done == total ? "\n" : "");
+    };
+    const train::CaptionConditioning captions(
+        train::CaptionConditioningOptions::from_config(config, data.backend ? &*data.backend : nullptr), data, report,
+        bar);
+    const auto& filled = captions.fill_report();
+    std::printf("text embeddings: %lld prompts, %lld reused, %lld encoded, in %s\n",
+                static_cast<long long>(filled.prompts), static_cast<long long>(filled.reused),
+                static_cast<long long>(filled.computed), captions.cache_folder().c_str());
+  }
   return 0;
 }
 

@@ -39,6 +39,9 @@ std::vector<OptionSpec> studio_options() {
       studio("num_workers", T::Int, 2, "dataset", 6, "Data Loader Workers")
           .min(0)
           .help("Threads that decode and crop images ahead of the trainer."),
+      studio("caption_prefix", T::String, "", "dataset", 7, "Caption Prefix")
+          .show_if("studio.architecture", "equals", "unet2d_condition")
+          .help("Text put before every caption of a text-conditioned run (e.g. a trigger word and a space)."),
       // Architecture
       studio("architecture", T::Choice, "sit", "architecture", 1, "Backbone")
           .choices({"sit", "unet2d", "unet2d_condition"})
@@ -95,6 +98,15 @@ std::vector<OptionSpec> studio_options() {
       studio("latent_shift_factor", T::Float, 0.0, "architecture", 12, "Latent Shift Factor")
           .show_if("studio.vae_path", "not_equals", "")
           .help("Offset subtracted from VAE latents before scaling."),
+      studio("text_encoder_path", T::Path, "", "architecture", 13, "Text Encoders Folder")
+          .show_if("studio.architecture", "equals", "unet2d_condition")
+          .help("Folder holding the text_encoder*/ and tokenizer*/ folders (a diffusers pipeline) whose "
+                "embeddings of the captions condition a unet2d_condition run."),
+      studio("text_conditioning", T::Choice, "sd1x", "architecture", 14, "Text Conditioning")
+          .choices({"sd1x", "sd2x", "sdxl", "sd3", "flux", "pixart"})
+          .show_if("studio.architecture", "equals", "unet2d_condition")
+          .help("Which text encoders, hidden state, token limit and pooled output a family uses "
+                "(docs/text-conditioning.md)."),
       // Encoder and alignment
       studio("encoder_weights", T::Path, "", "encoder", 1, "Encoder Weights")
           .help("Vision-encoder weights file (empty: look in the weights cache, see repa-train fetch)."),

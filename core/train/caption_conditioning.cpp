@@ -65,7 +65,8 @@ std::string megabytes(int64_t bytes) {
 }  // namespace
 
 CaptionConditioning::CaptionConditioning(CaptionConditioningOptions options, const TrainingData& data,
-                                         const Reporter& report)
+                                         const Reporter& report,
+                                         const std::function<void(int64_t, int64_t)>& progress_callback)
     : options_(std::move(options)) {
   captions_ = data::read_captions(data.folder, options_.captions);
   std::vector<text::PromptSource> prompts = {{"", "the empty caption"}};
@@ -73,7 +74,8 @@ CaptionConditioning::CaptionConditioning(CaptionConditioningOptions options, con
     for (const auto& caption : captions_[i])
       prompts.push_back({caption, source_of(options_.captions, data.folder.images[i], data.folder.root)});
   cache_ = std::make_unique<text::TextEmbeddingCache>(data.cache_root, options_.spec, options_.text_encoder_path);
-  auto progress = [&report](int64_t done, int64_t total) {
+  auto progress = [&](int64_t done, int64_t total) {
+    if (progress_callback) return progress_callback(done, total);
     if (report && (done == total || done % 256 < 16))
       report("info", "caching text embeddings: " + std::to_string(done) + "/" + std::to_string(total));
   };

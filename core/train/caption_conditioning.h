@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,7 +36,9 @@ class CaptionConditioning {
  public:
   // Reads the captions of `data.folder` and fills the cache under data.cache_root (prompt-length warnings and
   // the resident memory before/after the encoders go to `report`).
-  CaptionConditioning(CaptionConditioningOptions options, const TrainingData& data, const Reporter& report);
+  // `progress(done, total)`, when given, follows the encoding instead of the periodic report lines.
+  CaptionConditioning(CaptionConditioningOptions options, const TrainingData& data, const Reporter& report,
+                      const std::function<void(int64_t, int64_t)>& progress = {});
 
   // The text conditioning of images `indices` at `step`: "hidden" (B,L,D) (+ "pooled", "mask"), CPU fp32.
   text::TextEmbedding batch(const std::vector<int64_t>& indices, int64_t step) const;
