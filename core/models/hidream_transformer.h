@@ -7,6 +7,7 @@
 // renormalisation, plus a shared expert). Children carry diffusers' names (blocks under `<list>.N.block`).
 //
 // Latents that are not square are padded to max_resolution's token count with a key mask, as diffusers does.
+// The output is always (B, C, H, W); diffusers' training mode returns the same values as (B, C, h·w, p·p) rows.
 //
 // REPA tap: one numbering, double-stream blocks first. Double block i: the image tokens it returns (B, N, D), as
 // SimpleTuner stores them (N = h·w; padded non-square latents keep their max_seq rows). Single block i: the image

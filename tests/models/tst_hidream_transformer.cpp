@@ -280,3 +280,20 @@ TEST_CASE("a single file under ComfyUI's prefix and a diffusers file load the sa
   CHECK(contains(message, "short.safetensors"));
   CHECK(contains(message, "missing (1)"));
 }
+
+TEST_CASE("without routed experts the image feed-forward is one SwiGLU named ff_i.w1/w2/w3") {
+  auto c = tiny_config();
+  c["num_routed_experts"] = 0;
+  torch::manual_seed(10);
+  models::HiDreamTransformer model(models::HiDreamTransformerConfig::from_diffusers(c));
+  const auto state = nn::module_state(*model);
+  CHECK(state.count("double_stream_blocks.0.block.ff_i.w1.weight") == 1);
+  CHECK(state.count("single_stream_blocks.1.block.ff_i.w3.weight") == 1);
+  CHECK(state.count("double_stream_blocks.0.block.ff_i.gate.weight") == 0);
+  torch::NoGradGuard no_grad;
+  const auto in = tiny_inputs();
+  const auto out = model->forward(in, 0);
+  CHECK(model->double_blocks[0]->ff_i->w1->out_features == 256);  // int(2 · 4 · 16 / 3) = 42 rounded up to 256
+  CHECK(torch::isfinite(out.prediction).all().item<bool>());
+  CHECK(out.tapped.sizes() == torch::IntArrayRef({2, 9, 16}));
+}
