@@ -20,6 +20,16 @@ QString state_name(RunState state) {
   return {};
 }
 
+namespace {
+
+// A LoRA run ends by writing its adapter file: the line after the run names it.
+QString adapter_note(const RunProgress& p) {
+  if (p.adapter_file.isEmpty()) return {};
+  return QCoreApplication::translate("RunState", " — LoRA adapter: %1").arg(p.adapter_file);
+}
+
+}  // namespace
+
 QString state_message(RunState state, const RunProgress& p) {
   const auto tr = [](const char* text) { return QCoreApplication::translate("RunState", text); };
   const QString where = p.run_dir.isEmpty() ? QString() : QStringLiteral(" — ") + p.run_dir;
@@ -28,8 +38,8 @@ QString state_message(RunState state, const RunProgress& p) {
     case RunState::Running: return tr("Training") + where;
     case RunState::Paused: return tr("Paused at step %1 (Continue goes on)").arg(p.step) + where;
     case RunState::Stopping: return tr("Stopping: the worker saves a checkpoint…");
-    case RunState::Finished: return tr("Finished at step %1").arg(p.step) + where;
-    case RunState::Stopped: return tr("Stopped at step %1").arg(p.step) + where;
+    case RunState::Finished: return tr("Finished at step %1").arg(p.step) + where + adapter_note(p);
+    case RunState::Stopped: return tr("Stopped at step %1").arg(p.step) + where + adapter_note(p);
     case RunState::Idle:
     case RunState::Stalled:
     case RunState::Failed: return {};
@@ -77,6 +87,8 @@ bool RunProgress::update(const nlohmann::json& event) {
     if (const QString dir = string_of(event, "run_dir"); !dir.isEmpty()) run_dir = dir;
     if (const QString dir = string_of(event, "output_dir"); run_dir.isEmpty() && !dir.isEmpty()) run_dir = dir;
     run_name = string_of(event, "run_name");
+    lora = event.contains("lora") && event["lora"].is_object() ? event["lora"] : nlohmann::json();
+    adapter_file = lora.is_object() ? string_of(lora, "adapter_file") : QString();
     if (const auto it = event.find("step"); it != event.end() && it->is_number_integer()) step = it->get<qint64>();
     return true;
   }

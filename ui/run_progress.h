@@ -30,6 +30,8 @@ struct RunProgress {
   QString run_name;
   QString last_error;
   QString last_checkpoint;
+  QString adapter_file;  // a LoRA run's adapter (run_started's lora.adapter_file), written when the run ends
+  nlohmann::json lora;   // run_started's lora object (rank, alpha, targets, format, ...), null for full training
   nlohmann::json config;  // the resolved config when run_started carries it
 
   void reset() { *this = RunProgress(); }
