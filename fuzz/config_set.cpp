@@ -1,4 +1,4 @@
-// Fuzzes the command line of repa-train's config commands: the input is split at newlines into arguments
+// Fuzzes the command line of repa-train's config commands: the input is split at newlines into up to 8 arguments
 // (CONFIG, --preset P, --set key=value, --set=key=value, flags), parsed by parse_config_arguments, and the
 // overrides and preset layered over an empty config by load_config.
 #include <cstddef>
@@ -12,7 +12,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  const auto args = repa::fuzz::split(text, '\n', 32);
+  const auto args = repa::fuzz::split(text, '\n', 8);
   try {
     const auto parsed = repa::config::parse_config_arguments(args, {"--events", "--output"});
     const auto report = repa::config::load_config(nlohmann::json::object(), parsed.preset, parsed.overrides);
