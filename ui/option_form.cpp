@@ -664,6 +664,10 @@ void OptionForm::insert_after(const std::string& key, QWidget* widget) {
   if (!after) return;
   auto* layout = qobject_cast<QVBoxLayout*>(after->parentWidget()->layout());
   if (!layout) return;
+  // Out first: an index taken while the widget still sits above `after` would put it one row too far
+  // (below the Advanced group when the preview moves from the REPA fields to the U-REPA ones).
+  if (QWidget* holder = widget->parentWidget())
+    if (QLayout* old = holder->layout()) old->removeWidget(widget);
   layout->insertWidget(layout->indexOf(after) + 1, widget);
 }
 
