@@ -7,7 +7,9 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
+#include <QResizeEvent>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSlider>
 #include <QTimer>
 #include <QVBoxLayout>
@@ -22,6 +24,10 @@ const QColor kBlue(31, 119, 180), kOrange(255, 127, 14), kGreen(44, 160, 44), kR
     kPurple(148, 103, 189), kBrown(140, 86, 75);
 
 constexpr int kDisplayIntervalMs = 33;  // ~30 Hz: smooth to the eye, cheap for the GUI thread
+// Narrowest width a chart keeps its axis labels, title and legend readable at; the grid takes as many
+// columns as fit (at most 3).
+constexpr int kMinChartWidth = 330;
+constexpr int kGridSpacing = 4;
 
 }  // namespace
 
@@ -83,8 +89,13 @@ ChartBoard::ChartBoard(QWidget* parent) : QWidget(parent) {
   controls->addWidget(smoothing_value_);
   log_scale_ = new QCheckBox(tr("Log scale"), this);
   log_scale_->setObjectName(QStringLiteral("logScaleToggle"));
-  log_scale_->setToolTip(tr("Logarithmic y axis for losses, learning rate, gradient norm and throughput"));
+  log_scale_->setToolTip(tr("Logarithmic y axis for losses, learning rate, gradient norm and throughput; a chart "
+                            "with values at or below zero stays linear and says so under its axes"));
   controls->addWidget(log_scale_);
+  show_raw_ = new QCheckBox(tr("Raw values"), this);
+  show_raw_->setObjectName(QStringLiteral("showRawToggle"));
+  show_raw_->setToolTip(tr("Draw the unsmoothed values faintly under each smoothed line (per-step values are noisy)"));
+  controls->addWidget(show_raw_);
   controls->addWidget(new QLabel(tr("X axis"), this));
   x_mode_ = new QComboBox(this);
   x_mode_->setObjectName(QStringLiteral("xAxisMode"));
@@ -100,7 +111,7 @@ ChartBoard::ChartBoard(QWidget* parent) : QWidget(parent) {
   auto* canvas = new QWidget(this);
   grid_ = new QGridLayout(canvas);
   grid_->setContentsMargins(2, 2, 2, 2);
-  grid_->setSpacing(4);
+  grid_->setSpacing(kGridSpacing);
   for (ChartSpec& spec : default_chart_specs()) {
     auto* chart = new MetricChart(spec, canvas);
     for (int i = 0; i < chart->series_count(); ++i)
@@ -110,9 +121,13 @@ ChartBoard::ChartBoard(QWidget* parent) : QWidget(parent) {
   shown_.assign(charts_.size(), true);
   relayout();
   auto* scroll = new QScrollArea(this);
+  scroll_ = scroll;
+  scroll->setObjectName(QStringLiteral("chartScroll"));
   scroll->setWidgetResizable(true);
   scroll->setWidget(canvas);
   scroll->setFrameShape(QFrame::NoFrame);
+  // The grid reflows to the width instead (columns_for_width): only a vertical scroll bar.
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
 
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
@@ -124,6 +139,7 @@ ChartBoard::ChartBoard(QWidget* parent) : QWidget(parent) {
     set_smoothing(v / 100.0);
   });
   connect(log_scale_, &QCheckBox::toggled, this, &ChartBoard::set_log_scale);
+  connect(show_raw_, &QCheckBox::toggled, this, &ChartBoard::set_show_raw);
   connect(x_mode_, qOverload<int>(&QComboBox::currentIndexChanged), this,
           [this](int i) { set_x_mode(i == 0 ? XAxisMode::Step : XAxisMode::WallTime); });
   connect(reset, &QPushButton::clicked, this, &ChartBoard::reset_views);
@@ -188,14 +204,30 @@ int ChartBoard::refresh_now() {
   return redrawn;
 }
 
+int ChartBoard::columns_for_width(int width) {
+  for (int columns = 3; columns > 1; --columns)
+    if (width >= columns * kMinChartWidth + (columns - 1) * kGridSpacing) return columns;
+  return 1;
+}
+
+void ChartBoard::resizeEvent(QResizeEvent* event) {
+  QWidget::resizeEvent(event);
+  // What the grid gets: the width less a vertical scroll bar (reserved, so the count does not flip-flop).
+  const int columns = columns_for_width(width() - scroll_->verticalScrollBar()->sizeHint().width() - 4);
+  if (columns != columns_) {
+    columns_ = columns;
+    relayout();
+  }
+}
+
 void ChartBoard::relayout() {
   for (MetricChart* c : charts_) grid_->removeWidget(c);
-  constexpr int kColumns = 3;
+  for (int c = 0; c < 3; ++c) grid_->setColumnStretch(c, c < columns_ ? 1 : 0);
   int slot = 0;
   for (size_t i = 0; i < charts_.size(); ++i) {
     charts_[i]->setVisible(shown_[i]);
     if (!shown_[i]) continue;
-    grid_->addWidget(charts_[i], slot / kColumns, slot % kColumns);
+    grid_->addWidget(charts_[i], slot / columns_, slot % columns_);
     ++slot;
   }
 }
@@ -208,6 +240,11 @@ MetricChart* ChartBoard::chart(const QString& id) const {
 
 void ChartBoard::set_smoothing(double weight) {
   for (MetricChart* c : charts_) c->set_smoothing(weight);
+}
+
+void ChartBoard::set_show_raw(bool on) {
+  if (show_raw_->isChecked() != on) show_raw_->setChecked(on);
+  for (MetricChart* c : charts_) c->set_show_raw(on);
 }
 
 void ChartBoard::set_log_scale(bool on) {

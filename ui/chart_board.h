@@ -11,6 +11,7 @@ class QCheckBox;
 class QComboBox;
 class QGridLayout;
 class QLabel;
+class QScrollArea;
 class QSlider;
 class QTimer;
 
@@ -40,12 +41,22 @@ class ChartBoard : public QWidget {
   const std::vector<MetricChart*>& charts() const { return charts_; }
   qint64 metrics_received() const { return metrics_received_; }
 
+  // Columns of the chart grid for the current width: 3 on a wide window, 2 on a laptop, 1 when narrow,
+  // so charts never need a horizontal scroll bar.
+  int columns() const { return columns_; }
+  static int columns_for_width(int width);
+  QScrollArea* scroll_area() const { return scroll_; }
+
   void set_smoothing(double weight);
+  void set_show_raw(bool on);
   void set_log_scale(bool on);
   void set_x_mode(XAxisMode mode);
   void reset_views();
   // One PNG and one CSV per chart with data, named by chart id; returns the files written.
   QStringList export_all(const QString& directory);
+
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
   void relayout();
@@ -56,6 +67,9 @@ class ChartBoard : public QWidget {
   QSlider* smoothing_slider_ = nullptr;
   QLabel* smoothing_value_ = nullptr;
   QCheckBox* log_scale_ = nullptr;
+  QCheckBox* show_raw_ = nullptr;
+  QScrollArea* scroll_ = nullptr;
+  int columns_ = 3;
   QComboBox* x_mode_ = nullptr;
   QTimer* display_timer_ = nullptr;
   qint64 metrics_received_ = 0;

@@ -12,12 +12,14 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScreen>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QToolBar>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "core/base/version.h"
 #include "core/config/trainer_support.h"
@@ -445,8 +447,18 @@ void MainWindow::restore_window_state() {
   QSettings settings;
   if (settings.contains(QStringLiteral("window/geometry")))
     restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
-  if (settings.contains(QStringLiteral("window/state")))
-    restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+  const bool saved_docks = settings.contains(QStringLiteral("window/state"));
+  if (saved_docks) restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+  // Inside the available screen whatever was saved or asked (1440x900 does not fit a 1280x800 laptop; the
+  // margins leave room for the title bar); the settings dock about a quarter of the width.
+  if (const QScreen* shown_on = screen()) {
+    const QRect available = shown_on->availableGeometry();
+    resize(std::min(width(), available.width() - 16), std::min(height(), available.height() - 48));
+    if (!available.contains(frameGeometry())) move(available.topLeft());
+  }
+  if (!saved_docks)
+    if (auto* dock = findChild<QDockWidget*>(QStringLiteral("settingsDock")))
+      resizeDocks({dock}, {std::clamp(width() * 27 / 100, 340, 460)}, Qt::Horizontal);
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

@@ -21,13 +21,27 @@ QColor faint(QColor c) {
   return c;
 }
 
+void set_axis_scale(QCPAxis* axis, bool log) {
+  if (log) {
+    axis->setScaleType(QCPAxis::stLogarithmic);
+    axis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    axis->setNumberFormat(QStringLiteral("eb"));
+    axis->setNumberPrecision(0);
+  } else {
+    axis->setScaleType(QCPAxis::stLinear);
+    axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    axis->setNumberFormat(QStringLiteral("gb"));
+    axis->setNumberPrecision(4);
+  }
+}
+
 }  // namespace
 
 MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spec_(std::move(spec)) {
   setObjectName(spec_.id);
   plot_ = new QCustomPlot(this);
   plot_->setObjectName(spec_.id + QStringLiteral("Plot"));
-  plot_->setMinimumSize(280, 200);
+  plot_->setMinimumSize(200, 200);  // the chart board picks columns that leave each chart wider than this
   plot_->setNoAntialiasingOnDrag(true);
   // Wide lines as separate segments: Qt strokes a long wide polyline as one path, many times slower.
   plot_->setPlottingHint(QCP::phFastPolylines, true);
@@ -39,10 +53,22 @@ MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spe
   plot_->plotLayout()->insertRow(0);
   auto* title = new QCPTextElement(plot_, spec_.title, QFont(font().family(), 10, QFont::Bold));
   plot_->plotLayout()->addElement(0, 0, title);
-  plot_->legend->setVisible(spec_.series.size() > 1);
+  plot_->legend->setVisible(false);
   plot_->legend->setFont(QFont(font().family(), 8));
-  plot_->legend->setBrush(QColor(255, 255, 255, 200));
-  plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  plot_->legend->setBorderPen(Qt::NoPen);
+  plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  plot_->legend->setWrap(3);
+  // Legend and notes go in a footer row under the axes, never over the curves.
+  plot_->axisRect()->insetLayout()->take(plot_->legend);
+  footer_ = new QCPLayoutGrid;
+  footer_->setMargins(QMargins(0, 0, 0, 0));
+  footer_->setRowSpacing(0);
+  plot_->plotLayout()->addElement(2, 0, footer_);
+  plot_->plotLayout()->setRowStretchFactor(2, 0.001);
+  plot_->plotLayout()->setRowSpacing(0);
+  note_ = new QCPTextElement(plot_, QString(), QFont(font().family(), 8));
+  note_->setTextColor(QColor(0x8a, 0x6d, 0x00));
+  note_->setVisible(false);
 
   series_.resize(spec_.series.size());
   for (size_t i = 0; i < spec_.series.size(); ++i) {
@@ -50,6 +76,7 @@ MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spe
     Series& series = series_[i];
     series.threshold = kNaN;
     series.raw_graph = plot_->addGraph();
+    series.raw_graph->setVisible(false);
     series.raw_graph->setPen(QPen(faint(s.color), 1));
     series.raw_graph->setAdaptiveSampling(true);
     series.raw_graph->setAntialiased(false);  // a faint 1 px line: antialiasing costs much and shows little
@@ -93,6 +120,7 @@ MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spe
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(plot_);
+  set_axis_scale(plot_->yAxis, false);
   set_log_scale(false);
 }
 
@@ -240,20 +268,53 @@ void MetricChart::update_view() {
   }
   updating_view_ = false;
   // The legend names only the series this run reports (a SiT run has no U-REPA weight).
-  int with_data = 0;
   for (Series& s : series_) {
-    const bool has = !s.step.empty();
-    with_data += has ? 1 : 0;
-    if (has) s.smooth_graph->addToLegend();
+    if (!s.step.empty()) s.smooth_graph->addToLegend();
     else s.smooth_graph->removeFromLegend();
+    s.raw_graph->setVisible(show_raw_ && smoothing_ > 0);
   }
-  plot_->legend->setVisible(with_data > 1);
+  place_footer();
+}
+
+void MetricChart::place_footer() {
+  int with_data = 0;
+  for (const Series& s : series_) with_data += s.step.empty() ? 0 : 1;
+  const bool legend = with_data > 1;
+  const bool note = !log_scale_note().isEmpty();
+  note_->setText(log_scale_note());
+  // Elements are taken out of the footer when silent, so an empty footer takes no height.
+  if (footer_->hasElement(0, 0)) footer_->take(footer_->element(0, 0));
+  if (footer_->hasElement(1, 0)) footer_->take(footer_->element(1, 0));
+  footer_->simplify();
+  plot_->legend->setVisible(legend);
+  note_->setVisible(note);
+  int row = 0;
+  if (legend) footer_->addElement(row++, 0, plot_->legend);
+  if (note) footer_->addElement(row++, 0, note_);
+}
+
+bool MetricChart::log_axis() const { return log_axis_; }
+
+QString MetricChart::log_scale_note() const {
+  if (!log_scale_ || log_axis_ || !have_bounds_) return {};
+  return tr("linear axis: values reach %1, which a log axis cannot show").arg(QString::number(y_min_, 'g', 3));
+}
+
+bool MetricChart::legend_outside_data() const {
+  return !plot_->axisRect()->insetLayout()->elements(false).contains(plot_->legend);
+}
+
+bool MetricChart::raw_drawn(int index) const { return series_.at(static_cast<size_t>(index)).raw_graph->visible(); }
+
+void MetricChart::set_show_raw(bool on) {
+  show_raw_ = on;
+  dirty_ = true;
 }
 
 void MetricChart::apply_follow_ranges() {
   if (!have_bounds_) {
     plot_->xAxis->setRange(0, 1);
-    plot_->yAxis->setRange(log_scale_ ? 0.1 : 0, 1);
+    plot_->yAxis->setRange(log_axis_ ? 0.1 : 0, 1);
     return;
   }
   double lo = y_min_, hi = y_max_;
@@ -264,7 +325,7 @@ void MetricChart::apply_follow_ranges() {
     }
   const double x_span = x_max_ > x_min_ ? x_max_ - x_min_ : 1.0;
   plot_->xAxis->setRange(x_min_, x_max_ + 0.02 * x_span);
-  if (log_scale_) {
+  if (log_axis_) {
     const double positive_lo = y_min_positive_ > 0 ? y_min_positive_ : 1e-6;
     const double positive_hi = hi > positive_lo ? hi : positive_lo * 10;
     plot_->yAxis->setRange(positive_lo / 1.5, positive_hi * 1.5);
@@ -277,6 +338,7 @@ void MetricChart::apply_follow_ranges() {
 bool MetricChart::refresh() {
   if (!dirty_) return false;
   dirty_ = false;
+  apply_axis_scale();
   if (follow_) apply_follow_ranges();
   update_view();
   plot_->replot(QCustomPlot::rpQueuedReplot);
@@ -294,19 +356,21 @@ void MetricChart::set_smoothing(double weight) {
 
 void MetricChart::set_log_scale(bool on) {
   log_scale_ = on;
-  if (on) {
-    plot_->yAxis->setScaleType(QCPAxis::stLogarithmic);
-    plot_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-    plot_->yAxis->setNumberFormat(QStringLiteral("eb"));
-    plot_->yAxis->setNumberPrecision(0);
-  } else {
-    plot_->yAxis->setScaleType(QCPAxis::stLinear);
-    plot_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-    plot_->yAxis->setNumberFormat(QStringLiteral("gb"));
-    plot_->yAxis->setNumberPrecision(4);
-  }
   follow_ = true;
   dirty_ = true;
+  apply_axis_scale();
+}
+
+void MetricChart::apply_axis_scale() {
+  // A value at or below zero (the total loss once REPA's negative cosine term outweighs the rest) has no
+  // place on a log axis: stay linear rather than blank the chart, and say so in the footer.
+  const bool on = log_scale_ && (!have_bounds_ || y_min_ > 0);
+  if (on != log_axis_) {
+    log_axis_ = on;
+    set_axis_scale(plot_->yAxis, on);
+    follow_ = true;
+  }
+  place_footer();
 }
 
 void MetricChart::set_x_mode(XAxisMode mode) {

@@ -11,6 +11,8 @@ class QCustomPlot;
 class QCPGraph;
 class QCPItemStraightLine;
 class QCPItemText;
+class QCPLayoutGrid;
+class QCPTextElement;
 
 namespace repa::ui {
 
@@ -65,8 +67,18 @@ class MetricChart : public QWidget {
 
   // 0 = raw, 0.999 = very smooth (TensorBoard's convention, debiased EMA).
   void set_smoothing(double weight);
+  // Log scale as asked; the axis is logarithmic only while every value is positive (REPA makes the total
+  // loss negative): otherwise it stays linear and log_scale_note() says why, under the chart.
   void set_log_scale(bool on);
   bool log_scale() const { return log_scale_; }
+  bool log_axis() const;  // what the y axis is now
+  QString log_scale_note() const;
+  // The faint raw values under the smoothed line: off by default, since on per-step data they draw a
+  // band of noise that hides the trend; with smoothing 0 the line is the raw values anyway.
+  void set_show_raw(bool on);
+  bool raw_drawn(int index) const;
+  // The legend sits in the footer under the axes, outside the data.
+  bool legend_outside_data() const;
   void set_x_mode(XAxisMode mode);
   XAxisMode x_mode() const { return x_mode_; }
   // A horizontal reference line per series (e.g. the similarity threshold); NaN hides it.
@@ -110,12 +122,18 @@ class MetricChart : public QWidget {
   void update_cutoff(int index, double x, double value);
   void place_cutoff(Series& s, double x);
   void apply_follow_ranges();
+  void apply_axis_scale();  // log or linear as asked and as the data allow
+  void place_footer();      // legend and log-scale note under the axes, each only when it has something to say
 
   ChartSpec spec_;
   QCustomPlot* plot_ = nullptr;
   std::vector<Series> series_;
   double smoothing_ = 0.6;
   bool log_scale_ = false;
+  bool log_axis_ = false;
+  bool show_raw_ = false;
+  QCPLayoutGrid* footer_ = nullptr;
+  QCPTextElement* note_ = nullptr;
   XAxisMode x_mode_ = XAxisMode::Step;
   bool follow_ = true;
   bool dirty_ = true;
