@@ -14,11 +14,12 @@ int cache_command(const Args& args);
 int sample_command(const Args& args);
 int bench_command(const Args& args);
 int merge_command(const Args& args);
+int bench_lora_command(const Args& args);
 
 const std::vector<TrainCommand>& train_commands() {
   static const std::vector<TrainCommand> commands = {
       {"inspect", "list the tensors and metadata of a safetensors file or sharded index", inspect_command},
-      {"fetch", "download an encoder's weights (DINOv2 model.safetensors) into the cache", fetch_command},
+      {"fetch", "download an encoder's weights or a Hub model repository (OWNER/NAME) into the cache", fetch_command},
       {"validate", "check a run config (preset, file, --set) and report every problem", validate_command},
       {"export", "write a config for SimpleTuner (config.json + multidatabackend.json) or the studio", export_command},
       {"options", "list every option with type, default and range; --presets lists the presets", options_command},
@@ -28,6 +29,7 @@ const std::vector<TrainCommand>& train_commands() {
       {"sample", "draw a sample grid from a saved checkpoint (EMA weights)", sample_command},
       {"bench", "time SiT (+REPA, cached or live teacher), UNet+U-REPA and DINOv2 steps; --json", bench_command},
       {"merge", "merge a LoRA file (diffusers or ComfyUI format) into base weights", merge_command},
+      {"bench-lora", "parameters, AdamW state and peak memory of a UNet step, full or LoRA", bench_lora_command},
   };
   return commands;
 }
