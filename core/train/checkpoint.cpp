@@ -361,8 +361,9 @@ class StateSchema {
     const auto it = in.find(key);
     return it == in.end() ? nullptr : &*it;
   }
+  // `run_bound`: `high` is the run's max_train_steps, which the message then names as the way out.
   void integer(const nlohmann::json& in, const std::string& key, const std::string& path, int64_t low, int64_t high,
-               bool required) const {
+               bool required, bool run_bound = false) const {
     const auto* v = find(in, key);
     const std::string expected = "an integer in [" + std::to_string(low) + ", " + std::to_string(high) + "]";
     if (!v) {
@@ -372,6 +373,12 @@ class StateSchema {
     const bool fits = v->is_number_unsigned()
                           ? v->get<uint64_t>() <= static_cast<uint64_t>(high)
                           : v->is_number_integer() && v->get<int64_t>() >= low && v->get<int64_t>() <= high;
+    if (!fits && run_bound && v->is_number_unsigned() && v->get<uint64_t>() <= kMaxCheckpointStep)
+      fail(path,
+           expected +
+               " (this run's max_train_steps; raise it to train on from this checkpoint, or give the "
+               "run another studio.run_name)",
+           v);
     if (!fits || (v->is_number_unsigned() && low > 0 && v->get<uint64_t>() < static_cast<uint64_t>(low)))
       fail(path, expected, v);
   }
@@ -387,7 +394,7 @@ class StateSchema {
 
   void check(int64_t max_step) const {
     if (!state_.is_object()) fail("(top level)", "a JSON object", &state_);
-    integer(state_, "step", "step", 0, max_step, true);
+    integer(state_, "step", "step", 0, max_step, true, max_step < kMaxCheckpointStep);
     if (const auto* format = find(state_, "format"); format && *format != "repa-studio checkpoint")
       fail("format", "\"repa-studio checkpoint\"", format);
     integer(state_, "version", "version", 1, 1, false);

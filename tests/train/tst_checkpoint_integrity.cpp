@@ -80,7 +80,7 @@ TEST_CASE("trainer_state.json is checked against its schema; each error names th
   // 10^12 is beyond the run's max_train_steps, and beyond the bound used when no run limits it.
   CHECK(contains(state_error(dir, with("step", int64_t{1000000000000})), "[0, 50]"));
   CHECK(contains(state_error(dir, with("step", int64_t{1000000000000}), kMaxCheckpointStep), "[0, 1000000000]"));
-  CHECK(contains(state_error(dir, with("step", 51)), "key 'step'"));
+  CHECK(contains(state_error(dir, with("step", 51)), "raise it to train on"));
   CHECK(contains(state_error(dir, with("step", "7")), "got \"7\""));
   CHECK(contains(state_error(dir, with("step", 7.5)), "key 'step'"));
 
