@@ -69,6 +69,11 @@ MemoryEstimate estimate_training_memory(const nlohmann::json& config) {
   const auto& studio = studio_settings(config);
   out.batch = std::max<int64_t>(1, integer_or(config, "train_batch_size", 16));
   const int64_t resolution = std::max<int64_t>(1, integer_or(config, "resolution", 256));
+  // A family's backbone (Flux, SDXL, ...) is not the studio's SiT or UNet: no estimate rather than a wrong one.
+  if (!text_or(config, "model_family", "").empty()) {
+    out.applies = false;
+    return out;
+  }
   const bool latent = !text_or(studio, "vae_path", "").empty();
   const int64_t input_size = latent ? std::max<int64_t>(1, resolution / 8) : resolution;
   const int64_t channels = latent ? 4 : 3;
@@ -86,7 +91,7 @@ MemoryEstimate estimate_training_memory(const nlohmann::json& config) {
 
 void check_training_memory(const MemoryEstimate& estimate, double available_bytes, double total_bytes,
                            const std::string& where) {
-  if (available_bytes <= 0 || estimate.total() <= available_bytes) return;
+  if (!estimate.applies || available_bytes <= 0 || estimate.total() <= available_bytes) return;
   throw InputError("train_batch_size " + std::to_string(estimate.batch) + ": one training step needs " +
                    estimate.describe() + ", but " + where + " has " + format_bytes(available_bytes) + " available (" +
                    format_bytes(total_bytes) +

@@ -15,6 +15,7 @@ struct MemoryEstimate {
   double activations_bytes = 0;  // saved for backward, whole batch
   double data_bytes = 0;         // decoded images, crops and the batch tensor
   int64_t batch = 0;
+  bool applies = true;  // false for a model family's backbone, which these formulas do not describe
   double total() const { return weights_bytes + activations_bytes + data_bytes; }
   std::string describe() const;  // "≈ 1.2 TB: weights and optimizer 1.4 GB, activations ... (batch N)"
 };

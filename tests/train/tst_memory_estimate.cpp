@@ -86,6 +86,13 @@ TEST_CASE("on a GPU the message names the GPU; without a CUDA runtime its memory
   }
 }
 
+TEST_CASE("a model family's backbone gets no estimate and is never refused by one") {
+  const auto flux = repa::config::resolve_json(json::object(), "flux", {}, repa::config::Purpose::Export);
+  const auto estimate = estimate_training_memory(flux);
+  CHECK_FALSE(estimate.applies);
+  CHECK(error_of([&] { check_training_memory(estimate, 1 * kGiB, 1 * kGiB); }).empty());
+}
+
 TEST_CASE("format_bytes picks binary units") {
   CHECK(format_bytes(512) == "512 bytes");
   CHECK(format_bytes(1536) == "1.5 KiB");
