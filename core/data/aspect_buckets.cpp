@@ -16,7 +16,9 @@ using nlohmann::json;
 namespace {
 
 // Python's int() of a float: truncation toward zero.
-int trunc_int(double v) { return static_cast<int>(std::trunc(v)); }
+int trunc_int(double v) {
+  return static_cast<int>(std::trunc(v));
+}
 
 [[noreturn]] void bad(const std::string& where, const std::string& key, const json& value, const std::string& why) {
   throw InputError(where + ": " + key + " = " + json_excerpt(value) + ": " + why);
@@ -67,9 +69,10 @@ std::string text(const json& v, const std::string& where, const std::string& key
 std::optional<int> required_bucket_alignment(const std::string& family) {
   // Each family's model class overrides --aspect_bucket_alignment with these values.
   static const std::map<std::string, int> table = {
-      {"sd1x", 64},   {"sd2x", 64},   {"sdxl", 64},   {"kolors", 64},  {"sd3", 64},       {"flux", 64},
-      {"pixart_sigma", 64}, {"sana", 64}, {"auraflow", 64}, {"hidream", 64}, {"lumina2", 64}, {"ltxvideo", 64},
-      {"flux2", 16},  {"cosmos2image", 16}, {"qwen_image", 32}, {"deepfloyd", 8}};
+      {"sd1x", 64},    {"sd2x", 64},         {"sdxl", 64},      {"kolors", 64},   {"sd3", 64},
+      {"flux", 64},    {"pixart_sigma", 64}, {"sana", 64},      {"auraflow", 64}, {"hidream", 64},
+      {"lumina2", 64}, {"ltxvideo", 64},     {"ltxvideo2", 64}, {"flux2", 16},    {"cosmos2image", 16},
+      {"cosmos3", 16}, {"qwen_image", 32},   {"deepfloyd", 32}};
   const auto it = table.find(family);
   if (it == table.end()) return std::nullopt;
   return it->second;
@@ -111,26 +114,37 @@ BucketSettings read_bucket_settings(const json& dataset, const json& args, const
     bad(where, "resolution", *res, "pixel resolution must be an integer number of pixels");
   if (s.resolution_type == ResolutionType::Pixel && s.target_downsample_size > 0 &&
       s.target_downsample_size != std::floor(s.target_downsample_size))
-    bad(where, "target_downsample_size", json(s.target_downsample_size), "must be an integer with resolution_type pixel");
+    bad(where, "target_downsample_size", json(s.target_downsample_size),
+        "must be an integer with resolution_type pixel");
   if (s.resolution_type == ResolutionType::Area && s.minimum_image_size > 5)
     bad(where, "minimum_image_size", json(s.minimum_image_size),
         "is in megapixels with resolution_type area (SimpleTuner refuses values over 5)");
   if (const json* v = lookup(dataset, args, "crop")) s.crop = boolean(*v, where, "crop");
   if (const json* v = lookup(dataset, args, "crop_style")) {
     const std::string style = text(*v, where, "crop_style");
-    if (style == "center" || style == "centre") s.crop_style = CropStyle::Center;
-    else if (style == "corner") s.crop_style = CropStyle::Corner;
-    else if (style == "random") s.crop_style = CropStyle::Random;
-    else if (style == "face") bad(where, "crop_style", *v, "face cropping needs a face detector the studio does not have");
-    else bad(where, "crop_style", *v, "expected center, corner or random");
+    if (style == "center" || style == "centre")
+      s.crop_style = CropStyle::Center;
+    else if (style == "corner")
+      s.crop_style = CropStyle::Corner;
+    else if (style == "random")
+      s.crop_style = CropStyle::Random;
+    else if (style == "face")
+      bad(where, "crop_style", *v, "face cropping needs a face detector the studio does not have");
+    else
+      bad(where, "crop_style", *v, "expected center, corner or random");
   }
   if (const json* v = lookup(dataset, args, "crop_aspect")) {
     const std::string aspect = text(*v, where, "crop_aspect");
-    if (aspect == "square") s.crop_aspect = CropAspect::Square;
-    else if (aspect == "preserve") s.crop_aspect = CropAspect::Preserve;
-    else if (aspect == "closest") s.crop_aspect = CropAspect::Closest;
-    else if (aspect == "random") s.crop_aspect = CropAspect::Random;
-    else bad(where, "crop_aspect", *v, "expected square, preserve, closest or random");
+    if (aspect == "square")
+      s.crop_aspect = CropAspect::Square;
+    else if (aspect == "preserve")
+      s.crop_aspect = CropAspect::Preserve;
+    else if (aspect == "closest")
+      s.crop_aspect = CropAspect::Closest;
+    else if (aspect == "random")
+      s.crop_aspect = CropAspect::Random;
+    else
+      bad(where, "crop_aspect", *v, "expected square, preserve, closest or random");
   }
   if (const json* v = lookup(dataset, args, "crop_aspect_buckets")) {
     if (!v->is_array()) bad(where, "crop_aspect_buckets", *v, "expected a list of numbers or {aspect, weight}");
@@ -163,8 +177,9 @@ BucketSettings read_bucket_settings(const json& dataset, const json& args, const
       // SimpleTuner compares the float sum with 1.0 exactly.
       double total = 0;
       for (double w : s.crop_aspect_weights) total += w;
-      if (total != 1.0) bad(where, "crop_aspect_buckets", *lookup(dataset, args, "crop_aspect_buckets"),
-                            "the weights must add up to 1");
+      if (total != 1.0)
+        bad(where, "crop_aspect_buckets", *lookup(dataset, args, "crop_aspect_buckets"),
+            "the weights must add up to 1");
     }
   }
   if (const json* v = lookup(dataset, args, "max_upscale_threshold")) {
@@ -465,10 +480,10 @@ std::array<int64_t, 6> sdxl_time_ids(const SampleGeometry& g) {
   return {g.original_height, g.original_width, g.crop_top, g.crop_left, g.target_height, g.target_width};
 }
 
-BucketBatchSampler::BucketBatchSampler(const std::vector<std::string>& image_buckets, int64_t batch_size,
-                                       uint64_t seed)
+BucketBatchSampler::BucketBatchSampler(const std::vector<std::string>& image_buckets, int64_t batch_size, uint64_t seed)
     : batch_size_(batch_size), seed_(seed) {
-  if (batch_size <= 0) throw InputError("aspect buckets: batch size must be positive, got " + std::to_string(batch_size));
+  if (batch_size <= 0)
+    throw InputError("aspect buckets: batch size must be positive, got " + std::to_string(batch_size));
   std::map<std::string, std::size_t> index;
   std::vector<std::pair<std::string, std::vector<int64_t>>> all;
   for (std::size_t i = 0; i < image_buckets.size(); ++i) {
@@ -483,9 +498,9 @@ BucketBatchSampler::BucketBatchSampler(const std::vector<std::string>& image_buc
       buckets_.push_back(std::move(b));
   }
   if (buckets_.empty())
-    throw InputError("aspect buckets: no bucket holds a full batch of " + std::to_string(batch_size) +
-                     " images (" + std::to_string(image_buckets.size()) + " images in " +
-                     std::to_string(all.size()) + " buckets); lower the batch size or add images");
+    throw InputError("aspect buckets: no bucket holds a full batch of " + std::to_string(batch_size) + " images (" +
+                     std::to_string(image_buckets.size()) + " images in " + std::to_string(all.size()) +
+                     " buckets); lower the batch size or add images");
 }
 
 int64_t BucketBatchSampler::batches_per_epoch() const {
