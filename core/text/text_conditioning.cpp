@@ -79,7 +79,7 @@ TextConditioningSpec TextConditioningSpec::for_family(const std::string& family)
   } else if (family == "sd3") {
     spec.encoders = {clip("text_encoder", "tokenizer", 2, true), clip("text_encoder_2", "tokenizer_2", 2, true),
                      t5("text_encoder_3", "tokenizer_3", 77, 1)};
-    spec.pad_features_to = 4096;
+    spec.pad_to_widest = true;
   } else if (family == "flux") {
     TextEncoderSpec pooled_clip = clip("text_encoder", "tokenizer", 0, true);
     pooled_clip.hidden = false;
@@ -107,7 +107,7 @@ nlohmann::json TextConditioningSpec::to_json() const {
                     {"pooled", e.pooled},
                     {"mask_in_encoder", e.mask_in_encoder},
                     {"mask_to_backbone", e.mask_to_backbone}});
-  return {{"family", family}, {"encoders", list}, {"pad_features_to", pad_features_to}};
+  return {{"family", family}, {"encoders", list}, {"pad_to_widest", pad_to_widest}};
 }
 
 std::string folder_identity(const std::string& folder) {
@@ -228,13 +228,14 @@ std::vector<TextEmbedding> TextEmbedder::encode(const std::vector<std::string>& 
       group_mask = {torch::ones_like(mask).to(torch::kCPU)};
   }
   std::vector<torch::Tensor> sequence, masks;
+  int64_t widest = 0;
   for (auto& [group, parts] : hidden_groups) {
-    auto joined = torch::cat(parts, -1);
-    const int64_t width = joined.size(-1);
-    if (spec_.pad_features_to > width) joined = torch::constant_pad_nd(joined, {0, spec_.pad_features_to - width});
-    sequence.push_back(joined);
+    sequence.push_back(torch::cat(parts, -1));
+    widest = std::max(widest, sequence.back().size(-1));
     masks.push_back(mask_groups[group].front());
   }
+  if (spec_.pad_to_widest)
+    for (auto& part : sequence) part = torch::constant_pad_nd(part, {0, widest - part.size(-1)});
   if (sequence.size() > 1)
     for (const auto& part : sequence)
       if (part.size(-1) != sequence.front().size(-1))

@@ -33,7 +33,9 @@ struct TextEncoderSpec {
 struct TextConditioningSpec {
   std::string family;
   std::vector<TextEncoderSpec> encoders;
-  int64_t pad_features_to = 0;  // SD3: CLIP features zero-padded to T5's 4096 before the sequence concat
+  // SD3: each sequence group zero-padded on features to the widest one (CLIP's 2048 to T5's 4096) before the
+  // groups are joined on the sequence; without it, groups of different widths are an error.
+  bool pad_to_widest = false;
 
   // sd1x, sd2x, sdxl, sd3, flux, pixart. InputError naming studio.text_conditioning for others.
   static TextConditioningSpec for_family(const std::string& family);

@@ -9,6 +9,8 @@
 #include "core/text/clip_text_model.h"
 #include "core/text/clip_tokenizer.h"
 #include "core/text/random_text_encoder.h"
+#include "core/text/t5_encoder.h"
+#include "core/text/t5_tokenizer.h"
 #include "core/text/text_embedding_cache.h"
 #include "tests/test_support.h"
 
@@ -154,4 +156,77 @@ TEST_CASE("bad input: a missing tokenizer or encoder folder, a prompt over the l
   REQUIRE(report.warnings.size() == 2);
   CHECK(contains(report.warnings[0], "a.txt: a prompt of 93 tokens is longer than text_encoder keeps (77)"));
   CHECK(contains(report.warnings[1], "b.txt"));
+}
+
+namespace {
+
+nlohmann::json tiny_t5(int64_t width) {
+  return {{"vocab_size", 32128},
+          {"d_model", width},
+          {"d_kv", 4},
+          {"d_ff", 24},
+          {"num_layers", 2},
+          {"num_heads", 2},
+          {"relative_attention_num_buckets", 8},
+          {"relative_attention_max_distance", 16},
+          {"feed_forward_proj", "gated-gelu"}};
+}
+
+void write_t5(const std::string& root, const std::string& encoder, const std::string& tokenizer, int64_t width) {
+  std::filesystem::create_directories(root + "/" + tokenizer);
+  std::filesystem::copy_file(test::fixture_path("tokenizers/t5/spiece.model"),
+                             root + "/" + tokenizer + "/spiece.model");
+  write_random_t5_encoder(root + "/" + encoder, tiny_t5(width), 7);
+}
+
+}  // namespace
+
+TEST_CASE("Flux's and PixArt's specs: T5 states, CLIP's pooled vector, PixArt's mask into encoder and backbone") {
+  test::ScratchDir dir;
+  write_pipeline(dir.file("flux"));
+  write_t5(dir.file("flux"), "text_encoder_2", "tokenizer_2", 16);
+  auto flux = TextConditioningSpec::for_family("flux");
+  flux.encoders[1].max_length = 24;
+  const auto out = TextEmbedder(flux, dir.file("flux")).encode({"a cyan cross"});
+  CHECK(out[0].at("hidden").sizes() == torch::IntArrayRef({24, 16}));
+  CHECK(out[0].at("pooled").sizes() == torch::IntArrayRef({16}));
+  CHECK(out[0].count("mask") == 0);
+
+  torch::NoGradGuard no_grad;
+  auto t5 = load_t5_encoder(dir.file("flux/text_encoder_2"));
+  T5TokenizerOptions options;
+  options.max_length = 24;
+  const auto t5_tokens = T5Tokenizer::from_folder(dir.file("flux/tokenizer_2"), options)({"a cyan cross"}, 24);
+  CHECK(torch::allclose(out[0].at("hidden"), t5->forward(t5_tokens.input_ids).last_hidden_state[0], 1e-6, 1e-6));
+  auto clip = load_clip_text_model(dir.file("flux/text_encoder"));
+  const auto clip_ids = ClipTokenizer::from_folder(dir.file("flux/tokenizer"))({"a cyan cross"}, 77).input_ids;
+  CHECK(torch::allclose(out[0].at("pooled"), clip->forward(clip_ids).pooler_output[0], 1e-6, 1e-6));
+
+  write_t5(dir.file("pixart"), "text_encoder", "tokenizer", 16);
+  auto pixart = TextConditioningSpec::for_family("pixart");
+  pixart.encoders[0].max_length = 24;
+  const auto masked = TextEmbedder(pixart, dir.file("pixart")).encode({"a cyan cross"});
+  CHECK(torch::equal(masked[0].at("mask"), t5_tokens.attention_mask[0]));
+  CHECK(masked[0].at("mask").sum().item<int64_t>() < 24);
+  auto pixart_t5 = load_t5_encoder(dir.file("pixart/text_encoder"));
+  const auto expected = pixart_t5->forward(t5_tokens.input_ids, t5_tokens.attention_mask).last_hidden_state[0];
+  CHECK(torch::allclose(masked[0].at("hidden"), expected, 1e-6, 1e-6));
+  CHECK(!torch::allclose(masked[0].at("hidden"), pixart_t5->forward(t5_tokens.input_ids).last_hidden_state[0], 1e-4,
+                         1e-4));
+}
+
+TEST_CASE("SD3's spec: two CLIPs joined on features, padded to T5's width, then T5 on the sequence") {
+  test::ScratchDir dir;
+  write_pipeline(dir.file("sd3"), true);  // CLIP widths 16 + 24
+  write_t5(dir.file("sd3"), "text_encoder_3", "tokenizer_3", 48);
+  auto spec = TextConditioningSpec::for_family("sd3");
+  spec.encoders[2].max_length = 20;
+  const auto out = TextEmbedder(spec, dir.file("sd3")).encode({"a purple ring"});
+  CHECK(out[0].at("hidden").sizes() == torch::IntArrayRef({77 + 20, 48}));
+  CHECK(out[0].at("hidden").slice(0, 0, 77).slice(1, 40, 48).abs().max().item<double>() == 0.0);  // the padding
+  CHECK(out[0].at("hidden").slice(0, 77).abs().max().item<double>() > 0.0);
+  CHECK(out[0].at("pooled").sizes() == torch::IntArrayRef({16 + 8}));  // pooler_output of the first, text_embeds
+
+  spec.pad_to_widest = false;
+  CHECK(contains(error_of([&] { TextEmbedder(spec, dir.file("sd3")).encode({"x"}); }), "widths 40 and 48 differ"));
 }
