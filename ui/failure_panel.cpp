@@ -43,7 +43,12 @@ void FailurePanel::show_failure(const QString& reason, const QStringList& last_l
   reason_->setText(QStringLiteral("<b>%1</b> %2").arg(tr("The run stopped:"), reason.toHtmlEscaped()));
   details_->setPlainText(last_lines.join(QLatin1Char('\n')));
   details_->moveCursor(QTextCursor::End);
+  // Resuming a run the worker refused (a bad config) fails the same way: no button that invites it.
+  resume_->setVisible(can_resume);
   resume_->setEnabled(can_resume);
+  if (!can_resume)
+    reason_->setText(reason_->text() + QStringLiteral("<br>") +
+                     tr("Fix the settings it names and press Start; resuming would fail the same way."));
   show();
 }
 

@@ -26,6 +26,7 @@
 #include "ui/chart_board.h"
 #include "ui/failure_panel.h"
 #include "ui/metrics_file.h"
+#include "ui/native_support.h"
 #include "ui/option_form.h"
 #include "ui/run_controller.h"
 #include "ui/run_follower.h"
@@ -67,6 +68,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   follower_ = new RunFollower(this);
   build_actions();
   build_central();
+  native_ = new NativeSupport(settings_, this);
   build_menus();
   build_status_bar();
 
@@ -75,7 +77,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(controller_, &RunController::progress_changed, this, &MainWindow::update_progress);
   connect(controller_, &RunController::state_changed, this, &MainWindow::on_state);
   connect(controller_, &RunController::failed, this, [this](const QString& reason) {
-    failure_panel_->show_failure(reason, controller_->recent_log(), true);
+    // Exit code 2 is a bad config: resuming would fail the same way.
+    failure_panel_->show_failure(reason, controller_->recent_log(), controller_->exit_code() != 2);
     state_line_->setText(reason);
   });
   connect(controller_, &RunController::ended, this, &MainWindow::update_actions);
@@ -84,6 +87,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(follower_, &RunFollower::progress_changed, this, &MainWindow::update_progress);
   connect(follower_, &RunFollower::state_changed, this, &MainWindow::on_state);
   connect(failure_panel_, &FailurePanel::resume_requested, this, &MainWindow::resume_from_checkpoint);
+  connect(native_, &NativeSupport::changed, this, [this](const QString& blocker) {
+    if (blocker.isEmpty()) statusBar()->clearMessage();
+    else statusBar()->showMessage(tr("Start is off: %1").arg(blocker));
+    update_actions();
+  });
 
   resize(1440, 900);
   restore_window_state();
@@ -174,7 +182,9 @@ void MainWindow::build_menus() {
   auto* quit = file_menu_->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
 
-  settings_->populate_presets_menu(menuBar()->addMenu(tr("&Presets")));
+  QMenu* presets = menuBar()->addMenu(tr("&Presets"));
+  settings_->populate_presets_menu(presets);
+  native_->mark_presets(presets);
 
   auto* run = menuBar()->addMenu(tr("&Run"));
   for (QAction* a : {start_action_, pause_action_, stop_action_, sample_action_, checkpoint_action_,
@@ -259,6 +269,10 @@ QString MainWindow::launch_file_path() const {
 
 bool MainWindow::start_run() {
   if (controller_->is_active()) return false;
+  if (!native_->blocker().isEmpty()) {
+    statusBar()->showMessage(tr("Start is off: %1").arg(native_->blocker()));
+    return false;
+  }
   nlohmann::json resolved;
   const int problems = settings_->check(&resolved);
   if (problems > 0) {
@@ -431,12 +445,15 @@ void MainWindow::update_actions() {
   if (!start_action_) return;
   const bool own = controller_->is_active();
   const bool live = own && is_live(shown_state_);
-  start_action_->setEnabled(!own);
+  start_action_->setEnabled(!own && native_->blocker().isEmpty());
+  start_action_->setToolTip(native_->blocker().isEmpty()
+                                ? tr("Validate the settings and start training in a separate worker process")
+                                : tr("The studio's worker cannot train this config: %1").arg(native_->blocker()));
   pause_action_->setEnabled(live && shown_state_ != RunState::Stopping);
   stop_action_->setEnabled(own);
   sample_action_->setEnabled(live);
   checkpoint_action_->setEnabled(live);
-  resume_checkpoint_action_->setEnabled(!own && last_resolved_.is_object() &&
+  resume_checkpoint_action_->setEnabled(!own && last_resolved_.is_object() && controller_->exit_code() != 2 &&
                                         (shown_state_ == RunState::Failed || shown_state_ == RunState::Stopped));
   attach_action_->setEnabled(!own);
 }

@@ -17,6 +17,7 @@ namespace repa::ui {
 
 class ChartBoard;
 class FailurePanel;
+class NativeSupport;
 class RunController;
 class RunFollower;
 class SamplesGallery;
@@ -36,6 +37,7 @@ class MainWindow : public QMainWindow {
   RunFollower* follower() const { return follower_; }
   SettingsPanel* settings() const { return settings_; }
   FailurePanel* failure_panel() const { return failure_panel_; }
+  NativeSupport* native_support() const { return native_; }
   QAction* start_action() const { return start_action_; }
   QAction* resume_from_checkpoint_action() const { return resume_checkpoint_action_; }
   RunState shown_state() const { return shown_state_; }
@@ -74,6 +76,7 @@ class MainWindow : public QMainWindow {
   FailurePanel* failure_panel_ = nullptr;
   RunController* controller_ = nullptr;
   RunFollower* follower_ = nullptr;
+  NativeSupport* native_ = nullptr;  // Start is off for configs the worker cannot train
   bool following_ = false;  // events come from an attached run directory, not from our own worker
   RunState shown_state_ = RunState::Idle;
   nlohmann::json last_resolved_;

@@ -77,6 +77,7 @@ bool RunController::start(const QString& config_path) {
   stdout_stream_.reset();
   stderr_pending_.clear();
   stop_requested_ = false;
+  exit_code_ = -1;
   reported_state_ = RunState::Starting;
   connect(process_, &QProcess::readyReadStandardOutput, this,
           [this] { handle_items(stdout_stream_.feed(process_->readAllStandardOutput())); });
@@ -200,6 +201,7 @@ void RunController::on_finished(int exit_code, QProcess::ExitStatus status) {
   handle_items(stdout_stream_.flush());
   if (!stderr_pending_.trimmed().isEmpty()) add_log(QString::fromUtf8(stderr_pending_).trimmed());
   stderr_pending_.clear();
+  exit_code_ = status == QProcess::NormalExit ? exit_code : -1;
 
   if (status == QProcess::CrashExit) {
     // On Unix QProcess reports the terminating signal as the exit code of a crashed process.

@@ -48,6 +48,8 @@ class RunController : public QObject {
   // Where the worker runs: the relative paths in its events (output_dir "runs") are relative to it.
   QString working_directory() const { return working_directory_; }
   QString failure_reason() const { return failure_reason_; }
+  // The worker's exit code once it ended normally (2: bad input, docs/events.md); -1 otherwise.
+  int exit_code() const { return exit_code_; }
   QStringList recent_log() const { return recent_log_; }
   qint64 process_id() const;
 
@@ -86,6 +88,7 @@ class RunController : public QObject {
   QString failure_reason_;
   QStringList recent_log_;
   bool stop_requested_ = false;
+  int exit_code_ = -1;
 };
 
 }  // namespace repa::ui

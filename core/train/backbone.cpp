@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/config/native_training.h"
 #include "core/io/safetensors.h"
 #include "core/models/sit.h"
 #include "core/models/unet_2d.h"
@@ -205,12 +206,7 @@ class TextUNetBackbone : public Backbone {
 }  // namespace
 
 std::string unsupported_family_message(const nlohmann::json& config) {
-  const std::string family = text_or(config, "model_family", "");
-  if (family.empty()) return "";
-  return "model_family '" + family +
-         "' is a text-conditioned family, which needs its text encoders; the studio's worker does not train it "
-         "yet. Export the config and train it with SimpleTuner: repa-train export CONFIG --format simpletuner "
-         "--out DIR (REPA / U-REPA settings included)";
+  return repa::config::native_training_blocker(config);  // one rule for the worker and the window
 }
 
 std::unique_ptr<Backbone> make_backbone(const nlohmann::json& config, const BackboneShape& shape) {

@@ -52,7 +52,8 @@ class SamplesTest : public QObject {
     window.controller()->set_program(QStringLiteral(REPA_TRAIN_EXE));
     window.show();
     QVERIFY(window.settings()->load_preset(QStringLiteral("demo")));
-    QCOMPARE(window.settings()->form()->config()["output_dir"], nlohmann::json("runs"));  // relative, as shipped
+    const std::string output_dir = window.settings()->form()->config().value("output_dir", std::string());
+    QCOMPARE(QString::fromStdString(output_dir), QStringLiteral("runs"));  // relative, as shipped
     window.settings()->form()->set_value("max_train_steps", 4);
     window.settings()->form()->set_value("validation_step_interval", 2);
     window.settings()->form()->set_value("checkpoint_step_interval", 100);
