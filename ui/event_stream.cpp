@@ -1,5 +1,7 @@
 #include "ui/event_stream.h"
 
+#include "core/base/bounded_json.h"
+
 namespace repa::ui {
 
 StreamItem EventStream::parse_line(const QByteArray& raw) {
@@ -7,8 +9,9 @@ StreamItem EventStream::parse_line(const QByteArray& raw) {
   const QByteArray line = raw.trimmed();
   if (line.isEmpty()) return item;
   if (line.startsWith('{')) {
-    nlohmann::json parsed = nlohmann::json::parse(line.constData(), line.constData() + line.size(), nullptr,
-                                                  /*allow_exceptions=*/false);
+    // Bounded: a line from a file or a worker can be hostile (65,000 levels deep).
+    nlohmann::json parsed =
+        try_parse_json_bounded(std::string_view(line.constData(), static_cast<std::size_t>(line.size())));
     if (parsed.is_object()) {
       item.event = std::move(parsed);
       return item;

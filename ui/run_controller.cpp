@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstring>
 
+#include "core/base/run_lock.h"
+
 namespace repa::ui {
 namespace {
 
@@ -66,6 +68,13 @@ qint64 RunController::process_id() const { return process_ ? process_->processId
 
 bool RunController::start(const QString& config_path) {
   if (is_active()) return false;
+  // A worker on a run folder another one holds exits 2 at once: say who holds it instead of starting.
+  if (const auto holder = RunLock::holder_for_config(config_path.toStdString(), QDir::currentPath().toStdString())) {
+    failure_reason_ = tr("the run folder is in use by another worker: %1").arg(QString::fromStdString(*holder));
+    add_log(failure_reason_);
+    emit failed(failure_reason_);
+    return false;
+  }
   if (process_) process_->deleteLater();
   process_ = new QProcess(this);
   config_path_ = config_path;

@@ -44,6 +44,7 @@ bool RunFollower::attach(const QString& run_dir) {
   if (!dir.exists() || !looks_like_run) return false;
   detach();
   run_dir_ = dir.absolutePath();
+  warned_bad_line_ = false;
   events_ = FileTail(dir.filePath(QStringLiteral("events.jsonl")));
   metrics_ = FileTail(dir.filePath(QStringLiteral("metrics.jsonl")));
   log_ = FileTail(dir.filePath(QStringLiteral("train.log")));
@@ -95,7 +96,16 @@ void RunFollower::poll() {
 
 void RunFollower::handle(const std::vector<StreamItem>& items, bool metrics_file) {
   for (const StreamItem& item : items) {
-    if (!item.event.is_object()) continue;
+    if (!item.event.is_object()) {
+      // A line torn by an interrupted write is skipped; the first one is said, the rest would only be noise.
+      if (!item.text.isEmpty() && !warned_bad_line_) {
+        warned_bad_line_ = true;
+        emit log_line(tr("warning: skipped a line of %1 that is not a JSON event (an interrupted write?): %2")
+                          .arg(metrics_file ? QStringLiteral("metrics.jsonl") : QStringLiteral("events.jsonl"),
+                               item.text.left(80)));
+      }
+      continue;
+    }
     nlohmann::json event = item.event;
     // metrics.jsonl is the one source of metrics (events.jsonl may repeat them); its lines may omit "type".
     if (metrics_file) {

@@ -68,6 +68,7 @@ class RunFollower : public QObject {
   RunState state_ = RunState::Idle;
   RunState reported_state_ = RunState::Idle;
   int heartbeat_timeout_ms_ = 30000;
+  bool warned_bad_line_ = false;  // one warning per attach for lines that are no JSON event
 };
 
 }  // namespace repa::ui
