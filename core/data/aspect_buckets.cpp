@@ -119,6 +119,14 @@ BucketSettings read_bucket_settings(const json& dataset, const json& args, const
   if (s.resolution_type == ResolutionType::Area && s.minimum_image_size > 5)
     bad(where, "minimum_image_size", json(s.minimum_image_size),
         "is in megapixels with resolution_type area (SimpleTuner refuses values over 5)");
+  if (s.maximum_image_size > 0 && s.target_downsample_size <= 0)
+    bad(where, "maximum_image_size", json(s.maximum_image_size), "needs target_downsample_size as well");
+  if (s.resolution_type == ResolutionType::Area && s.maximum_image_size > 5)
+    bad(where, "maximum_image_size", json(s.maximum_image_size),
+        "is in megapixels with resolution_type area (SimpleTuner refuses values over 5)");
+  if (s.resolution_type == ResolutionType::Pixel && s.maximum_image_size > 0 && s.maximum_image_size < 512)
+    bad(where, "maximum_image_size", json(s.maximum_image_size),
+        "is in pixels with resolution_type pixel (SimpleTuner refuses values under 512)");
   if (const json* v = lookup(dataset, args, "crop")) s.crop = boolean(*v, where, "crop");
   if (const json* v = lookup(dataset, args, "crop_style")) {
     const std::string style = text(*v, where, "crop_style");

@@ -693,6 +693,15 @@ TEST_CASE("bad settings are named") {
         std::string::npos);
   CHECK(message({{"resolution", 1024.5}, {"resolution_type", "pixel_area"}}).find("pixel_area") != std::string::npos);
   CHECK(message({{"resolution_type", "pixel"}}).find("resolution is missing") != std::string::npos);
+  CHECK(message(with("maximum_image_size", 2048)).find("needs target_downsample_size") != std::string::npos);
+  json limits = with("maximum_image_size", 256);
+  limits["target_downsample_size"] = 256;
+  CHECK(message(limits).find("under 512") != std::string::npos);
+  CHECK(message({{"resolution", 1.0},
+                 {"resolution_type", "area"},
+                 {"maximum_image_size", 2048},
+                 {"target_downsample_size", 1.5}})
+            .find("over 5") != std::string::npos);
   json closest = with("crop", true);
   closest["crop_aspect"] = "closest";
   CHECK(message(closest).find("needs crop_aspect_buckets") != std::string::npos);
