@@ -29,7 +29,7 @@ int merge_command(const Args& args) {
           "every other tensor. BASE: a .safetensors file, a sharded index or a diffusers component folder.\n"
           "OUT: a .safetensors file, or a folder that receives diffusion_pytorch_model.safetensors and the\n"
           "base folder's config.json.\n"
-          "Flux, Chroma and Flux.2 weights are also written under the official single-file names (as\n"
+          "Flux, Chroma, Flux.2 and SD3 weights are also written under the official single-file names (as\n"
           "flux1-dev.safetensors is): to FILE with --single-file, else to OUT.safetensors beside an OUT folder.\n");
       return 0;
     }
@@ -69,7 +69,7 @@ int merge_command(const Args& args) {
   if (!single_file.empty() && family.empty())
     throw InputError(
         "--single-file: the merged weights are not of a family with an official single-file table "
-        "(flux, chroma, flux2)");
+        "(flux, chroma, flux2, sd3)");
   if (no_single_file || family.empty()) return 0;
   if (single_file.empty()) {
     if (fs::path(out).extension() == ".safetensors") return 0;  // one file asked for: the base's names only

@@ -189,12 +189,71 @@ std::map<std::string, torch::Tensor> write_flux2(const std::map<std::string, tor
   return w.finish();
 }
 
+std::map<std::string, torch::Tensor> write_sd3(const std::map<std::string, torch::Tensor>& t,
+                                               const std::string& origin) {
+  OfficialWriter w(t, "SD3", origin);
+  w.copy("pos_embed", "pos_embed.pos_embed");
+  w.linear("x_embedder.proj", "pos_embed.proj");
+  w.linear("t_embedder.mlp.0", "time_text_embed.timestep_embedder.linear_1");
+  w.linear("t_embedder.mlp.2", "time_text_embed.timestep_embedder.linear_2");
+  w.linear("context_embedder", "context_embedder");
+  w.linear("y_embedder.mlp.0", "time_text_embed.text_embedder.linear_1");
+  w.linear("y_embedder.mlp.2", "time_text_embed.text_embedder.linear_2");
+  const int64_t layers = w.count("transformer_blocks");
+  const auto qkv = [&](const std::string& official, const std::vector<std::string>& d) {
+    for (const std::string p : {"weight", "bias"})
+      w.fuse(official + "." + p, {d[0] + "." + p, d[1] + "." + p, d[2] + "." + p});
+  };
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string x = "joint_blocks." + std::to_string(i) + ".x_block.",
+                      ctx = "joint_blocks." + std::to_string(i) + ".context_block.",
+                      d = "transformer_blocks." + std::to_string(i) + ".";
+    const bool last = i == layers - 1;  // context_pre_only
+    qkv(x + "attn.qkv", {d + "attn.to_q", d + "attn.to_k", d + "attn.to_v"});
+    qkv(ctx + "attn.qkv", {d + "attn.add_q_proj", d + "attn.add_k_proj", d + "attn.add_v_proj"});
+    if (w.has(d + "attn.norm_q.weight")) {  // SD3.5's RMS qk-norm
+      w.copy(x + "attn.ln_q.weight", d + "attn.norm_q.weight");
+      w.copy(x + "attn.ln_k.weight", d + "attn.norm_k.weight");
+      w.copy(ctx + "attn.ln_q.weight", d + "attn.norm_added_q.weight");
+      w.copy(ctx + "attn.ln_k.weight", d + "attn.norm_added_k.weight");
+    }
+    w.linear(x + "attn.proj", d + "attn.to_out.0");
+    if (!last) w.linear(ctx + "attn.proj", d + "attn.to_add_out");
+    if (w.has(d + "attn2.to_q.weight")) {  // SD3.5's dual attention
+      qkv(x + "attn2.qkv", {d + "attn2.to_q", d + "attn2.to_k", d + "attn2.to_v"});
+      if (w.has(d + "attn2.norm_q.weight")) {
+        w.copy(x + "attn2.ln_q.weight", d + "attn2.norm_q.weight");
+        w.copy(x + "attn2.ln_k.weight", d + "attn2.norm_k.weight");
+      }
+      w.linear(x + "attn2.proj", d + "attn2.to_out.0");
+    }
+    w.linear(x + "adaLN_modulation.1", d + "norm1.linear");
+    if (last) {
+      w.swap_halves(ctx + "adaLN_modulation.1.weight", d + "norm1_context.linear.weight");
+      w.swap_halves(ctx + "adaLN_modulation.1.bias", d + "norm1_context.linear.bias");
+    } else {
+      w.linear(ctx + "adaLN_modulation.1", d + "norm1_context.linear");
+    }
+    w.linear(x + "mlp.fc1", d + "ff.net.0.proj");
+    w.linear(x + "mlp.fc2", d + "ff.net.2");
+    if (!last) {
+      w.linear(ctx + "mlp.fc1", d + "ff_context.net.0.proj");
+      w.linear(ctx + "mlp.fc2", d + "ff_context.net.2");
+    }
+  }
+  w.linear("final_layer.linear", "proj_out");
+  w.swap_halves("final_layer.adaLN_modulation.1.weight", "norm_out.linear.weight");
+  w.swap_halves("final_layer.adaLN_modulation.1.bias", "norm_out.linear.bias");
+  return w.finish();
+}
+
 }  // namespace
 
 std::string official_single_file_family(const std::vector<std::string>& names) {
   const std::set<std::string> n(names.begin(), names.end());
   if (n.count("double_stream_modulation_img.linear.weight")) return "flux2";
   if (n.count("distilled_guidance_layer.in_proj.weight")) return "chroma";
+  if (n.count("pos_embed.proj.weight") && n.count("transformer_blocks.0.norm1_context.linear.weight")) return "sd3";
   if (n.count("time_text_embed.text_embedder.linear_1.weight") && n.count("x_embedder.weight") &&
       (n.count("single_transformer_blocks.0.proj_mlp.weight") ||
        n.count("transformer_blocks.0.norm1_context.linear.weight")))
@@ -208,8 +267,9 @@ std::map<std::string, torch::Tensor> diffusers_to_official(const std::string& fa
   if (family == "flux") return write_flux(tensors, origin);
   if (family == "chroma") return write_chroma(tensors, origin);
   if (family == "flux2") return write_flux2(tensors, origin);
+  if (family == "sd3") return write_sd3(tensors, origin);
   throw InputError(origin + ": no official single-file table to write for family '" + family +
-                   "' (flux, chroma and flux2 have one)");
+                   "' (flux, chroma, flux2 and sd3 have one)");
 }
 
 }  // namespace repa::models

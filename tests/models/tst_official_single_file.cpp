@@ -1,6 +1,7 @@
 // Diffusers weights written under the official single-file names (what `repa-train merge` adds beside the merged
 // folder): for the Flux, Chroma and Flux.2 fixtures, reading the written file back through the read tables gives
-// every diffusers tensor bit for bit, and a Flux model loaded from it reproduces the reference output.
+// every diffusers tensor bit for bit (SD3 and SD3.5 too), and a Flux model loaded from it reproduces the reference
+// output.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
@@ -12,6 +13,7 @@
 #include "core/models/flux_official_names.h"
 #include "core/models/flux_transformer.h"
 #include "core/models/official_single_file.h"
+#include "core/models/sd3_official_names.h"
 #include "tests/test_support.h"
 
 using namespace repa;
@@ -44,7 +46,7 @@ void check_same(const std::map<std::string, torch::Tensor>& a, const std::map<st
 
 }  // namespace
 
-TEST_CASE("Flux, Chroma and Flux.2 weights round-trip through their official names") {
+TEST_CASE("Flux, Chroma, Flux.2 and SD3 weights round-trip through their official names") {
   struct Case {
     const char* fixture;
     const char* family;
@@ -54,7 +56,9 @@ TEST_CASE("Flux, Chroma and Flux.2 weights round-trip through their official nam
                        Case{"flux_transformer_forward_1_1", "flux", models::flux_official_to_diffusers},
                        Case{"chroma_transformer_forward_1_0", "chroma", models::chroma_official_to_diffusers},
                        Case{"flux2_transformer_forward_1_0", "flux2", models::flux2_official_to_diffusers},
-                       Case{"flux2_transformer_forward_1_1", "flux2", models::flux2_official_to_diffusers}}) {
+                       Case{"flux2_transformer_forward_1_1", "flux2", models::flux2_official_to_diffusers},
+                       Case{"sd3_transformer_forward_1_0", "sd3", models::sd3_official_to_diffusers},
+                       Case{"sd3_transformer_forward_1_1", "sd3", models::sd3_official_to_diffusers}}) {
     CAPTURE(c.fixture);
     const auto file =
         io::SafetensorsFile::open(test::fixture_path(std::string("text2image/") + c.fixture + ".safetensors"));
@@ -63,7 +67,8 @@ TEST_CASE("Flux, Chroma and Flux.2 weights round-trip through their official nam
     const auto official = models::diffusers_to_official(c.family, d, "merged");
     // Official names only: fused tensors, no diffusers name left over.
     CHECK(official.size() < d.size());
-    CHECK(official.count("double_blocks.0.img_attn.qkv.weight"));
+    CHECK(official.count(c.family == std::string("sd3") ? "joint_blocks.0.x_block.attn.qkv.weight"
+                                                        : "double_blocks.0.img_attn.qkv.weight"));
     CHECK_FALSE(official.count("transformer_blocks.0.attn.to_q.weight"));
     check_same(c.read(official, "merged.safetensors"), d);
   }
