@@ -15,6 +15,7 @@
 #include "core/data/image.h"
 #include "core/data/image_tensor.h"
 #include "core/diffusion/samplers.h"
+#include "core/encoders/hub_repo.h"
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
 #include "core/train/fused_adamw.h"
@@ -186,7 +187,10 @@ void Trainer::setup() {
   backbone_->module().to(device_);
   backbone_->module().train();
   if (captions_) backbone_->set_unconditional_text(captions_->unconditional().at("hidden").to(device_));
-  const std::string pretrained = text_or(config_, "pretrained_model_name_or_path", "");
+  // A Hub repo id names the folder `repa-train fetch` filled; an unfetched one says the command.
+  const std::string pretrained = encoders::resolve_model_source(
+      text_or(config_, "pretrained_model_name_or_path", ""), "pretrained_model_name_or_path",
+      text_or(config_, "model_family", ""));
   if (!pretrained.empty()) {
     if (!fs::exists(pretrained))
       throw InputError("pretrained_model_name_or_path '" + pretrained +
@@ -257,6 +261,8 @@ void Trainer::setup() {
                 {"teacher", teacher_description_},
                 {"teacher_random_init", teacher_ && flag_or(studio, "encoder_random_init", false)},
                 {"resumed_from", resumed_from},
+                {"lora", lora_ ? lora_->run_started_fields(run_dir_->path(), trainable_parameter_count())
+                               : nlohmann::json(nullptr)},
                 {"ignored_options", repa::config::to_json(repa::config::ignored_by_trainer(config_))},
                 {"dataset", {{"dir", data_.folder.root},
                              {"images", data_.folder.images.size()},
