@@ -254,7 +254,10 @@ std::vector<std::string> ignored_simpletuner_keys(const nlohmann::json& resolved
 }
 
 std::string format_problem(const Problem& problem) {
-  return (problem.key.empty() ? std::string() : problem.key + ": ") + problem.message;
+  // A key is user text too: a hostile one may be megabytes long.
+  constexpr std::size_t kMaxKey = 100;
+  const std::string key = problem.key.size() > kMaxKey ? json_excerpt(problem.key, kMaxKey) : problem.key;
+  return (key.empty() ? std::string() : key + ": ") + problem.message;
 }
 
 std::string format_problems(const std::vector<Problem>& problems, const std::string& source) {

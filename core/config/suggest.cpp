@@ -26,14 +26,19 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  // A third of the word's letters (at least two) may differ: enough for typos and singular/plural slips.
+  const std::size_t allowed = std::max<std::size_t>(2, word.size() / 3);
   std::string best;
   std::size_t best_distance = std::string::npos;
   for (const auto& candidate : candidates) {
+    // The distance is at least the difference in length: skip what cannot match, so a megabyte-long key
+    // costs nothing instead of a quadratic comparison with every name.
+    const std::size_t gap =
+        word.size() > candidate.size() ? word.size() - candidate.size() : candidate.size() - word.size();
+    if (gap > allowed) continue;
     const auto distance = edit_distance(word, candidate);
     if (distance < best_distance) best_distance = distance, best = candidate;
   }
-  // A third of the word's letters (at least two) may differ: enough for typos and singular/plural slips.
-  const std::size_t allowed = std::max<std::size_t>(2, word.size() / 3);
   return best_distance <= allowed ? best : "";
 }
 

@@ -3,6 +3,7 @@
 // with the file or key named, and no message quotes a value whole.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 
 #include "core/base/error.h"
@@ -125,4 +126,18 @@ TEST_CASE("a run name is exactly one folder name inside output_dir") {
   }
   const auto report = load_config(json::object(), "", {"studio.run_name=sit-b-demo.2"});
   CHECK_FALSE(mentions(report.problems, "studio.run_name", ""));
+}
+
+TEST_CASE("a megabyte-long unknown key is reported at once, quoted as an excerpt") {
+  const std::string key(1 << 20, 'k');
+  const auto start = std::chrono::steady_clock::now();
+  const auto report = load_config(json{{key, 1}}, "", {});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(seconds < 2.0);  // was minutes: an edit distance against every option name
+  REQUIRE(report.problems.size() == 1);
+  CHECK(report.problems[0].message == "unknown option");
+  CHECK(all_messages(report.problems).size() < 200);
+  // Typos are still caught.
+  CHECK(mentions(load_config(json{{"learning_rat", 1e-4}}, "", {}).problems, "learning_rat",
+                 "did you mean \"learning_rate\""));
 }
