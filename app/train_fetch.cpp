@@ -3,6 +3,7 @@
 // repa-train fetch OWNER/NAME: downloads a model repository's diffusers folders (hub_fetch.h) the same way.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 
 #include "app/train_commands.h"
 #include "core/base/error.h"
+#include "core/config/loader.h"
 #include "core/encoders/dinov2_weights.h"
 #include "core/encoders/encoder_catalog.h"
 #include "core/encoders/hub_fetch.h"
@@ -26,6 +28,7 @@ void print_usage() {
       "Usage: repa-train fetch NAME [--url URL] [--dest FILE] [--force]\n"
       "       repa-train fetch OWNER/REPO [--family F] [--include GLOB]... [--revision REV] [--variant V]\n"
       "                                   [--dest DIR] [--force]\n"
+      "       repa-train fetch --config RUN.json [--include GLOB]... [--revision REV] [--variant V] [--force]\n"
       "       repa-train fetch --list\n\n"
       "Downloads the Hugging Face model.safetensors of encoder NAME (a name or SimpleTuner alias:\n"
       "dinov2_vitg14, dinov2_s, dinov2_vitb14_reg, ...) to $XDG_CACHE_HOME/repa-studio/encoders/NAME/\n"
@@ -44,6 +47,7 @@ void print_usage() {
       "  --revision REV branch, tag or commit (default main)\n"
       "  --variant V    prefer the V weights (fp16) where a folder has several\n"
       "  --dest DIR     write into DIR instead of the cache\n"
+      "  --config FILE  the repository a run config's pretrained_model_name_or_path names, for its model_family\n"
       "Gated models: the token comes from $HF_TOKEN or the Hub's token file ($HF_HOME/token,\n"
       "~/.cache/huggingface/token); accept the model's licence on its Hub page first. $HF_ENDPOINT names a mirror.\n");
 }
@@ -185,6 +189,7 @@ int fetch_command(const Args& args) {
   bool force = false;
   RepoFetchArgs repo;
   bool repo_options = false;  // an option that only a model repository takes
+  std::string config_path;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     if (a == "--help" || a == "-h") {
@@ -196,6 +201,8 @@ int fetch_command(const Args& args) {
       force = true;
     } else if ((a == "--url" || a == "--dest") && i + 1 < args.size()) {
       (a == "--url" ? url : dest) = args[++i];
+    } else if (a == "--config" && i + 1 < args.size()) {
+      config_path = args[++i];
     } else if (a == "--include" && i + 1 < args.size()) {
       repo.selection.includes.push_back(args[++i]);
       repo_options = true;
@@ -211,6 +218,26 @@ int fetch_command(const Args& args) {
       print_usage();
       return 2;
     }
+  }
+  if (!config_path.empty()) {
+    if (!name.empty()) throw InputError("fetch takes a NAME or --config, not both");
+    // SimpleTuner's keys, with or without the leading "--".
+    const auto config = config::read_config_file(config_path);
+    auto text = [&](const std::string& key) {
+      for (const auto& k : {key, "--" + key})
+        if (config.contains(k) && config.at(k).is_string()) return config.at(k).get<std::string>();
+      return std::string();
+    };
+    name = text("pretrained_model_name_or_path");
+    if (!encoders::is_hub_repo_id(name))
+      throw InputError(config_path + ": pretrained_model_name_or_path " +
+                       (name.empty() ? "is not set" : "'" + name + "' is not a Hub repository id (owner/name)") +
+                       "; nothing to fetch");
+    const auto families = encoders::hub_families();
+    const auto family = text("model_family");
+    if (repo.selection.family.empty() && repo.selection.includes.empty() &&
+        std::find(families.begin(), families.end(), family) != families.end())
+      repo.selection.family = family;
   }
   if (name.empty()) {
     print_usage();

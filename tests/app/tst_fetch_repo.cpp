@@ -157,3 +157,20 @@ TEST_CASE(
   CHECK_FALSE(contains(fetched.output, "repa-train fetch"));
   CHECK(contains(fetched.output, dir.file("cache/repa-studio/models/o/unfetched")));
 }
+
+TEST_CASE("fetch --config takes the repository and the family of a run config") {
+  ScratchDir dir("repa-fetch-cli");
+  FakeHubServer hub;
+  hub.add_repo("o/m", small_flux_repo());
+  repa::test::write_bytes(
+      dir.file("run.json"),
+      R"({"--model_family": "flux", "--pretrained_model_name_or_path": "o/m", "max_train_steps": 5})");
+  const auto result = run(hub, dir, "--config " + dir.file("run.json"));
+  CHECK(result.code == 0);
+  CHECK(contains(result.output, "saved 13 files of o/m"));
+  CHECK(fs::exists(dir.file("cache/repa-studio/models/o/m/transformer/diffusion_pytorch_model.safetensors")));
+  repa::test::write_bytes(dir.file("local.json"), R"({"pretrained_model_name_or_path": "/models/sd15"})");
+  const auto local = run(hub, dir, "--config " + dir.file("local.json"));
+  CHECK(local.code == 2);
+  CHECK(contains(local.output, "'/models/sd15' is not a Hub repository id"));
+}
