@@ -62,7 +62,8 @@ std::optional<std::vector<ManifestEntry>> read_manifest(const fs::path& dir) {
   if (!fs::exists(file, ec)) return std::nullopt;
   const std::string where = "checkpoint manifest " + file.string();
   const auto manifest = parse_json_bounded(read_text(file), where);
-  if (!manifest.is_object() || manifest.value("format", "") != kManifestFormat)
+  const auto format = manifest.is_object() ? manifest.find("format") : manifest.end();
+  if (format == manifest.end() || !format->is_string() || *format != kManifestFormat)
     throw InputError(where + ": key 'format': expected \"" + std::string(kManifestFormat) + "\"");
   const auto files = manifest.find("files");
   if (files == manifest.end() || !files->is_object() || files->empty())
@@ -182,6 +183,9 @@ std::string verify_checkpoint(const std::string& checkpoint_dir, bool* legacy) {
     manifest = read_manifest(checkpoint_dir);
   } catch (const InputError& e) {
     return e.what();
+  } catch (const std::exception& e) {
+    // Whatever else a damaged manifest raises, it is a failed check (resume falls back), never a crash.
+    return checkpoint_dir + "/" + kManifestFile + ": unreadable (" + e.what() + ")";
   }
   if (!manifest) {
     if (legacy) *legacy = true;

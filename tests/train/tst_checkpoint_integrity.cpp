@@ -274,3 +274,19 @@ TEST_CASE("AdamW state and generator state from a file are checked before LibTor
   CHECK(contains(message, "rng.safetensors"));
   CHECK(contains(message, "generator state"));
 }
+
+TEST_CASE("a manifest with fields of the wrong type fails the check by name, and latest falls back") {
+  repa::test::ScratchDir dir;
+  const auto root = dir.file("checkpoints");
+  const auto first = write_checkpoint(root, 4, parts_for(4), 0);
+  const auto second = write_checkpoint(root, 8, parts_for(8), 0);
+  for (const char* manifest :
+       {R"({"format": {}})", R"({"format": "repa-studio checkpoint manifest", "files": {"a": 1}})",
+        R"({"format": "repa-studio checkpoint manifest", "files": {"../x": {"bytes": 1, "sha256": "0"}}})", "[", "7"}) {
+    INFO(manifest);
+    repa::test::write_bytes(second + "/manifest.json", manifest);
+    const auto problem = verify_checkpoint(second);
+    CHECK(contains(problem, "checkpoint-8/manifest.json"));
+    CHECK(*resolve_resume("latest", root) == first);
+  }
+}
