@@ -374,19 +374,24 @@ double AspectBucketer::select_aspect(double aspect, int W, int H, std::mt19937_6
     }
     return buckets.back();
   }
-  // Plain aspects: those whose target stays within max_upscale_threshold of the original; none left -> square.
+  const std::vector<double> usable = random_aspect_choices(W, H);
+  if (usable.empty()) return 1.0;  // nothing fits: a square crop, as SimpleTuner falls back
+  return usable[uniform_below(rng, usable.size())];
+}
+
+std::vector<double> AspectBucketer::random_aspect_choices(int W, int H) {
   std::vector<double> usable;
-  for (double b : buckets) {
+  for (double b : settings_.crop_aspect_buckets) {
     if (!settings_.max_upscale_threshold) {
       usable.push_back(b);
       continue;
     }
+    // Keep the aspects whose target stays within the threshold of the original on both sides.
     const Sizes s = size_for(b, settings_.resolution, W, H);
     const double limit = 1 + *settings_.max_upscale_threshold;
     if (s.target_w <= W * limit && s.target_h <= H * limit) usable.push_back(b);
   }
-  if (usable.empty()) return 1.0;
-  return usable[uniform_below(rng, usable.size())];
+  return usable;
 }
 
 void AspectBucketer::crop_at(SampleGeometry& g, std::mt19937_64& rng) const {

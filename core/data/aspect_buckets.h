@@ -90,6 +90,10 @@ class AspectBucketer {
   // The resolution-by-aspect map: megapixels -> bucket -> (target width, target height).
   const std::map<double, std::map<std::string, std::pair<int, int>>>& resolution_map() const { return map_; }
 
+  // The plain-number crop_aspect_buckets that crop_aspect random draws from for this image (after
+  // max_upscale_threshold); empty means the square fallback. Like prepare, it may fill the area map.
+  std::vector<double> random_aspect_choices(int width, int height);
+
   struct Sizes {
     int target_w, target_h, inter_w, inter_h;
     double aspect;

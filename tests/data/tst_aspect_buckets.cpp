@@ -803,3 +803,84 @@ TEST_CASE("batches come from one bucket each; an epoch is a pure function of see
                        doctest::Contains("no bucket holds a full batch of 2 images"), repa::InputError);
   CHECK_THROWS_AS(BucketBatchSampler(keys, 0, 0), repa::InputError);
 }
+
+namespace {
+struct ChoiceRow {
+  const char* config;
+  int w, h;
+  const char* choices;  // repr of each aspect, comma-separated
+};
+// Printed by SimpleTuner's TrainingSample._trim_aspect_bucket_list (buckets 0.5, 0.75, 1.0, 1.25, 1.5, 2.0;
+// crop_aspect random), one map per configuration, sizes in this order.
+const ChoiceRow kChoices[] = {
+    {"pixel1024_t0.2", 1024, 1024, "0.5,0.75,1.0"},
+    {"pixel1024_t0.2", 1920, 1080, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 1080, 1920, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 800, 600, ""},
+    {"pixel1024_t0.2", 600, 800, ""},
+    {"pixel1024_t0.2", 3000, 2000, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 512, 768, ""},
+    {"pixel1024_t0.2", 333, 517, ""},
+    {"pixel1024_t0.2", 4000, 1000, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 1000, 4000, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 1023, 1025, "1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 700, 700, ""},
+    {"pixel1024_t0.2", 2560, 1440, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 1200, 900, "0.5,0.75,1.0,1.25"},
+    {"pixel1024_t0.2", 640, 480, ""},
+    {"pixel1024_t0.2", 1500, 1001, "0.5,0.75,1.0,1.25,1.5"},
+    {"pixel1024_t0.2", 257, 1999, ""},
+    {"pixel1024_t0.2", 2048, 1536, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"pixel1024_t0.2", 96, 64, ""},
+    {"pixel1024_t0.2", 1366, 768, ""},
+    {"area1_t0", 1024, 1024, "1.0"},
+    {"area1_t0", 1920, 1080, "1.0,1.25,1.5,2.0"},
+    {"area1_t0", 1080, 1920, "0.5,0.75,1.0"},
+    {"area1_t0", 800, 600, ""},
+    {"area1_t0", 600, 800, ""},
+    {"area1_t0", 3000, 2000, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"area1_t0", 512, 768, ""},
+    {"area1_t0", 333, 517, ""},
+    {"area1_t0", 4000, 1000, "1.25,1.5,2.0"},
+    {"area1_t0", 1000, 4000, "0.5,0.75"},
+    {"area1_t0", 1023, 1025, ""},
+    {"area1_t0", 700, 700, ""},
+    {"area1_t0", 2560, 1440, "0.75,1.0,1.25,1.5,2.0"},
+    {"area1_t0", 1200, 900, "1.25"},
+    {"area1_t0", 640, 480, ""},
+    {"area1_t0", 1500, 1001, "1.25,1.5,2.0"},
+    {"area1_t0", 257, 1999, ""},
+    {"area1_t0", 2048, 1536, "0.5,0.75,1.0,1.25,1.5,2.0"},
+    {"area1_t0", 96, 64, ""},
+    {"area1_t0", 1366, 768, ""},
+};
+}  // namespace
+
+TEST_CASE("random aspects are drawn from the buckets SimpleTuner's max_upscale_threshold keeps") {
+  const json buckets = {0.5, 0.75, 1.0, 1.25, 1.5, 2.0};
+  std::map<std::string, AspectBucketer> bucketers;
+  bucketers.emplace("pixel1024_t0.2", AspectBucketer(read_bucket_settings({{"resolution", 1024},
+                                                                           {"resolution_type", "pixel"},
+                                                                           {"crop", true},
+                                                                           {"crop_aspect", "random"},
+                                                                           {"crop_aspect_buckets", buckets},
+                                                                           {"max_upscale_threshold", 0.2}},
+                                                                          json::object(), "sdxl", "t")));
+  bucketers.emplace("area1_t0", AspectBucketer(read_bucket_settings({{"resolution", 1.0},
+                                                                     {"resolution_type", "area"},
+                                                                     {"crop", true},
+                                                                     {"crop_aspect", "random"},
+                                                                     {"crop_aspect_buckets", buckets},
+                                                                     {"max_upscale_threshold", 0}},
+                                                                    json::object(), "sdxl", "t")));
+  int compared = 0;
+  for (const auto& r : kChoices) {
+    std::string text;
+    for (double a : bucketers.at(r.config).random_aspect_choices(r.w, r.h))
+      text += (text.empty() ? "" : ",") + python_float_str(a, 2);
+    INFO(r.config << " " << r.w << "x" << r.h);
+    CHECK(text == r.choices);
+    ++compared;
+  }
+  CHECK(compared == 40);
+}
