@@ -348,11 +348,11 @@ std::vector<OptionSpec> training_options() {
           .label("Enable Gradient Checkpointing")
           .help("Recompute activations in the backward pass to save memory."),
       Declare("data_backend_config", Path, nullptr)
-          .export_only()
           .at("basic", "data_config", "", 1)
           .label("Data Backend Config")
-          .help("SimpleTuner's dataset description (multidatabackend.json); the studio writes one for "
-                "studio.dataset_dir on export."),
+          .help("SimpleTuner's dataset description (multidatabackend.json): native runs read its image dataset "
+                "instead of studio.dataset_dir (docs/text-conditioning.md); the export writes one for "
+                "studio.dataset_dir."),
       Declare("report_to", Choice, "none")
           .export_only()
           .at("basic", "project_settings", "", 1)

@@ -381,10 +381,10 @@ class SettingsPanelsTest : public QObject {
     QVERIFY(!form->row("xm_enabled")->isVisible());  // folded
     form->focus_field("scheduled_sampling_max_step_offset");
     QVERIFY(form->row("scheduled_sampling_max_step_offset")->isVisible());
-    // Other panels group their run settings the same way (model_flavour in Model, data_backend_config in Dataset).
+    // Other panels group their run settings the same way (model_flavour in Model).
     QVERIFY(form->in_export_only_group("model_flavour"));
     QVERIFY(!form->in_export_only_group("model_type"));  // LoRA or full: the trainer does both
-    QVERIFY(form->in_export_only_group("data_backend_config"));
+    QVERIFY(!form->in_export_only_group("data_backend_config"));  // native runs read its image dataset
     QVERIFY(!form->in_export_only_group("learning_rate"));
 
     // In use: a warning at the field (amber), Start is not blocked.
