@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <mutex>
 
@@ -88,7 +89,19 @@ std::optional<std::vector<ManifestEntry>> read_manifest(const fs::path& dir) {
 }
 
 // "" when every listed file exists with its size (and, with `hash`, its sha256), else what differs.
+// The sha256 of each file, hashed side by side: SHA-256 runs at ~175 MiB/s per core, and a checkpoint's
+// model, EMA and optimizer files are of similar size.
+std::vector<std::string> sha256_files(const std::vector<fs::path>& files) {
+  std::vector<std::future<std::string>> digests;
+  for (const auto& file : files)
+    digests.push_back(std::async(std::launch::async, [file] { return encoders::sha256_file(file.string()); }));
+  std::vector<std::string> out;
+  for (auto& digest : digests) out.push_back(digest.get());
+  return out;
+}
+
 std::string check_files(const fs::path& dir, const std::vector<ManifestEntry>& entries, bool hash) {
+  std::vector<fs::path> paths;
   for (const auto& entry : entries) {
     const fs::path file = dir / entry.file;
     std::error_code ec;
@@ -97,13 +110,14 @@ std::string check_files(const fs::path& dir, const std::vector<ManifestEntry>& e
     if (size != entry.bytes)
       return file.string() + " has " + std::to_string(size) + " bytes, the manifest says " +
              std::to_string(entry.bytes);
-    if (hash) {
-      const std::string digest = encoders::sha256_file(file.string());
-      if (digest != entry.sha256)
-        return file.string() + " has sha256 " + digest + ", the manifest says " + entry.sha256 +
-               " (the file changed after it was written)";
-    }
+    paths.push_back(file);
   }
+  if (!hash) return "";
+  const auto digests = sha256_files(paths);
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if (digests[i] != entries[i].sha256)
+      return paths[i].string() + " has sha256 " + digests[i] + ", the manifest says " + entries[i].sha256 +
+             " (the file changed after it was written)";
   return "";
 }
 
@@ -126,11 +140,11 @@ void write_manifest(const fs::path& dir, int64_t step) {
     if (entry.is_regular_file() && entry.path().filename() != kManifestFile)
       names.push_back(entry.path().filename().string());
   std::sort(names.begin(), names.end());
-  for (const auto& name : names) {
-    const fs::path file = dir / name;
-    files[name] = {{"bytes", static_cast<uint64_t>(fs::file_size(file))},
-                   {"sha256", encoders::sha256_file(file.string())}};
-  }
+  std::vector<fs::path> paths;
+  for (const auto& name : names) paths.push_back(dir / name);
+  const auto digests = sha256_files(paths);
+  for (std::size_t i = 0; i < names.size(); ++i)
+    files[names[i]] = {{"bytes", static_cast<uint64_t>(fs::file_size(paths[i]))}, {"sha256", digests[i]}};
   const nlohmann::ordered_json manifest = {
       {"format", kManifestFormat}, {"version", 1}, {"step", step}, {"files", files}};
   io::write_text_atomically((dir / kManifestFile).string(), manifest.dump(2) + "\n");
