@@ -475,7 +475,7 @@ void MainWindow::restore_window_state() {
   }
   if (!saved_docks)
     if (auto* dock = findChild<QDockWidget*>(QStringLiteral("settingsDock")))
-      resizeDocks({dock}, {std::clamp(width() * 27 / 100, 340, 460)}, Qt::Horizontal);
+      resizeDocks({dock}, {std::clamp(width() * 27 / 100, 360, 460)}, Qt::Horizontal);
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

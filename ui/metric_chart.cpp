@@ -21,6 +21,15 @@ QColor faint(QColor c) {
   return c;
 }
 
+// The row under the axes for the legend and notes. An empty QCPLayoutGrid reports a maximum width of 0,
+// which would cap the width of the axes above it; the footer never limits the width.
+class Footer : public QCPLayoutGrid {
+ public:
+  QSize maximumOuterSizeHint() const override {
+    return {QWIDGETSIZE_MAX, QCPLayoutGrid::maximumOuterSizeHint().height()};
+  }
+};
+
 void set_axis_scale(QCPAxis* axis, bool log) {
   if (log) {
     axis->setScaleType(QCPAxis::stLogarithmic);
@@ -60,7 +69,7 @@ MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spe
   plot_->legend->setWrap(3);
   // Legend and notes go in a footer row under the axes, never over the curves.
   plot_->axisRect()->insetLayout()->take(plot_->legend);
-  footer_ = new QCPLayoutGrid;
+  footer_ = new Footer;
   footer_->setMargins(QMargins(0, 0, 0, 0));
   footer_->setRowSpacing(0);
   plot_->plotLayout()->addElement(2, 0, footer_);

@@ -298,8 +298,9 @@ OptionForm::Field OptionForm::make_field(const OptionSpec& spec, QWidget* parent
   grid->addWidget(field.help_button, 0, 3);
   grid->addWidget(field.message, 1, 0, 1, 4);
   grid->addWidget(field.help, 2, 0, 1, 4);
-  grid->setColumnStretch(0, 2);
-  grid->setColumnStretch(2, 3);
+  // Labels get as much room as editors: in a 360 px dock a narrower column wraps them into three lines.
+  grid->setColumnStretch(0, 1);
+  grid->setColumnStretch(2, 1);
   return field;
 }
 

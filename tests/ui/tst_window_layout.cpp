@@ -91,6 +91,11 @@ class WindowLayoutTest : public QObject {
         QVERIFY2(in_viewport.right() <= scroll->viewport()->width(), qPrintable(at + QLatin1Char(' ') + chart->objectName()));
         QVERIFY2(chart->width() >= 300, qPrintable(at + QLatin1Char(' ') + chart->objectName()));
         QVERIFY(chart->legend_outside_data());
+        // The axes use the chart's width (a footer must not squeeze them).
+        QCustomPlot* plot = chart->plot();
+        plot->replot();
+        QVERIFY2(plot->axisRect()->width() >= plot->width() * 7 / 10,
+                 qPrintable(at + QStringLiteral(" %1: axes %2 of %3").arg(chart->objectName()).arg(plot->axisRect()->width()).arg(plot->width())));
       }
       // The REPA legend (two series) is drawn, under the axes: it does not overlap the data area.
       QCustomPlot* repa = window.charts()->chart(QStringLiteral("repaAlignment"))->plot();
