@@ -146,7 +146,7 @@ class Layering {
 std::pair<std::string, nlohmann::json> parse_override(const std::string& text, std::vector<Problem>& problems) {
   const auto equals = text.find('=');
   if (equals == std::string::npos || equals == 0) {
-    problems.push_back({text, "--set expects key=value, got '" + text + "'"});
+    problems.push_back({text, "--set expects key=value, got " + json_excerpt(text, 80)});
     return {"", nullptr};
   }
   const std::string key = text.substr(0, equals);

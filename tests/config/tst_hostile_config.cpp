@@ -141,3 +141,10 @@ TEST_CASE("a megabyte-long unknown key is reported at once, quoted as an excerpt
   CHECK(mentions(load_config(json{{"learning_rat", 1e-4}}, "", {}).problems, "learning_rat",
                  "did you mean \"learning_rate\""));
 }
+
+TEST_CASE("a --set without '=' quotes the argument as an excerpt") {
+  const auto report = load_config(json::object(), "", {std::string(100000, 'x')});
+  REQUIRE(report.problems.size() == 1);
+  CHECK(contains(report.problems[0].message, "--set expects key=value, got \"xxx"));
+  CHECK(all_messages(report.problems).size() < 300);
+}
