@@ -86,6 +86,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(follower_, &RunFollower::log_line, this, &MainWindow::append_log);
   connect(follower_, &RunFollower::progress_changed, this, &MainWindow::update_progress);
   connect(follower_, &RunFollower::state_changed, this, &MainWindow::on_state);
+  connect(follower_, &RunFollower::state_changed, this, [this](RunState state) {
+    if (state != RunState::Failed || follower_->failure_reason().isEmpty()) return;
+    failure_panel_->show_failure(follower_->failure_reason(), {}, can_resume_attached());
+    state_line_->setText(follower_->failure_reason());
+  });
   connect(failure_panel_, &FailurePanel::resume_requested, this, &MainWindow::resume_from_checkpoint);
   connect(native_, &NativeSupport::changed, this, [this](const QString& blocker) {
     if (blocker.isEmpty()) statusBar()->clearMessage();
@@ -324,9 +329,24 @@ bool MainWindow::confirm_ignored_options(const nlohmann::json& resolved) {
   return box.clickedButton() == go;
 }
 
+bool MainWindow::can_resume_attached() const {
+  const RunState s = follower_->state();
+  return following_ && follower_->progress().config.is_object() && (s == RunState::Failed || s == RunState::Stopped) &&
+         !newest_checkpoint(follower_->run_dir()).isEmpty();
+}
+
 bool MainWindow::resume_from_checkpoint() {
-  if (controller_->is_active() || !last_resolved_.is_object()) return false;
+  if (controller_->is_active()) return false;
   nlohmann::json resolved = last_resolved_;
+  if (following_) {
+    // An attached run resumes in its own folder, from its own config.json.
+    if (!can_resume_attached()) return false;
+    const QFileInfo dir(follower_->run_dir());
+    resolved = follower_->progress().config;
+    resolved["output_dir"] = dir.path().toStdString();
+    resolved["studio"]["run_name"] = dir.fileName().toStdString();
+  }
+  if (!resolved.is_object()) return false;
   resolved["resume_from_checkpoint"] = "latest";
   launch(std::move(resolved), true);
   return true;
@@ -336,6 +356,7 @@ void MainWindow::launch(nlohmann::json resolved, bool continue_curves) {
   if (following_) {
     follower_->detach();
     following_ = false;
+    set_settings_read_only(false);
   }
   const QString path = launch_file_path();
   QFile file(path);
@@ -358,8 +379,20 @@ void MainWindow::launch(nlohmann::json resolved, bool continue_curves) {
   update_actions();
 }
 
+void MainWindow::set_settings_read_only(bool read_only) {
+  for (Panel panel : {Panel::LossFunctions, Panel::Model, Panel::Dataset, Panel::Optimizer, Panel::Run})
+    for (const std::string& key : settings_->form()->field_keys(panel))
+      if (QWidget* editor = settings_->form()->editor(key)) editor->setEnabled(!read_only);
+  if (read_only)
+    setWindowTitle(tr("%1 (read-only) — REPA Studio").arg(QDir::toNativeSeparators(follower_->run_dir())));
+  else
+    setWindowTitle(settings_->document_title() + QStringLiteral(" — REPA Studio"));
+}
+
 bool MainWindow::attach_run(const QString& run_dir) {
   if (controller_->is_active()) return false;
+  // The panels show the attached run's own config.json; the open document is saved or dropped first.
+  if (!settings_->maybe_save()) return false;
   charts_->clear();
   gallery_->clear_samples();
   log_view_->clear();
@@ -371,6 +404,9 @@ bool MainWindow::attach_run(const QString& run_dir) {
   }
   charts_->set_run_config(follower_->progress().config);
   gallery_->scan(QDir(run_dir).filePath(QStringLiteral("samples")));
+  settings_->new_document();
+  if (follower_->progress().config.is_object()) settings_->form()->set_config(follower_->progress().config);
+  set_settings_read_only(true);
   statusBar()->showMessage(tr("Following %1").arg(run_dir));
   update_progress();
   update_actions();
@@ -453,8 +489,10 @@ void MainWindow::update_actions() {
   stop_action_->setEnabled(own);
   sample_action_->setEnabled(live);
   checkpoint_action_->setEnabled(live);
-  resume_checkpoint_action_->setEnabled(!own && last_resolved_.is_object() && controller_->exit_code() != 2 &&
-                                        (shown_state_ == RunState::Failed || shown_state_ == RunState::Stopped));
+  resume_checkpoint_action_->setEnabled(
+      !own && (following_ ? can_resume_attached()
+                          : last_resolved_.is_object() && controller_->exit_code() != 2 &&
+                                (shown_state_ == RunState::Failed || shown_state_ == RunState::Stopped)));
   attach_action_->setEnabled(!own);
 }
 

@@ -67,6 +67,8 @@ class MainWindow : public QMainWindow {
   void append_log(const QString& line);
   QString run_dir() const;
   QString launch_file_path() const;
+  void set_settings_read_only(bool read_only);  // an attached run's config is shown, not edited
+  bool can_resume_attached() const;
 
   ChartBoard* charts_ = nullptr;
   SamplesGallery* gallery_ = nullptr;

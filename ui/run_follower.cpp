@@ -6,8 +6,17 @@
 #include <QFileInfo>
 #include <QFileSystemWatcher>
 #include <QTimer>
+#include <cerrno>
+#include <csignal>
+
+#include "core/base/bounded_json.h"
 
 namespace repa::ui {
+
+bool process_exists(qint64 pid) {
+  if (pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+}
 
 std::vector<StreamItem> FileTail::read_new() {
   QFile file(path_);
@@ -44,6 +53,7 @@ bool RunFollower::attach(const QString& run_dir) {
   if (!dir.exists() || !looks_like_run) return false;
   detach();
   run_dir_ = dir.absolutePath();
+  failure_reason_.clear();
   warned_bad_line_ = false;
   events_ = FileTail(dir.filePath(QStringLiteral("events.jsonl")));
   metrics_ = FileTail(dir.filePath(QStringLiteral("metrics.jsonl")));
@@ -53,7 +63,8 @@ bool RunFollower::attach(const QString& run_dir) {
   QFile config(dir.filePath(QStringLiteral("config.json")));
   if (config.open(QIODevice::ReadOnly)) {
     const QByteArray bytes = config.readAll();
-    nlohmann::json parsed = nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    nlohmann::json parsed =
+        try_parse_json_bounded(std::string_view(bytes.constData(), static_cast<std::size_t>(bytes.size())));
     if (parsed.is_object()) {
       progress_.config = parsed;
       if (parsed.value("max_train_steps", nlohmann::json()).is_number_integer())
@@ -139,9 +150,20 @@ void RunFollower::read_status() {
         const QDateTime when = QDateTime::fromString(QString::fromStdString(hb->get<std::string>()), Qt::ISODateWithMs);
         if (when.isValid()) beat = static_cast<double>(when.toMSecsSinceEpoch()) / 1000.0;
       }
-      const bool live = state == RunState::Running || state == RunState::Paused || state == RunState::Starting;
+      const bool live = state == RunState::Running || state == RunState::Paused || state == RunState::Starting ||
+                        state == RunState::Stopping;
       const double now = static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0;
-      if (live && beat > 0 && (now - beat) * 1000.0 > heartbeat_timeout_ms_) state = RunState::Stalled;
+      const auto pid = status.find("pid");
+      // A worker that is gone never says so itself: a live state with a dead pid is a death, not a stall.
+      if (live && pid != status.end() && pid->is_number_integer() && !process_exists(pid->get<qint64>())) {
+        state = RunState::Failed;
+        if (failure_reason_.isEmpty())
+          failure_reason_ = tr("the worker (pid %1) is gone: it died at step %2 without writing a final state")
+                                .arg(pid->get<qint64>())
+                                .arg(progress_.step);
+      } else if (live && beat > 0 && (now - beat) * 1000.0 > heartbeat_timeout_ms_) {
+        state = RunState::Stalled;
+      }
     }
   }
   set_state(state);

@@ -13,6 +13,9 @@ class QTimer;
 
 namespace repa::ui {
 
+// kill(pid, 0): false only when no such process exists (ESRCH); a process of another user (EPERM) is alive.
+bool process_exists(qint64 pid);
+
 // Reads what was appended to one file since the last call; starts over if the file was replaced.
 class FileTail {
  public:
@@ -43,6 +46,9 @@ class RunFollower : public QObject {
 
   RunState state() const { return state_; }
   const RunProgress& progress() const { return progress_; }
+  // Why the followed run is Failed when its own files do not say: status.json names a live state and the pid
+  // of a worker that no longer exists (killed, crashed, machine rebooted).
+  QString failure_reason() const { return failure_reason_; }
 
   // Reads whatever is new now (the timer and the watcher call it).
   void poll();
@@ -68,7 +74,8 @@ class RunFollower : public QObject {
   RunState state_ = RunState::Idle;
   RunState reported_state_ = RunState::Idle;
   int heartbeat_timeout_ms_ = 30000;
-  bool warned_bad_line_ = false;  // one warning per attach for lines that are no JSON event
+  bool warned_bad_line_ = false;
+  QString failure_reason_;  // one warning per attach for lines that are no JSON event
 };
 
 }  // namespace repa::ui

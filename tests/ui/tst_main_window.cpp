@@ -5,7 +5,9 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QDateTime>
 #include <QDir>
+#include <QProcess>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
@@ -21,6 +23,7 @@
 #include "ui/main_window.h"
 #include "ui/option_form.h"
 #include "ui/run_controller.h"
+#include "ui/run_follower.h"
 #include "ui/samples_gallery.h"
 #include "ui/settings_panel.h"
 
@@ -214,6 +217,77 @@ class MainWindowTest : public QObject {
     metrics.write("{\"type\":\"metrics\",\"step\":51,\"wall_time\":5.1,\"loss\":0.01}" "\n");
     metrics.close();
     QTRY_COMPARE_WITH_TIMEOUT(total_points(window), 51, 5000);
+  }
+
+  void attach_shows_the_runs_config_and_a_dead_worker_and_resumes_it() {
+    QTemporaryDir dir;
+    QVERIFY(QDir(dir.path()).mkpath(QStringLiteral("headless/checkpoints/checkpoint-20")));
+    const QString run = dir.filePath(QStringLiteral("headless"));
+    const auto write = [](const QString& path, const std::string& text) {
+      QFile file(path);
+      QVERIFY(file.open(QIODevice::WriteOnly));
+      file.write(QByteArray::fromStdString(text));
+    };
+    nlohmann::json config;
+    config["max_train_steps"] = 100000;
+    config["crepa_enabled"] = true;
+    config["crepa_lambda"] = 0.7;
+    config["output_dir"] = "somewhere/else";  // where the headless worker ran, not this folder
+    write(run + QStringLiteral("/config.json"), config.dump());
+    write(run + QStringLiteral("/checkpoints/checkpoint-20/trainer_state.json"), "{}");
+    std::string metrics;
+    for (int s = 1; s <= 25; ++s) metrics += nlohmann::json({{"step", s}, {"loss", 1.0 / s}}).dump() + "\n";
+    write(run + QStringLiteral("/metrics.jsonl"), metrics);
+    // The pid of a worker that has ended: a process started and waited for here.
+    QProcess gone;
+    gone.start(QStringLiteral("sleep"), {QStringLiteral("0.2")});
+    QVERIFY(gone.waitForStarted());
+    const qint64 pid = gone.processId();
+    QVERIFY(gone.waitForFinished());
+    QVERIFY(!repa::ui::process_exists(pid));
+    QVERIFY(repa::ui::process_exists(QCoreApplication::applicationPid()));
+    nlohmann::json status;
+    status["state"] = "running";
+    status["pid"] = pid;
+    status["step"] = 25;
+    status["heartbeat"] = static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0;
+    write(run + QStringLiteral("/status.json"), status.dump());
+
+    MainWindow window;
+    window.controller()->set_program(kFakeWorker);
+    window.show();
+    nlohmann::json document;
+    document["crepa_enabled"] = true;
+    document["crepa_lambda"] = 0.3;  // the unrelated open document
+    window.settings()->form()->set_config(document);
+    QVERIFY(window.attach_run(run));
+    QCOMPARE(window.settings()->form()->config().value("crepa_lambda", 0.0), 0.7);
+    QVERIFY(!window.settings()->form()->editor("crepa_lambda")->isEnabled());  // read-only
+    QVERIFY(window.windowTitle().contains(QStringLiteral("read-only")));
+    QCOMPARE(total_points(window), 25);
+    // Not "stalled": the pid says the worker died.
+    QCOMPARE(window.shown_state(), RunState::Failed);
+    QVERIFY(!window.failure_panel()->isHidden());
+    QVERIFY2(window.failure_panel()->reason().contains(QStringLiteral("pid %1 is gone").arg(pid)) ||
+                 window.failure_panel()->reason().contains(QStringLiteral("(pid %1) is gone").arg(pid)),
+             qPrintable(window.failure_panel()->reason()));
+    QVERIFY(window.findChild<QLabel*>(QStringLiteral("statusLine"))->text().contains(QStringLiteral("is gone")));
+    QVERIFY(window.resume_from_checkpoint_action()->isEnabled());
+
+    // Resume: the run's own config, in its own folder, from its latest checkpoint.
+    window.failure_panel()->resume_button()->click();
+    QTRY_VERIFY_WITH_TIMEOUT(window.controller()->is_active(), 5000);
+    QFile launched(window.controller()->config_path());
+    QVERIFY(launched.open(QIODevice::ReadOnly));
+    const nlohmann::json used = nlohmann::json::parse(launched.readAll().toStdString());
+    QCOMPARE(used.value("crepa_lambda", 0.0), 0.7);
+    QCOMPARE(QString::fromStdString(used.value("output_dir", std::string())), dir.path());
+    QCOMPARE(QString::fromStdString(used["studio"].value("run_name", std::string())), QStringLiteral("headless"));
+    QCOMPARE(QString::fromStdString(used.value("resume_from_checkpoint", std::string())), QStringLiteral("latest"));
+    QVERIFY(window.settings()->form()->editor("crepa_lambda")->isEnabled());  // editable again
+    QCOMPARE(total_points(window), 25);  // the attached history stays for the resumed run
+    window.controller()->stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.controller()->is_active(), 10000);
   }
 
   void start_lists_the_options_the_trainer_ignores() {
