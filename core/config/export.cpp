@@ -18,18 +18,19 @@ std::string studio_string(const nlohmann::json& resolved, const std::string& nam
   return value.is_string() ? value.get<std::string>() : "";
 }
 
-// One image dataset read from the studio's folder (captions from file names: a class-labelled folder has
-// no caption files) and the text-embed cache SimpleTuner requires.
+// One image dataset read from the studio's folder, with the run's captions (caption_strategy, file names
+// when unset) and the text-embed cache SimpleTuner requires.
 nlohmann::json dataset_backends(const nlohmann::json& resolved, const std::string& dataset_dir) {
   std::string cache = studio_string(resolved, "cache_dir");
   if (cache.empty()) cache = fs::path(dataset_dir).lexically_normal().string() + "-cache";
   const auto resolution = config_value(resolved, "resolution");
-  return nlohmann::json::array({
+  const auto strategy = resolved.value("caption_strategy", nlohmann::json());
+  auto backends = nlohmann::json::array({
       {{"id", "studio-dataset"},
        {"type", "local"},
        {"dataset_type", "image"},
        {"instance_data_dir", dataset_dir},
-       {"caption_strategy", "filename"},
+       {"caption_strategy", strategy.is_string() && !strategy.get<std::string>().empty() ? strategy : "filename"},
        {"resolution", resolution},
        {"resolution_type", "pixel"},
        {"minimum_image_size", 0},
@@ -44,6 +45,9 @@ nlohmann::json dataset_backends(const nlohmann::json& resolved, const std::strin
        {"default", true},
        {"cache_dir", (fs::path(cache) / "simpletuner" / "text").string()}},
   });
+  for (const char* key : {"instance_prompt", "prepend_instance_prompt"})
+    if (resolved.contains(key) && !resolved[key].is_null()) backends[0][key] = resolved[key];
+  return backends;
 }
 
 // Temporary file then rename: an interrupted export never leaves half a config behind.

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/config/export.h"
 #include "core/data/data_backend_config.h"
 #include "core/data/image.h"
 #include "tests/test_support.h"
@@ -130,4 +131,28 @@ TEST_CASE("repeats and minimum_image_size act on the folder as in SimpleTuner") 
   for (const auto& image : folder.images) CHECK(contains(image.path, "big.png"));
   backend.minimum_image_size = 64;
   CHECK(contains(error_of([&] { apply_dataset_backend(folder, backend); }), "smaller than minimum_image_size 64"));
+}
+
+TEST_CASE("the studio's export writes a multidatabackend.json that a native run reads back unchanged") {
+  test::ScratchDir dir;
+  const nlohmann::json resolved = {{"resolution", 32},
+                                   {"caption_strategy", "textfile"},
+                                   {"instance_prompt", "sks"},
+                                   {"prepend_instance_prompt", true},
+                                   {"studio", {{"dataset_dir", "/data/shapes"}}}};
+  const auto exported = config::write_simpletuner_export(resolved, dir.file("export"));
+  const auto config = read_data_backend_config(exported.config.at("data_backend_config").get<std::string>(), 32);
+  CHECK(config.image.instance_data_dir == "/data/shapes");
+  CHECK(config.image.captions.strategy == CaptionStrategy::Textfile);
+  CHECK(config.image.captions.instance_prompt == "sks");
+  CHECK(config.image.captions.prepend_instance_prompt);
+  CHECK(config.image.repeats == 0);
+  REQUIRE(config.warnings.size() == 1);  // the export's own VAE cache folder, which the studio does not use
+  CHECK(contains(config.warnings[0], "cache_dir_vae"));
+  CHECK(contains(config.text_embeds_cache_dir, "simpletuner/text"));
+
+  const nlohmann::json plain = {{"resolution", 32}, {"studio", {{"dataset_dir", "/data/shapes"}}}};
+  const auto by_name = config::write_simpletuner_export(plain, dir.file("plain"));
+  CHECK(read_data_backend_config(by_name.config.at("data_backend_config").get<std::string>(), 32)
+            .image.captions.strategy == CaptionStrategy::Filename);
 }
