@@ -418,7 +418,7 @@ class StateSchema {
     integer(state_, "version", "version", 1, 1, false);
     integer(state_, "max_train_steps", "max_train_steps", 1, kMaxCheckpointStep, false);
     typed(state_, "config_hash", "config_hash", "a string", &nlohmann::json::is_string, false);
-    typed(state_, "config", "config", "an object", &nlohmann::json::is_object, false);
+    typed(state_, "config", "config", "an object (the resolved config)", &nlohmann::json::is_object, true);
     typed(state_, "lr", "lr", "a number", &nlohmann::json::is_number, false);
     typed(state_, "lr_scheduler", "lr_scheduler", "a string", &nlohmann::json::is_string, false);
     integer(state_, "num_classes", "num_classes", 0, 10'000'000, false);

@@ -1,6 +1,5 @@
 // Checkpoints: atomic folders, keep-last-K, resume resolution, AdamW moments and RNG state round trips.
 #include <doctest/doctest.h>
-
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -17,7 +16,8 @@ namespace {
 CheckpointParts parts_for(int64_t step) {
   CheckpointParts parts;
   parts.tensors["model"] = {{"w", torch::full({2}, static_cast<float>(step))}};
-  parts.state = {{"step", step}, {"data_position", {{"epoch", 0}, {"offset", 0}}}};
+  parts.state = {
+      {"step", step}, {"config", nlohmann::json::object()}, {"data_position", {{"epoch", 0}, {"offset", 0}}}};
   return parts;
 }
 }  // namespace

@@ -87,6 +87,10 @@ TEST_CASE("trainer_state.json is checked against its schema; each error names th
   auto missing = good_state(7);
   missing.erase("data_position");
   CHECK(contains(state_error(dir, missing.dump()), "key 'data_position'"));
+  missing = good_state(7);
+  missing.erase("config");
+  CHECK(contains(state_error(dir, missing.dump()),
+                 "key 'config': expected an object (the resolved config), but it is missing"));
   auto position = good_state(7);
   position["data_position"]["offset"] = -1;
   CHECK(contains(state_error(dir, position.dump()), "key 'data_position.offset'"));
