@@ -331,10 +331,11 @@ std::string resolve_model_source(const std::string& value, const std::string& ke
   const auto record = fs::path(folder) / kHubFetchRecord;
   const auto json = try_parse_json_bounded(fs::exists(record) ? whole_file(record) : std::string());
   if (json.is_object() && json.value("complete", false)) return folder;
-  throw InputError(key + " '" + value + "' is a Hub repository that is not fetched yet (" + folder +
-                   (fs::exists(record) ? " holds an unfinished fetch" : " is missing") +
-                   "); download it with `repa-train fetch " + value + (family.empty() ? "" : " --family " + family) +
-                   "`");
+  // A mistyped relative path looks like a repo id too, so the message says both.
+  throw InputError(
+      key + " '" + value + "' is not a file or folder here, and as a Hub repository it is not fetched yet (" + folder +
+      (fs::exists(record) ? " holds an unfinished fetch" : " is missing") + "); download it with `repa-train fetch " +
+      value + (family.empty() ? "" : " --family " + family) + "`");
 }
 
 }  // namespace repa::encoders
