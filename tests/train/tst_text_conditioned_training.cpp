@@ -1,10 +1,11 @@
 // A tiny text-conditioned UNet trained from the demo dataset's captions through the text-embedding cache:
 // the loss falls, the encoders run once per distinct caption before the first step and never again (not in
 // the second epoch, not in a second run on the same cache), captions steer the prediction, and
-// caption_dropout_probability swaps in the empty caption at its rate.
+// caption_dropout_probability swaps in the empty caption at its rate; U-REPA taps the text UNet's mid block.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -173,4 +174,29 @@ TEST_CASE("a text-conditioned run names what it lacks") {
   config["caption_strategy"] = "filename";
   config["caption_dropout_probability"] = 1.5;
   CHECK(contains(error_of([&] { Trainer t(config); }), "caption_dropout_probability must be within [0, 1]"));
+}
+
+TEST_CASE("U-REPA on the text-conditioned UNet's mid block; samples drawn with the empty caption") {
+  torch::set_num_threads(1);
+  test::ScratchDir dir;
+  data::generate_demo_dataset(dir.file("data"), {1, 16, 4});
+  write_tiny_clip_pipeline(dir.file("pipe"));
+  auto config = text_config(dir, "urepa", 2);
+  config["validation_step_interval"] = 2;
+  config["urepa_enabled"] = true;
+  config["urepa_model"] = "dinov2_vits14";
+  config["urepa_encoder_image_size"] = 28;
+  config["studio"]["encoder_random_init"] = true;
+  Trainer trainer(config);
+  CHECK(trainer.backbone().tap_width() == 64);
+  REQUIRE(trainer.run() == 0);
+  std::ifstream in(dir.file("runs/urepa/metrics.jsonl"));
+  std::string line;
+  std::getline(in, line);
+  const auto metrics = nlohmann::json::parse(line);
+  for (const char* key : {"urepa_loss", "urepa_alignment_loss", "urepa_manifold_loss"}) {
+    REQUIRE_MESSAGE(metrics.contains(key), key);
+    CHECK(std::isfinite(metrics[key].get<double>()));
+  }
+  CHECK(fs::exists(dir.file("runs/urepa/samples/step-000002.png")));
 }
