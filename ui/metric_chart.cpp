@@ -46,6 +46,13 @@ void set_axis_scale(QCPAxis* axis, bool log) {
 
 }  // namespace
 
+QCPLayoutGrid* new_chart_footer() {
+  auto* footer = new Footer;
+  footer->setMargins(QMargins(0, 0, 0, 0));
+  footer->setRowSpacing(0);
+  return footer;
+}
+
 MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spec_(std::move(spec)) {
   setObjectName(spec_.id);
   plot_ = new QCustomPlot(this);
@@ -69,9 +76,7 @@ MetricChart::MetricChart(ChartSpec spec, QWidget* parent) : QWidget(parent), spe
   plot_->legend->setWrap(3);
   // Legend and notes go in a footer row under the axes, never over the curves.
   plot_->axisRect()->insetLayout()->take(plot_->legend);
-  footer_ = new Footer;
-  footer_->setMargins(QMargins(0, 0, 0, 0));
-  footer_->setRowSpacing(0);
+  footer_ = new_chart_footer();
   plot_->plotLayout()->addElement(2, 0, footer_);
   plot_->plotLayout()->setRowStretchFactor(2, 0.001);
   plot_->plotLayout()->setRowSpacing(0);

@@ -16,6 +16,10 @@ class QCPTextElement;
 
 namespace repa::ui {
 
+// A row for legends and notes under a plot's axes that never limits the width of the axes (an empty
+// QCPLayoutGrid would cap it at 0). The plot layout that receives it owns it.
+QCPLayoutGrid* new_chart_footer();
+
 // How the x axis is read: by optimizer step or by seconds of training (wall_time).
 enum class XAxisMode { Step, WallTime };
 

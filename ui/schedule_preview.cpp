@@ -8,6 +8,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include "ui/metric_chart.h"
 #include "ui/run_controller.h"
 
 namespace repa::ui {
@@ -19,8 +20,15 @@ SchedulePreview::SchedulePreview(QWidget* parent) : QWidget(parent), program_(lo
   plot_->setMinimumHeight(150);
   plot_->xAxis->setLabel(tr("step"));
   plot_->yAxis->setLabel(tr("planned weight"));
-  plot_->legend->setVisible(true);
   plot_->legend->setFont(QFont(font().family(), 8));
+  plot_->legend->setBorderPen(Qt::NoPen);
+  plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  // Under the axes, not over the curve; shown only when REPA and U-REPA are both planned.
+  plot_->axisRect()->insetLayout()->take(plot_->legend);
+  legend_row_ = new_chart_footer();
+  plot_->plotLayout()->addElement(1, 0, legend_row_);
+  plot_->plotLayout()->setRowStretchFactor(1, 0.001);
+  plot_->legend->setVisible(false);
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   status_ = new QLabel(this);
   status_->setObjectName(QStringLiteral("schedulePreviewStatus"));
@@ -148,6 +156,11 @@ void SchedulePreview::finished() {
         hi = std::max(hi, v);
       }
   }
+  const bool legend = columns.size() > 2;
+  if (legend && !legend_row_->hasElement(0, 0)) legend_row_->addElement(0, 0, plot_->legend);
+  if (!legend && legend_row_->hasElement(0, 0)) legend_row_->take(plot_->legend);
+  legend_row_->simplify();
+  plot_->legend->setVisible(legend);
   plot_->xAxis->setRange(columns[0].second.front(), std::max(columns[0].second.back(), columns[0].second.front() + 1));
   plot_->yAxis->setRange(lo, hi > lo ? hi * 1.08 : lo + 1);
   plot_->replot();

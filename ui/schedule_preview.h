@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 class QCustomPlot;
+class QCPLayoutGrid;
 class QLabel;
 class QProcess;
 class QTemporaryFile;
@@ -42,6 +43,7 @@ class SchedulePreview : public QWidget {
 
   QString program_;
   QCustomPlot* plot_ = nullptr;
+  QCPLayoutGrid* legend_row_ = nullptr;  // under the axes: the legend, when both methods are planned
   QLabel* status_ = nullptr;
   QTimer* debounce_ = nullptr;
   QProcess* process_ = nullptr;

@@ -306,6 +306,13 @@ class SettingsPanelsTest : public QObject {
     QVERIFY(std::abs(at(500) - 0.3) < 1e-3);
     QVERIFY(std::abs(at(1000) - 0.1) < 1e-6);
     QVERIFY(at(5) > at(995));
+    // One curve needs no legend over it, and the axes keep the plot's width.
+    QVERIFY(!preview.plot()->legend->visible());
+    preview.resize(400, 260);
+    preview.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&preview));
+    preview.plot()->replot();
+    QVERIFY(preview.plot()->axisRect()->width() > preview.plot()->width() / 2);
   }
 
   void schedule_csv_parses_by_column() {
