@@ -45,7 +45,10 @@ const std::string& trainer_sources() {
                                "core/data", "core/adapters", "core/text"}) {
       if (!std::filesystem::is_directory(repa::test::source_path(folder))) continue;
       for (const auto& entry : std::filesystem::recursive_directory_iterator(repa::test::source_path(folder)))
-        if (entry.path().extension() == ".cpp" || entry.path().extension() == ".h")
+        // flow_sigmas draws the flow families' sigmas from SimpleTuner's flow_* options; no flow family
+        // trains yet, so the trainer never calls it and those options stay export-only until one does.
+        if ((entry.path().extension() == ".cpp" || entry.path().extension() == ".h") &&
+            entry.path().stem() != "flow_sigmas")
           all += repa::test::read_bytes(entry.path().string());
     }
     return all;
@@ -79,7 +82,7 @@ TEST_CASE("the registry's trainer declarations match what the trainer reads") {
       CHECK(read_by_trainer(spec.key));  // read, and acted on under its condition
     }
   }
-  CHECK(export_only == 73);  // 63 loss functions (3 of them refused) and 10 run settings
+  CHECK(export_only == 72);  // 63 loss functions (3 of them refused) and 9 run settings
   CHECK(honoured == 35);     // loss functions; 6 more are honoured only under a condition
   // The examples.
   for (const char* key :
