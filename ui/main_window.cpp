@@ -24,6 +24,7 @@
 #include "core/base/version.h"
 #include "core/config/trainer_support.h"
 #include "ui/chart_board.h"
+#include "ui/compare_runs.h"
 #include "ui/failure_panel.h"
 #include "ui/metrics_file.h"
 #include "ui/native_support.h"
@@ -118,9 +119,11 @@ void MainWindow::build_actions() {
   start_action_->setToolTip(tr("Validate the settings and start training in a separate worker process"));
   connect(start_action_, &QAction::triggered, this, &MainWindow::start_run);
 
+  // Pause / Continue holds the live worker; Resume from Checkpoint starts a new one from a saved step.
   pause_action_ = new QAction(style()->standardIcon(QStyle::SP_MediaPause), tr("Pause"), this);
   pause_action_->setObjectName(QStringLiteral("actionPause"));
   pause_action_->setCheckable(true);
+  pause_action_->setToolTip(tr("Hold the running worker after its current step (Continue goes on)"));
   connect(pause_action_, &QAction::triggered, this, [this](bool checked) {
     if (checked) controller_->pause();
     else controller_->resume();
@@ -133,13 +136,20 @@ void MainWindow::build_actions() {
 
   sample_action_ = new QAction(tr("Sample now"), this);
   sample_action_->setObjectName(QStringLiteral("actionSample"));
-  connect(sample_action_, &QAction::triggered, controller_, &RunController::request_sample);
+  sample_action_->setToolTip(tr("Draw a sample grid after the current step; it appears in the Samples tab"));
+  connect(sample_action_, &QAction::triggered, this, [this] {
+    sample_requested_at_ = std::max<qint64>(0, controller_->progress().step);
+    controller_->request_sample();
+    sample_action_->setEnabled(false);  // until the grid arrives: one request at a time, and visibly taken
+    statusBar()->showMessage(tr("Drawing a sample grid after step %1…").arg(sample_requested_at_));
+  });
 
   checkpoint_action_ = new QAction(tr("Checkpoint now"), this);
   checkpoint_action_->setObjectName(QStringLiteral("actionCheckpoint"));
   connect(checkpoint_action_, &QAction::triggered, controller_, &RunController::request_checkpoint);
 
-  resume_checkpoint_action_ = new QAction(style()->standardIcon(QStyle::SP_BrowserReload), tr("Resume"), this);
+  resume_checkpoint_action_ =
+      new QAction(style()->standardIcon(QStyle::SP_BrowserReload), tr("Resume from Checkpoint"), this);
   resume_checkpoint_action_->setObjectName(QStringLiteral("actionResumeCheckpoint"));
   resume_checkpoint_action_->setToolTip(tr("Start the last run again from its latest checkpoint"));
   connect(resume_checkpoint_action_, &QAction::triggered, this, &MainWindow::resume_from_checkpoint);
@@ -183,6 +193,14 @@ void MainWindow::build_menus() {
   file_menu_->addSeparator();
   file_menu_->addAction(attach_action_);
   file_menu_->addAction(export_charts_action_);
+  file_menu_->addAction(tr("Export Metrics to &TensorBoard…"), this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Write the TensorBoard event file to"));
+    if (dir.isEmpty()) return;
+    QString error;
+    const QString file = export_tensorboard(dir, &error);
+    if (file.isEmpty()) QMessageBox::warning(this, tr("TensorBoard export"), error);
+    else statusBar()->showMessage(tr("Wrote %1 (tensorboard --logdir %2)").arg(file, dir), 8000);
+  })->setObjectName(QStringLiteral("actionExportTensorBoard"));
   file_menu_->addSeparator();
   auto* quit = file_menu_->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
@@ -198,6 +216,8 @@ void MainWindow::build_menus() {
 
   auto* view = menuBar()->addMenu(tr("&View"));
   view->addAction(tr("Reset Chart Views"), charts_, &ChartBoard::reset_views);
+  view->addAction(tr("&Compare Runs…"), this, &MainWindow::open_compare_runs)
+      ->setObjectName(QStringLiteral("actionCompareRuns"));
 
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About REPA Studio"), this, [this] {
@@ -413,6 +433,32 @@ bool MainWindow::attach_run(const QString& run_dir) {
   return true;
 }
 
+CompareRunsDialog* MainWindow::open_compare_runs() {
+  if (!compare_) {
+    compare_ = new CompareRunsDialog(this);
+    const QString current = run_dir();
+    if (!current.isEmpty() && QFileInfo::exists(QDir(current).filePath(QStringLiteral("metrics.jsonl"))))
+      compare_->set_run(0, current);
+  }
+  compare_->show();
+  compare_->raise();
+  return compare_;
+}
+
+QString MainWindow::export_tensorboard(const QString& directory, QString* error) {
+  const QString current = run_dir();
+  if (current.isEmpty()) {
+    if (error) *error = tr("No run to export: start one or open a run directory first.");
+    return {};
+  }
+  const MetricsFile metrics = read_metrics_file(current);
+  if (!metrics.error.isEmpty()) {
+    if (error) *error = metrics.error;
+    return {};
+  }
+  return export_to_tensorboard(metrics, directory, error);
+}
+
 QString MainWindow::run_dir() const {
   const RunProgress& p = following_ ? follower_->progress() : controller_->progress();
   if (!p.run_dir.isEmpty()) return p.run_dir;
@@ -430,6 +476,14 @@ void MainWindow::on_event(const nlohmann::json& event) {
   } else if (type == "run_started") {
     if (event.contains("config") && event["config"].is_object()) charts_->set_run_config(event["config"]);
   } else if (type == "sample") {
+    if (sample_requested_at_ >= 0) {
+      const auto step = event.find("step");
+      statusBar()->showMessage(tr("Sample grid of step %1 is in the Samples tab")
+                                   .arg(step != event.end() && step->is_number() ? step->get<qint64>() : -1),
+                               8000);
+      sample_requested_at_ = -1;
+      update_actions();
+    }
     // The worker's paths are relative to where it runs, not to the run folder (which they already include).
     const QString path = resolve_sample_path(QString::fromStdString(event.value("path", std::string())),
                                              following_ ? QString() : controller_->working_directory(), run_dir());
@@ -456,7 +510,13 @@ void MainWindow::on_state(RunState state) {
     statusBar()->clearMessage();  // an older "Not started" or worker error would cover the new state
     state_line_->setText(message);
   }
-  if (pause_action_) pause_action_->setChecked(state == RunState::Paused);
+  if (pause_action_) {
+    pause_action_->setChecked(state == RunState::Paused);
+    pause_action_->setText(state == RunState::Paused ? tr("Continue") : tr("Pause"));
+    pause_action_->setIcon(style()->standardIcon(state == RunState::Paused ? QStyle::SP_MediaPlay
+                                                                           : QStyle::SP_MediaPause));
+  }
+  if (!is_live(state)) sample_requested_at_ = -1;
   update_progress();
   update_actions();
 }
@@ -487,7 +547,7 @@ void MainWindow::update_actions() {
                                 : tr("The studio's worker cannot train this config: %1").arg(native_->blocker()));
   pause_action_->setEnabled(live && shown_state_ != RunState::Stopping);
   stop_action_->setEnabled(own);
-  sample_action_->setEnabled(live);
+  sample_action_->setEnabled(live && sample_requested_at_ < 0);
   checkpoint_action_->setEnabled(live);
   resume_checkpoint_action_->setEnabled(
       !own && (following_ ? can_resume_attached()

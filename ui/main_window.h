@@ -16,6 +16,7 @@ class QTabWidget;
 namespace repa::ui {
 
 class ChartBoard;
+class CompareRunsDialog;
 class FailurePanel;
 class NativeSupport;
 class RunController;
@@ -48,6 +49,10 @@ class MainWindow : public QMainWindow {
   bool start_run();
   bool resume_from_checkpoint();
   bool attach_run(const QString& run_dir);
+  // View → Compare Runs: the dialog, with the current run (if any) as run A.
+  CompareRunsDialog* open_compare_runs();
+  // File → Export Metrics to TensorBoard: the current run's metrics.jsonl as an event file in `directory`.
+  QString export_tensorboard(const QString& directory, QString* error = nullptr);
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -78,7 +83,9 @@ class MainWindow : public QMainWindow {
   FailurePanel* failure_panel_ = nullptr;
   RunController* controller_ = nullptr;
   RunFollower* follower_ = nullptr;
-  NativeSupport* native_ = nullptr;  // Start is off for configs the worker cannot train
+  NativeSupport* native_ = nullptr;
+  CompareRunsDialog* compare_ = nullptr;
+  qint64 sample_requested_at_ = -1;  // Sample now was pressed at this step; its grid has not arrived yet  // Start is off for configs the worker cannot train
   bool following_ = false;  // events come from an attached run directory, not from our own worker
   RunState shown_state_ = RunState::Idle;
   nlohmann::json last_resolved_;

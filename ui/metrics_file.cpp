@@ -1,11 +1,13 @@
 #include "ui/metrics_file.h"
 
+#include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <set>
 
 #include "core/base/bounded_json.h"
+#include "core/io/tensorboard_events.h"
 
 namespace repa::ui {
 
@@ -42,6 +44,30 @@ std::vector<std::string> metric_names(const MetricsFile& file) {
     for (const auto& [key, value] : row.items())
       if (value.is_number() && seen.insert(key).second) names.push_back(key);
   return names;
+}
+
+QString export_to_tensorboard(const MetricsFile& file, const QString& directory, QString* error) {
+  try {
+    // Rows without wall_time (older runs) get the export's own time, so TensorBoard's relative axis still works.
+    const double now = static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0;
+    double first = now;
+    if (!file.rows.empty() && file.rows.front().value("wall_time", nlohmann::json()).is_number())
+      first = file.rows.front()["wall_time"].get<double>();
+    repa::io::TensorBoardWriter writer(directory.toStdString(), first);
+    for (const auto& row : file.rows) {
+      std::vector<std::pair<std::string, float>> values;
+      for (const auto& [key, value] : row.items())
+        if (value.is_number() && key != "step" && key != "wall_time") values.emplace_back(key, value.get<float>());
+      const auto wall = row.find("wall_time");
+      writer.add_scalars(static_cast<int64_t>(row["step"].get<double>()),
+                         wall != row.end() && wall->is_number() ? wall->get<double>() : now, values);
+    }
+    writer.flush();
+    return QString::fromStdString(writer.path());
+  } catch (const std::exception& e) {
+    if (error) *error = QString::fromUtf8(e.what());
+    return {};
+  }
 }
 
 }  // namespace repa::ui

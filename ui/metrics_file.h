@@ -17,8 +17,12 @@ struct MetricsFile {
 // max_step >= 0 (a run continued from an earlier checkpoint rewrites those steps).
 MetricsFile read_metrics_file(const QString& path, qint64 max_step = -1);
 
-// The numeric series a metrics file holds, in first-seen order ("loss", "crepa_loss", ...), without "step"
+// The numeric series a metrics file holds, in first-seen order (a row's keys alphabetically), without "step"
 // and "wall_time".
 std::vector<std::string> metric_names(const MetricsFile& file);
+
+// Writes every numeric series of `file` as TensorBoard scalars (one event per step, tags as in
+// metrics.jsonl) into a new events.out.tfevents.* file in `directory`. Returns its path, or "" and *error.
+QString export_to_tensorboard(const MetricsFile& file, const QString& directory, QString* error);
 
 }  // namespace repa::ui
