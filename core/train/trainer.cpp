@@ -286,6 +286,9 @@ void Trainer::resume(const std::string& checkpoint_dir) {
                           " was written with (hash " + saved_hash + " vs " + config_hash(config_) +
                           "); resuming with the new settings");
   if (lora_) {
+    if (!state.contains("lora"))
+      throw InputError("checkpoint " + checkpoint_dir + " has no LoRA state (a full-model checkpoint?), but this run "
+                       "has model_type lora: resume it without model_type lora, or start a new run");
     lora_->check_base_fingerprint(state.at("lora").at("base_fingerprint").get<double>(), checkpoint_dir);
     lora_->load_state(open_checkpoint_part(checkpoint_dir, "lora"));
   } else {
