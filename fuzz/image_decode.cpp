@@ -8,6 +8,7 @@
 
 #include "core/base/error.h"
 #include "core/data/image.h"
+#include "core/data/image_limits.h"
 
 #ifdef REPA_FUZZ_UBSAN_OPTIONS
 // Read by UBSan at start-up: the suppression of stb's known report (see fuzz/ubsan_stb.supp).
@@ -22,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // matter of memory bandwidth, took most of the fuzzer's time, and that limit is tested by
   // tests/data/tst_image_limits.
   int width = 0, height = 0, channels = 0;
-  if (size <= static_cast<size_t>(INT32_MAX) &&
+  // stbi_info parses a JPEG's Huffman tables too: only after the project's own check says stb may read them.
+  if (size <= static_cast<size_t>(INT32_MAX) && repa::data::jpeg_huffman_tables_fit(bytes) &&
       stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels) &&
       static_cast<int64_t>(width) * height > (int64_t{1} << 22))
     return 0;
