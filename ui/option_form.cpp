@@ -311,7 +311,6 @@ void OptionForm::build() {
   search_box_->setClearButtonEnabled(true);
   search_results_ = new QListWidget(this);
   search_results_->setObjectName(QStringLiteral("searchResults"));
-  search_results_->setMaximumHeight(160);
   search_results_->hide();
   tabs_ = new QTabWidget(this);
   tabs_->setObjectName(QStringLiteral("settingsTabs"));
@@ -593,6 +592,10 @@ void OptionForm::update_search(const QString& query) {
     auto* item = new QListWidgetItem(tr("No setting matches “%1”").arg(query.trimmed()), search_results_);
     item->setFlags(Qt::NoItemFlags);
   }
+  // As tall as its matches (up to six rows), so one match does not push the fields down.
+  const int rows = std::clamp(search_results_->count(), 1, 6);
+  search_results_->setFixedHeight(rows * std::max(search_results_->sizeHintForRow(0), 16) +
+                                  2 * search_results_->frameWidth() + 2);
   search_results_->setVisible(!query.trimmed().isEmpty());
 }
 
