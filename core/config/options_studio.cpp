@@ -9,7 +9,9 @@ using T = OptionType;
 
 // The studio's own backbones (SiT, UNet) train when no model family is chosen; a family's spec names its own
 // backbone, so these settings would only mislead next to it.
-nlohmann::json no_family() { return nlohmann::json::array({nullptr, ""}); }
+nlohmann::json no_family() {
+  return nlohmann::json::array({nullptr, ""});
+}
 
 Declare studio(const char* name, OptionType type, nlohmann::json default_value, const char* section, double order,
                const char* label) {
@@ -159,7 +161,9 @@ std::vector<OptionSpec> studio_options() {
           .choices({"auto", "cpu", "cuda"})
           .help("Where to train: auto takes CUDA when the worker's LibTorch has it and a GPU is present, else the "
                 "CPU."),
-      studio("threads", T::Int, 0, "runtime", 2, "CPU Threads").min(0).help("LibTorch CPU threads of the worker (0: one per core); lower it to keep the window responsive."),
+      studio("threads", T::Int, 0, "runtime", 2, "CPU Threads")
+          .min(0)
+          .help("LibTorch CPU threads of the worker (0: one per core); lower it to keep the window responsive."),
       studio("run_name", T::String, "", "runtime", 3, "Run Name")
           .help("Name of the run folder inside output_dir: one folder name, no '/', '.' or '..' (empty: a "
                 "timestamp)."),

@@ -5,11 +5,11 @@
 #include <QAction>
 #include <QApplication>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QTemporaryDir>
 #include <QTest>
-#include <QElapsedTimer>
 #include <cstdio>
 #include <functional>
 

@@ -7,9 +7,9 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
-#include <QToolButton>
 #include <QSpinBox>
 #include <QTabWidget>
+#include <QToolButton>
 #include <QtTest>
 
 #include "core/config/registry.h"
@@ -209,7 +209,9 @@ class OptionFormTest : public QObject {
 
     OptionForm form;
     auto shown = [&form](const char* family) {
-      form.set_config({{"model_family", family}, {"urepa_enabled", true}, {"twinflow_enabled", true},
+      form.set_config({{"model_family", family},
+                       {"urepa_enabled", true},
+                       {"twinflow_enabled", true},
                        {"internal_guidance_enabled", true}});
       QStringList keys;
       for (const char* key : {"urepa_enabled", "urepa_lambda", "twinflow_enabled", "twinflow_target_step_count",

@@ -33,10 +33,17 @@ void feed_run(ChartBoard* board, int steps) {
     const double noise = std::sin(step * 12.9898) * 0.5;  // deterministic, fast-changing
     const double diffusion = 0.6 * std::exp(-step / 300.0) + 0.2 + 0.15 * noise;
     const double crepa = -0.5 * (0.2 + 0.6 * (1.0 - std::exp(-step / 200.0)));
-    board->add_metrics({{"type", "metrics"}, {"step", step}, {"wall_time", step * 0.1},
-                        {"diffusion_loss", diffusion}, {"crepa_loss", crepa},
-                        {"crepa_alignment_score", -crepa / 0.5}, {"loss", diffusion + crepa},
-                        {"crepa_weight", 0.5}, {"lr", 1e-4}, {"grad_norm", 1.0 + noise}, {"images_per_sec", 50.0}});
+    board->add_metrics({{"type", "metrics"},
+                        {"step", step},
+                        {"wall_time", step * 0.1},
+                        {"diffusion_loss", diffusion},
+                        {"crepa_loss", crepa},
+                        {"crepa_alignment_score", -crepa / 0.5},
+                        {"loss", diffusion + crepa},
+                        {"crepa_weight", 0.5},
+                        {"lr", 1e-4},
+                        {"grad_norm", 1.0 + noise},
+                        {"images_per_sec", 50.0}});
   }
   board->refresh_now();
 }
@@ -61,8 +68,11 @@ class WindowLayoutTest : public QObject {
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     const QRect available = window.screen()->availableGeometry();
     QVERIFY2(window.width() <= available.width() && window.height() <= available.height(),
-             qPrintable(QStringLiteral("%1x%2 on %3x%4").arg(window.width()).arg(window.height())
-                            .arg(available.width()).arg(available.height())));
+             qPrintable(QStringLiteral("%1x%2 on %3x%4")
+                            .arg(window.width())
+                            .arg(window.height())
+                            .arg(available.width())
+                            .arg(available.height())));
     QVERIFY(available.contains(window.geometry().topLeft()));
   }
 
@@ -72,9 +82,7 @@ class WindowLayoutTest : public QObject {
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     QVERIFY(window.settings()->load_preset(QStringLiteral("demo")));
     feed_run(window.charts(), 400);
-    const struct {
-      int width, height, columns;
-    } sizes[] = {{1280, 800, 2}, {1600, 1000, 3}};
+    const struct { int width, height, columns; } sizes[] = {{1280, 800, 2}, {1600, 1000, 3}};
     for (const auto& size : sizes) {
       window.resize(size.width, size.height);
       QTest::qWait(50);
@@ -88,14 +96,18 @@ class WindowLayoutTest : public QObject {
       for (MetricChart* chart : window.charts()->charts()) {
         if (chart->isHidden()) continue;
         const QRect in_viewport(chart->mapTo(scroll->viewport(), QPoint(0, 0)), chart->size());
-        QVERIFY2(in_viewport.right() <= scroll->viewport()->width(), qPrintable(at + QLatin1Char(' ') + chart->objectName()));
+        QVERIFY2(in_viewport.right() <= scroll->viewport()->width(),
+                 qPrintable(at + QLatin1Char(' ') + chart->objectName()));
         QVERIFY2(chart->width() >= 300, qPrintable(at + QLatin1Char(' ') + chart->objectName()));
         QVERIFY(chart->legend_outside_data());
         // The axes use the chart's width (a footer must not squeeze them).
         QCustomPlot* plot = chart->plot();
         plot->replot();
         QVERIFY2(plot->axisRect()->width() >= plot->width() * 7 / 10,
-                 qPrintable(at + QStringLiteral(" %1: axes %2 of %3").arg(chart->objectName()).arg(plot->axisRect()->width()).arg(plot->width())));
+                 qPrintable(at + QStringLiteral(" %1: axes %2 of %3")
+                                     .arg(chart->objectName())
+                                     .arg(plot->axisRect()->width())
+                                     .arg(plot->width())));
       }
       // The REPA legend (two series) is drawn, under the axes: it does not overlap the data area.
       QCustomPlot* repa = window.charts()->chart(QStringLiteral("repaAlignment"))->plot();
@@ -103,7 +115,8 @@ class WindowLayoutTest : public QObject {
       QVERIFY2(!repa->legend->outerRect().intersects(repa->axisRect()->rect()), qPrintable(at));
       // The settings dock takes about a quarter of the width, not a third.
       auto* dock = window.findChild<QDockWidget*>(QStringLiteral("settingsDock"));
-      QVERIFY2(dock->width() <= window.width() * 30 / 100, qPrintable(at + QStringLiteral(" dock %1").arg(dock->width())));
+      QVERIFY2(dock->width() <= window.width() * 30 / 100,
+               qPrintable(at + QStringLiteral(" dock %1").arg(dock->width())));
       QVERIFY(dock->width() >= 320);
     }
     QCOMPARE(ChartBoard::columns_for_width(600), 1);
@@ -121,7 +134,8 @@ class WindowLayoutTest : public QObject {
     QVERIFY(total->log_scale());
     QVERIFY(!total->log_axis());  // the total reaches below zero
     QCOMPARE(total->plot()->yAxis->scaleType(), QCPAxis::stLinear);
-    QVERIFY2(total->log_scale_note().contains(QStringLiteral("log axis cannot show")), qPrintable(total->log_scale_note()));
+    QVERIFY2(total->log_scale_note().contains(QStringLiteral("log axis cannot show")),
+             qPrintable(total->log_scale_note()));
     QVERIFY(total->plot()->yAxis->range().lower < 0);  // the negative part is drawn, not blanked
     // A positive series goes logarithmic, without a note.
     QVERIFY(diffusion->log_axis());
