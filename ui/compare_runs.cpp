@@ -114,9 +114,13 @@ bool CompareRunsDialog::set_metric(const QString& metric) {
   return true;
 }
 
-int CompareRunsDialog::point_count(int index) const { return plot_->graph(index)->dataCount(); }
+int CompareRunsDialog::point_count(int index) const {
+  return plot_->graph(index)->dataCount();
+}
 
-QString CompareRunsDialog::message() const { return message_->text(); }
+QString CompareRunsDialog::message() const {
+  return message_->text();
+}
 
 void CompareRunsDialog::redraw() {
   const std::string metric = metric_->currentText().toStdString();

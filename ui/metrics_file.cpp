@@ -13,8 +13,7 @@ namespace repa::ui {
 
 MetricsFile read_metrics_file(const QString& given, qint64 max_step) {
   MetricsFile out;
-  const QString path =
-      QFileInfo(given).isDir() ? QDir(given).filePath(QStringLiteral("metrics.jsonl")) : given;
+  const QString path = QFileInfo(given).isDir() ? QDir(given).filePath(QStringLiteral("metrics.jsonl")) : given;
   QFile file(path);
   if (!file.open(QIODevice::ReadOnly)) {
     out.error = QObject::tr("cannot read %1: %2").arg(path, file.errorString());

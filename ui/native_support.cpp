@@ -15,7 +15,9 @@
 
 namespace repa::ui {
 
-QString export_only_preset_suffix() { return QObject::tr(" — export for SimpleTuner (not trained here yet)"); }
+QString export_only_preset_suffix() {
+  return QObject::tr(" — export for SimpleTuner (not trained here yet)");
+}
 
 NativeSupport::NativeSupport(SettingsPanel* settings, QObject* parent) : QObject(parent), settings_(settings) {
   banner_ = new QFrame;
@@ -27,8 +29,9 @@ NativeSupport::NativeSupport(SettingsPanel* settings, QObject* parent) : QObject
   banner_text_->setWordWrap(true);
   export_button_ = new QPushButton(tr("Export for SimpleTuner…"), banner_);
   export_button_->setObjectName(QStringLiteral("nativeSupportExport"));
-  export_button_->setToolTip(tr("Write config.json and multidatabackend.json for SimpleTuner (File → Export for "
-                                "SimpleTuner)"));
+  export_button_->setToolTip(
+      tr("Write config.json and multidatabackend.json for SimpleTuner (File → Export for "
+         "SimpleTuner)"));
   auto* layout = new QHBoxLayout(banner_);
   layout->setContentsMargins(6, 4, 6, 4);
   layout->addWidget(banner_text_, 1);
@@ -39,7 +42,8 @@ NativeSupport::NativeSupport(SettingsPanel* settings, QObject* parent) : QObject
   if (!banner_->parent()) banner_->setParent(settings_);  // no such row: owned anyway, never shown
 
   connect(export_button_, &QPushButton::clicked, this, [this] {
-    const QString dir = QFileDialog::getExistingDirectory(settings_, tr("Export config.json and multidatabackend.json to"));
+    const QString dir =
+        QFileDialog::getExistingDirectory(settings_, tr("Export config.json and multidatabackend.json to"));
     if (!dir.isEmpty()) settings_->export_simpletuner(dir);
   });
   connect(settings_->form(), &OptionForm::config_edited, this, &NativeSupport::refresh);

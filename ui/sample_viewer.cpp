@@ -103,9 +103,13 @@ int SampleViewer::cells_of(int grid) const {
   return 1;
 }
 
-int SampleViewer::cell_count() const { return cells_of(grid_); }
+int SampleViewer::cell_count() const {
+  return cells_of(grid_);
+}
 
-qint64 SampleViewer::current_step() const { return grid_ >= 0 && grid_ < grids_.size() ? grids_[grid_].step : -1; }
+qint64 SampleViewer::current_step() const {
+  return grid_ >= 0 && grid_ < grids_.size() ? grids_[grid_].step : -1;
+}
 
 QImage SampleViewer::cell_image(int grid, int cell) {
   if (grid < 0 || grid >= grids_.size()) return {};
@@ -143,7 +147,9 @@ void SampleViewer::earlier_step() {
   if (grid_ > 0) show_sample(grid_ - 1, cell_);
 }
 
-QString SampleViewer::caption() const { return caption_->text(); }
+QString SampleViewer::caption() const {
+  return caption_->text();
+}
 
 void SampleViewer::refresh() {
   if (grid_ < 0 || grid_ >= grids_.size()) {

@@ -89,7 +89,8 @@ void SamplesGallery::add_sample_event(const QString& path, const nlohmann::json&
   info.path = path;
   if (const auto it = event.find("step"); it != event.end() && it->is_number()) info.step = it->get<qint64>();
   if (const auto it = event.find("classes"); it != event.end() && it->is_array())
-    for (const auto& c : *it) info.classes << (c.is_string() ? QString::fromStdString(c.get<std::string>()) : QString());
+    for (const auto& c : *it)
+      info.classes << (c.is_string() ? QString::fromStdString(c.get<std::string>()) : QString());
   info.sampler = sampler_text(event);
   info.seed = seed;
   insert(info);

@@ -27,8 +27,8 @@ QString output_dir_of(const nlohmann::json& resolved, const QString& worker_dir)
 }  // namespace
 
 QString run_folder_of(const nlohmann::json& resolved, const QString& worker_dir) {
-  const QString name = text_at(resolved.is_object() ? resolved.value("studio", nlohmann::json()) : nlohmann::json(),
-                               "run_name");
+  const QString name =
+      text_at(resolved.is_object() ? resolved.value("studio", nlohmann::json()) : nlohmann::json(), "run_name");
   if (name.isEmpty()) return {};
   return QDir(output_dir_of(resolved, worker_dir)).filePath(name);
 }
@@ -114,7 +114,9 @@ StartDialog::StartDialog(QWidget* parent, const QString& run_dir, const QString&
   connect(name_, &QLineEdit::textEdited, name_problem_, &QWidget::hide);
 }
 
-QString StartDialog::new_run_name() const { return name_->text().trimmed(); }
+QString StartDialog::new_run_name() const {
+  return name_->text().trimmed();
+}
 
 void StartDialog::choose(Choice choice) {
   if (choice == Choice::Fresh) {
@@ -124,8 +126,8 @@ void StartDialog::choose(Choice choice) {
         name == QStringLiteral(".") || name == QStringLiteral(".."))
       problem = tr("A run name is one folder name (no slashes).");
     else if (QDir(output_dir_).exists(name))
-      problem = tr("%1 exists already; pick another name (suggested: %2).")
-                    .arg(name, suggest_run_name(output_dir_, name));
+      problem =
+          tr("%1 exists already; pick another name (suggested: %2).").arg(name, suggest_run_name(output_dir_, name));
     if (!problem.isEmpty()) {
       name_problem_->setText(problem);
       name_problem_->show();
@@ -134,8 +136,10 @@ void StartDialog::choose(Choice choice) {
     }
   }
   choice_ = choice;
-  if (choice == Choice::Cancel) reject();
-  else accept();
+  if (choice == Choice::Cancel)
+    reject();
+  else
+    accept();
 }
 
 StartPlan plan_start(QWidget* parent, const nlohmann::json& resolved, const QString& worker_dir) {
@@ -143,9 +147,9 @@ StartPlan plan_start(QWidget* parent, const nlohmann::json& resolved, const QStr
   plan.go = true;
   plan.resolved = resolved;
   const auto resume_it = resolved.find("resume_from_checkpoint");
-  const QString resume =
-      resume_it != resolved.end() && resume_it->is_string() ? QString::fromStdString(resume_it->get<std::string>())
-                                                            : QString();
+  const QString resume = resume_it != resolved.end() && resume_it->is_string()
+                             ? QString::fromStdString(resume_it->get<std::string>())
+                             : QString();
   const QString run_dir = run_folder_of(resolved, worker_dir);
   qint64 step = -1;
   const QString checkpoint = run_dir.isEmpty() ? QString() : newest_checkpoint(run_dir, &step);
@@ -158,7 +162,9 @@ StartPlan plan_start(QWidget* parent, const nlohmann::json& resolved, const QStr
                      suggest_run_name(QFileInfo(run_dir).path(), QFileInfo(run_dir).fileName()), resume.isEmpty());
   dialog.exec();
   switch (dialog.choice()) {
-    case StartDialog::Choice::Cancel: plan.go = false; break;
+    case StartDialog::Choice::Cancel:
+      plan.go = false;
+      break;
     case StartDialog::Choice::Continue:
       plan.resolved["resume_from_checkpoint"] = checkpoint.toStdString();
       plan.continue_curves = true;

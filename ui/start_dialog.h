@@ -25,11 +25,11 @@ QString suggest_run_name(const QString& output_dir, const QString& name);
 
 struct StartPlan {
   bool go = false;
-  nlohmann::json resolved;        // what to run (resume_from_checkpoint and studio.run_name decided)
-  bool continue_curves = false;   // keep the charts and put the run's history up to `history_step` in them
-  QString history_file;           // metrics.jsonl of the continued run
+  nlohmann::json resolved;       // what to run (resume_from_checkpoint and studio.run_name decided)
+  bool continue_curves = false;  // keep the charts and put the run's history up to `history_step` in them
+  QString history_file;          // metrics.jsonl of the continued run
   qint64 history_step = -1;
-  QString new_run_name;           // set when starting fresh under a new name
+  QString new_run_name;  // set when starting fresh under a new name
 };
 
 // Decides how `resolved` starts; asks with StartDialog when its run folder holds checkpoints and its

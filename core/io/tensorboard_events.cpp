@@ -36,7 +36,9 @@ void put_fixed(std::string& out, T value) {  // protobuf and TFRecord are little
   out.append(bytes, sizeof(T));
 }
 
-void put_tag(std::string& out, int field, int wire_type) { put_varint(out, static_cast<uint64_t>(field << 3 | wire_type)); }
+void put_tag(std::string& out, int field, int wire_type) {
+  put_varint(out, static_cast<uint64_t>(field << 3 | wire_type));
+}
 
 void put_bytes(std::string& out, int field, const std::string& bytes) {
   put_tag(out, field, 2);

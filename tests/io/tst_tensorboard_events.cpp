@@ -12,7 +12,9 @@
 
 namespace {
 
-uint32_t mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
+uint32_t mask(uint32_t crc) {
+  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+}
 
 template <typename T>
 T fixed(const std::string& s, std::size_t at) {
@@ -45,9 +47,12 @@ std::vector<Field> fields(const std::string& message) {
     const uint64_t key = varint(message, at);
     f.number = static_cast<int>(key >> 3);
     f.wire = static_cast<int>(key & 7);
-    if (f.wire == 0) f.integer = varint(message, at);
-    else if (f.wire == 1) f.integer = fixed<uint64_t>(message, at), at += 8;
-    else if (f.wire == 5) f.integer = fixed<uint32_t>(message, at), at += 4;
+    if (f.wire == 0)
+      f.integer = varint(message, at);
+    else if (f.wire == 1)
+      f.integer = fixed<uint64_t>(message, at), at += 8;
+    else if (f.wire == 5)
+      f.integer = fixed<uint32_t>(message, at), at += 4;
     else if (f.wire == 2) {
       const uint64_t n = varint(message, at);
       f.bytes = message.substr(at, n);

@@ -56,7 +56,9 @@ class NativeSupportTest : public QObject {
     QVERIFY(model_tab && model_tab->isAncestorOf(banner));
     tabs->setCurrentWidget(model_tab);
     QVERIFY(banner->isVisible());
-    QVERIFY(banner->findChild<QLabel*>(QStringLiteral("nativeSupportText"))->text().contains(QStringLiteral("SimpleTuner")));
+    QVERIFY(banner->findChild<QLabel*>(QStringLiteral("nativeSupportText"))
+                ->text()
+                .contains(QStringLiteral("SimpleTuner")));
 
     // The banner's button exports for SimpleTuner.
     QTemporaryDir out;
@@ -85,9 +87,10 @@ class NativeSupportTest : public QObject {
     const QString worker = dir.filePath(QStringLiteral("refusing-worker.sh"));
     QFile script(worker);
     QVERIFY(script.open(QIODevice::WriteOnly));
-    script.write("#!/bin/sh\n"
-                 "echo '{\"type\":\"error\",\"message\":\"studio.dataset_dir: no such folder\"}'\n"
-                 "exit 2\n");
+    script.write(
+        "#!/bin/sh\n"
+        "echo '{\"type\":\"error\",\"message\":\"studio.dataset_dir: no such folder\"}'\n"
+        "exit 2\n");
     script.close();
     script.setPermissions(script.permissions() | QFileDevice::ExeOwner);
     MainWindow window;

@@ -73,8 +73,8 @@ class SamplesTest : public QObject {
     QVERIFY(viewer && viewer->isVisible());
     QCOMPARE(viewer->current_step(), 4);
     QCOMPARE(viewer->cell_count(), grids[1].classes.size());
-    QVERIFY2(viewer->caption().startsWith(QStringLiteral("class “%1” · step 4 · seed 0 · sample 1 of ")
-                                              .arg(grids[1].classes[0])),
+    QVERIFY2(viewer->caption().startsWith(
+                 QStringLiteral("class “%1” · step 4 · seed 0 · sample 1 of ").arg(grids[1].classes[0])),
              qPrintable(viewer->caption()));
     const QImage grid(grids[1].path);
     QCOMPARE(viewer->shown_image().size(), QSize(32, 32));  // the demo's resolution

@@ -24,7 +24,9 @@ namespace {
 
 constexpr int kTimeoutMs = 300000;  // the first demo start generates its dataset and fills caches
 
-int points(MainWindow& window) { return window.charts()->chart(QStringLiteral("totalLoss"))->point_count(0); }
+int points(MainWindow& window) {
+  return window.charts()->chart(QStringLiteral("totalLoss"))->point_count(0);
+}
 
 struct Answer {
   bool asked = false;
