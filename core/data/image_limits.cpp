@@ -12,8 +12,12 @@ bool jpeg_huffman_tables_fit(const std::string& bytes) {
   const std::size_t size = bytes.size();
   // stb reads zeros past the end of the data; so does this scan.
   const auto byte = [&](std::size_t i) -> unsigned { return i < size ? static_cast<unsigned char>(bytes[i]) : 0u; };
-  if (size < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return true;
-  std::size_t at = 2;
+  // stb takes fill bytes (0xFF) before the start-of-image marker as well.
+  if (size < 4 || byte(0) != 0xFF) return true;
+  std::size_t at = 1;
+  while (at < size && byte(at) == 0xFF) ++at;
+  if (byte(at) != 0xD8) return true;
+  ++at;
   while (at + 1 < size) {
     // Between segments (and through entropy-coded data, where 0xFF is always followed by 0x00 or a restart
     // marker) look for the next marker.

@@ -26,6 +26,16 @@ TEST_CASE("a JPEG whose Huffman table declares more than 256 codes is refused by
   CHECK(contains(message, "more than 256 codes"));
 }
 
+TEST_CASE("fill bytes before the start-of-image marker do not hide an oversized Huffman table") {
+  // stb skips 0xFF fill bytes before SOI; the first version of the check did not (a fuzzer finding).
+  const std::string bytes = corpus("jpeg_fill_before_soi_dht_over_256.jpg");
+  CHECK(bytes.compare(0, 3, "\xFF\xFF\xD8") == 0);
+  CHECK_FALSE(repa::data::jpeg_huffman_tables_fit(bytes));
+  CHECK(contains(error_of([&] { repa::data::decode_image(bytes, "fill.jpg"); }), "more than 256 codes"));
+  const std::string valid = corpus("q90_8x6.jpg");
+  CHECK(repa::data::decode_image("\xFF\xFF" + valid, "filled.jpg").width == 8);
+}
+
 TEST_CASE("valid JPEGs pass the Huffman check and decode") {
   for (const char* name : {"q90_8x6.jpg", "q10_3x5_gray.jpg"}) {
     const std::string bytes = corpus(name);
