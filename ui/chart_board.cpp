@@ -20,8 +20,8 @@ namespace repa::ui {
 namespace {
 
 // A palette that stays readable on white, in the order series are listed.
-const QColor kBlue(31, 119, 180), kOrange(255, 127, 14), kGreen(44, 160, 44), kRed(214, 39, 40),
-    kPurple(148, 103, 189), kBrown(140, 86, 75);
+const QColor kBlue(31, 119, 180), kOrange(255, 127, 14), kGreen(44, 160, 44), kRed(214, 39, 40), kPurple(148, 103, 189),
+    kBrown(140, 86, 75);
 
 constexpr int kDisplayIntervalMs = 33;  // ~30 Hz: smooth to the eye, cheap for the GUI thread
 // Narrowest width a chart keeps its axis labels, title and legend readable at; the grid takes as many
@@ -89,8 +89,9 @@ ChartBoard::ChartBoard(QWidget* parent) : QWidget(parent) {
   controls->addWidget(smoothing_value_);
   log_scale_ = new QCheckBox(tr("Log scale"), this);
   log_scale_->setObjectName(QStringLiteral("logScaleToggle"));
-  log_scale_->setToolTip(tr("Logarithmic y axis for losses, learning rate, gradient norm and throughput; a chart "
-                            "with values at or below zero stays linear and says so under its axes"));
+  log_scale_->setToolTip(
+      tr("Logarithmic y axis for losses, learning rate, gradient norm and throughput; a chart "
+         "with values at or below zero stays linear and says so under its axes"));
   controls->addWidget(log_scale_);
   show_raw_ = new QCheckBox(tr("Raw values"), this);
   show_raw_->setObjectName(QStringLiteral("showRawToggle"));
@@ -173,12 +174,17 @@ void ChartBoard::set_run_config(const nlohmann::json& config) {
     return it != config.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
   };
   if (!config.is_object()) return;
-  const bool crepa = config.value("crepa_enabled", false);
-  const bool urepa = config.value("urepa_enabled", false);
-  similarity->set_threshold(0, crepa ? threshold("crepa_similarity_threshold")
-                                     : std::numeric_limits<double>::quiet_NaN());
-  similarity->set_threshold(1, urepa ? threshold("urepa_similarity_threshold")
-                                     : std::numeric_limits<double>::quiet_NaN());
+  // The config comes from the followed run_started line: a flag of another type counts as off.
+  const auto flag = [&config](const char* key) {
+    const auto it = config.find(key);
+    return it != config.end() && it->is_boolean() && it->get<bool>();
+  };
+  const bool crepa = flag("crepa_enabled");
+  const bool urepa = flag("urepa_enabled");
+  similarity->set_threshold(0,
+                            crepa ? threshold("crepa_similarity_threshold") : std::numeric_limits<double>::quiet_NaN());
+  similarity->set_threshold(1,
+                            urepa ? threshold("urepa_similarity_threshold") : std::numeric_limits<double>::quiet_NaN());
 }
 
 void ChartBoard::clear() {

@@ -26,6 +26,7 @@
 #include "ui/chart_board.h"
 #include "ui/compare_runs.h"
 #include "ui/failure_panel.h"
+#include "ui/json_fields.h"
 #include "ui/metrics_file.h"
 #include "ui/native_support.h"
 #include "ui/option_form.h"
@@ -41,16 +42,26 @@ namespace {
 QString badge_style(RunState state) {
   QString color = QStringLiteral("#777");
   switch (state) {
-    case RunState::Running: color = QStringLiteral("#2e7d32"); break;
+    case RunState::Running:
+      color = QStringLiteral("#2e7d32");
+      break;
     case RunState::Starting:
-    case RunState::Stopping: color = QStringLiteral("#1565c0"); break;
-    case RunState::Paused: color = QStringLiteral("#ef6c00"); break;
+    case RunState::Stopping:
+      color = QStringLiteral("#1565c0");
+      break;
+    case RunState::Paused:
+      color = QStringLiteral("#ef6c00");
+      break;
     case RunState::Stalled:
-    case RunState::Failed: color = QStringLiteral("#c62828"); break;
-    default: break;
+    case RunState::Failed:
+      color = QStringLiteral("#c62828");
+      break;
+    default:
+      break;
   }
-  return QStringLiteral("QLabel { color: white; background: %1; border-radius: 4px; padding: 2px 8px; "
-                        "font-weight: bold; }")
+  return QStringLiteral(
+             "QLabel { color: white; background: %1; border-radius: 4px; padding: 2px 8px; "
+             "font-weight: bold; }")
       .arg(color);
 }
 
@@ -94,8 +105,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   });
   connect(failure_panel_, &FailurePanel::resume_requested, this, &MainWindow::resume_from_checkpoint);
   connect(native_, &NativeSupport::changed, this, [this](const QString& blocker) {
-    if (blocker.isEmpty()) statusBar()->clearMessage();
-    else statusBar()->showMessage(tr("Start is off: %1").arg(blocker));
+    if (blocker.isEmpty())
+      statusBar()->clearMessage();
+    else
+      statusBar()->showMessage(tr("Start is off: %1").arg(blocker));
     update_actions();
   });
 
@@ -125,8 +138,10 @@ void MainWindow::build_actions() {
   pause_action_->setCheckable(true);
   pause_action_->setToolTip(tr("Hold the running worker after its current step (Continue goes on)"));
   connect(pause_action_, &QAction::triggered, this, [this](bool checked) {
-    if (checked) controller_->pause();
-    else controller_->resume();
+    if (checked)
+      controller_->pause();
+    else
+      controller_->resume();
   });
 
   stop_action_ = new QAction(style()->standardIcon(QStyle::SP_MediaStop), tr("Stop"), this);
@@ -193,14 +208,20 @@ void MainWindow::build_menus() {
   file_menu_->addSeparator();
   file_menu_->addAction(attach_action_);
   file_menu_->addAction(export_charts_action_);
-  file_menu_->addAction(tr("Export Metrics to &TensorBoard…"), this, [this] {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Write the TensorBoard event file to"));
-    if (dir.isEmpty()) return;
-    QString error;
-    const QString file = export_tensorboard(dir, &error);
-    if (file.isEmpty()) QMessageBox::warning(this, tr("TensorBoard export"), error);
-    else statusBar()->showMessage(tr("Wrote %1 (tensorboard --logdir %2)").arg(file, dir), 8000);
-  })->setObjectName(QStringLiteral("actionExportTensorBoard"));
+  file_menu_
+      ->addAction(tr("Export Metrics to &TensorBoard…"), this,
+                  [this] {
+                    const QString dir =
+                        QFileDialog::getExistingDirectory(this, tr("Write the TensorBoard event file to"));
+                    if (dir.isEmpty()) return;
+                    QString error;
+                    const QString file = export_tensorboard(dir, &error);
+                    if (file.isEmpty())
+                      QMessageBox::warning(this, tr("TensorBoard export"), error);
+                    else
+                      statusBar()->showMessage(tr("Wrote %1 (tensorboard --logdir %2)").arg(file, dir), 8000);
+                  })
+      ->setObjectName(QStringLiteral("actionExportTensorBoard"));
   file_menu_->addSeparator();
   auto* quit = file_menu_->addAction(tr("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
@@ -210,8 +231,8 @@ void MainWindow::build_menus() {
   native_->mark_presets(presets);
 
   auto* run = menuBar()->addMenu(tr("&Run"));
-  for (QAction* a : {start_action_, pause_action_, stop_action_, sample_action_, checkpoint_action_,
-                     resume_checkpoint_action_})
+  for (QAction* a :
+       {start_action_, pause_action_, stop_action_, sample_action_, checkpoint_action_, resume_checkpoint_action_})
     run->addAction(a);
 
   auto* view = menuBar()->addMenu(tr("&View"));
@@ -257,9 +278,8 @@ void MainWindow::build_central() {
   dock->setWidget(settings_);
   dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
   addDockWidget(Qt::LeftDockWidgetArea, dock);
-  connect(settings_, &SettingsPanel::document_changed, this, [this] {
-    setWindowTitle(settings_->document_title() + QStringLiteral(" — REPA Studio"));
-  });
+  connect(settings_, &SettingsPanel::document_changed, this,
+          [this] { setWindowTitle(settings_->document_title() + QStringLiteral(" — REPA Studio")); });
 }
 
 void MainWindow::build_status_bar() {
@@ -282,11 +302,13 @@ void MainWindow::build_status_bar() {
   on_state(RunState::Idle);
 }
 
-QString MainWindow::state_text() const { return state_badge_->text(); }
+QString MainWindow::state_text() const {
+  return state_badge_->text();
+}
 
 QString MainWindow::launch_file_path() const {
-  const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) +
-                      QStringLiteral("/launches");
+  const QString dir =
+      QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + QStringLiteral("/launches");
   QDir().mkpath(dir);
   return QDir(dir).filePath(
       QStringLiteral("run-%1.json").arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss-zzz"))));
@@ -382,7 +404,8 @@ void MainWindow::launch(nlohmann::json resolved, bool continue_curves) {
   QFile file(path);
   if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
       file.write(QByteArray::fromStdString(resolved.dump(2))) < 0) {
-    QMessageBox::critical(this, tr("Cannot start"), tr("Could not write the run config %1: %2").arg(path, file.errorString()));
+    QMessageBox::critical(this, tr("Cannot start"),
+                          tr("Could not write the run config %1: %2").arg(path, file.errorString()));
     return;
   }
   file.close();
@@ -470,31 +493,27 @@ QString MainWindow::run_dir() const {
 }
 
 void MainWindow::on_event(const nlohmann::json& event) {
-  const std::string type = event.value("type", std::string());
+  const std::string type = text_field(event, "type");
   if (type == "metrics") {
     charts_->add_metrics(event);
   } else if (type == "run_started") {
     if (event.contains("config") && event["config"].is_object()) charts_->set_run_config(event["config"]);
   } else if (type == "sample") {
     if (sample_requested_at_ >= 0) {
-      const auto step = event.find("step");
-      statusBar()->showMessage(tr("Sample grid of step %1 is in the Samples tab")
-                                   .arg(step != event.end() && step->is_number() ? step->get<qint64>() : -1),
-                               8000);
+      statusBar()->showMessage(
+          tr("Sample grid of step %1 is in the Samples tab").arg(int_field(event, "step").value_or(-1)), 8000);
       sample_requested_at_ = -1;
       update_actions();
     }
     // The worker's paths are relative to where it runs, not to the run folder (which they already include).
-    const QString path = resolve_sample_path(QString::fromStdString(event.value("path", std::string())),
+    const QString path = resolve_sample_path(QString::fromStdString(text_field(event, "path")),
                                              following_ ? QString() : controller_->working_directory(), run_dir());
     const nlohmann::json& config = following_ ? follower_->progress().config : last_resolved_;
-    const auto seed = config.is_object() ? config.find("seed") : config.end();
-    if (!path.isEmpty())
-      gallery_->add_sample_event(path, event, seed != config.end() && seed->is_number() ? seed->get<qint64>() : -1);
+    if (!path.isEmpty()) gallery_->add_sample_event(path, event, int_field(config, "seed").value_or(-1));
   } else if (type == "checkpoint") {
-    statusBar()->showMessage(tr("Checkpoint saved: %1").arg(QString::fromStdString(event.value("path", std::string()))), 5000);
+    statusBar()->showMessage(tr("Checkpoint saved: %1").arg(QString::fromStdString(text_field(event, "path"))), 5000);
   } else if (type == "error") {
-    statusBar()->showMessage(tr("Worker error: %1").arg(QString::fromStdString(event.value("message", std::string()))));
+    statusBar()->showMessage(tr("Worker error: %1").arg(QString::fromStdString(text_field(event, "message"))));
   }
 }
 
@@ -513,8 +532,8 @@ void MainWindow::on_state(RunState state) {
   if (pause_action_) {
     pause_action_->setChecked(state == RunState::Paused);
     pause_action_->setText(state == RunState::Paused ? tr("Continue") : tr("Pause"));
-    pause_action_->setIcon(style()->standardIcon(state == RunState::Paused ? QStyle::SP_MediaPlay
-                                                                           : QStyle::SP_MediaPause));
+    pause_action_->setIcon(
+        style()->standardIcon(state == RunState::Paused ? QStyle::SP_MediaPlay : QStyle::SP_MediaPause));
   }
   if (!is_live(state)) sample_requested_at_ = -1;
   update_progress();
@@ -523,7 +542,7 @@ void MainWindow::on_state(RunState state) {
 
 void MainWindow::update_progress() {
   const RunProgress& p = following_ ? follower_->progress() : controller_->progress();
-  step_label_->setText(p.step < 0 ? QString()
+  step_label_->setText(p.step < 0        ? QString()
                        : p.max_steps > 0 ? tr("step %1 / %2").arg(p.step).arg(p.max_steps)
                                          : tr("step %1").arg(p.step));
   // Speed and ETA describe a moving run only: not a paused, stopped or failed one.
@@ -556,7 +575,9 @@ void MainWindow::update_actions() {
   attach_action_->setEnabled(!own);
 }
 
-void MainWindow::append_log(const QString& line) { log_view_->appendPlainText(line); }
+void MainWindow::append_log(const QString& line) {
+  log_view_->appendPlainText(line);
+}
 
 void MainWindow::restore_window_state() {
   QSettings settings;
@@ -578,9 +599,9 @@ void MainWindow::restore_window_state() {
 
 void MainWindow::closeEvent(QCloseEvent* event) {
   if (controller_->is_active()) {
-    const auto answer = QMessageBox::question(
-        this, tr("Training is running"),
-        tr("Stop the run (it saves a checkpoint) and close the window?"), QMessageBox::Yes | QMessageBox::No);
+    const auto answer = QMessageBox::question(this, tr("Training is running"),
+                                              tr("Stop the run (it saves a checkpoint) and close the window?"),
+                                              QMessageBox::Yes | QMessageBox::No);
     if (answer != QMessageBox::Yes) {
       event->ignore();
       return;

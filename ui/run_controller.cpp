@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/base/run_lock.h"
+#include "ui/json_fields.h"
 
 namespace repa::ui {
 namespace {
@@ -16,15 +17,24 @@ constexpr int kRecentLogLines = 40;
 
 QString signal_name(int signal_number) {
   switch (signal_number) {
-    case SIGKILL: return QStringLiteral("SIGKILL");
-    case SIGTERM: return QStringLiteral("SIGTERM");
-    case SIGSEGV: return QStringLiteral("SIGSEGV");
-    case SIGABRT: return QStringLiteral("SIGABRT");
-    case SIGBUS: return QStringLiteral("SIGBUS");
-    case SIGFPE: return QStringLiteral("SIGFPE");
-    case SIGILL: return QStringLiteral("SIGILL");
-    case SIGINT: return QStringLiteral("SIGINT");
-    default: return QStringLiteral("signal %1").arg(signal_number);
+    case SIGKILL:
+      return QStringLiteral("SIGKILL");
+    case SIGTERM:
+      return QStringLiteral("SIGTERM");
+    case SIGSEGV:
+      return QStringLiteral("SIGSEGV");
+    case SIGABRT:
+      return QStringLiteral("SIGABRT");
+    case SIGBUS:
+      return QStringLiteral("SIGBUS");
+    case SIGFPE:
+      return QStringLiteral("SIGFPE");
+    case SIGILL:
+      return QStringLiteral("SIGILL");
+    case SIGINT:
+      return QStringLiteral("SIGINT");
+    default:
+      return QStringLiteral("signal %1").arg(signal_number);
   }
 }
 
@@ -62,9 +72,13 @@ RunController::~RunController() {
   }
 }
 
-bool RunController::is_active() const { return process_ && process_->state() != QProcess::NotRunning; }
+bool RunController::is_active() const {
+  return process_ && process_->state() != QProcess::NotRunning;
+}
 
-qint64 RunController::process_id() const { return process_ ? process_->processId() : 0; }
+qint64 RunController::process_id() const {
+  return process_ ? process_->processId() : 0;
+}
 
 bool RunController::start(const QString& config_path) {
   if (is_active()) return false;
@@ -106,8 +120,8 @@ bool RunController::start(const QString& config_path) {
   last_activity_.start();
   watchdog_->start();
   add_log(tr("$ %1 run --config %2 --events stdio").arg(program_, config_path));
-  process_->start(program_, {QStringLiteral("run"), QStringLiteral("--config"), config_path,
-                             QStringLiteral("--events"), QStringLiteral("stdio")});
+  process_->start(program_, {QStringLiteral("run"), QStringLiteral("--config"), config_path, QStringLiteral("--events"),
+                             QStringLiteral("stdio")});
   return true;
 }
 
@@ -129,10 +143,18 @@ void RunController::stop() {
   set_state(RunState::Stopping);
 }
 
-void RunController::pause() { send(QStringLiteral("pause")); }
-void RunController::resume() { send(QStringLiteral("resume")); }
-void RunController::request_sample() { send(QStringLiteral("sample")); }
-void RunController::request_checkpoint() { send(QStringLiteral("checkpoint")); }
+void RunController::pause() {
+  send(QStringLiteral("pause"));
+}
+void RunController::resume() {
+  send(QStringLiteral("resume"));
+}
+void RunController::request_sample() {
+  send(QStringLiteral("sample"));
+}
+void RunController::request_checkpoint() {
+  send(QStringLiteral("checkpoint"));
+}
 
 void RunController::kill_worker() {
   if (is_active()) process_->kill();
@@ -161,7 +183,7 @@ void RunController::handle_items(const std::vector<StreamItem>& items) {
 }
 
 void RunController::handle_event(const nlohmann::json& event) {
-  const std::string type = event.value("type", std::string());
+  const std::string type = text_field(event, "type");
   if (progress_.update(event)) {
     if (!progress_.run_dir.isEmpty() && QDir::isRelativePath(progress_.run_dir))
       progress_.run_dir = QDir::cleanPath(QDir(working_directory_).filePath(progress_.run_dir));
@@ -173,15 +195,17 @@ void RunController::handle_event(const nlohmann::json& event) {
   } else if (type == "run_started" || type == "metrics") {
     if (reported_state_ == RunState::Starting) reported_state_ = RunState::Running;
   } else if (type == "log") {
-    const QString level = QString::fromStdString(event.value("level", std::string()));
-    const QString message = QString::fromStdString(event.value("message", std::string()));
+    const QString level = QString::fromStdString(text_field(event, "level"));
+    const QString message = QString::fromStdString(text_field(event, "message"));
     add_log(level.isEmpty() ? message : QStringLiteral("[%1] %2").arg(level, message));
   } else if (type == "error") {
-    add_log(tr("error: %1").arg(QString::fromStdString(event.value("message", std::string()))));
+    add_log(tr("error: %1").arg(QString::fromStdString(text_field(event, "message"))));
   }
   // A stalled run that speaks again is whatever it last said it was.
-  if (state_ == RunState::Stalled) set_state(stop_requested_ ? RunState::Stopping : reported_state_);
-  else if (state_ == RunState::Starting && reported_state_ == RunState::Running) set_state(RunState::Running);
+  if (state_ == RunState::Stalled)
+    set_state(stop_requested_ ? RunState::Stopping : reported_state_);
+  else if (state_ == RunState::Starting && reported_state_ == RunState::Running)
+    set_state(RunState::Running);
   emit event_received(event);
 }
 
@@ -214,9 +238,10 @@ void RunController::on_finished(int exit_code, QProcess::ExitStatus status) {
 
   if (status == QProcess::CrashExit) {
     // On Unix QProcess reports the terminating signal as the exit code of a crashed process.
-    failure_reason_ = stop_requested_ && exit_code == SIGTERM
-                          ? QString()
-                          : tr("the worker was killed by %1 at step %2").arg(signal_name(exit_code)).arg(progress_.step);
+    failure_reason_ =
+        stop_requested_ && exit_code == SIGTERM
+            ? QString()
+            : tr("the worker was killed by %1 at step %2").arg(signal_name(exit_code)).arg(progress_.step);
   } else if (exit_code != 0) {
     failure_reason_ = tr("the worker exited with code %1").arg(exit_code);
     if (!progress_.last_error.isEmpty()) failure_reason_ += QStringLiteral(": ") + progress_.last_error;

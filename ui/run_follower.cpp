@@ -10,6 +10,7 @@
 #include <csignal>
 
 #include "core/base/bounded_json.h"
+#include "ui/json_fields.h"
 
 namespace repa::ui {
 
@@ -44,11 +45,14 @@ RunFollower::RunFollower(QObject* parent) : QObject(parent) {
   connect(poll_timer_, &QTimer::timeout, this, &RunFollower::poll);
 }
 
-void RunFollower::set_poll_interval_ms(int ms) { poll_timer_->setInterval(ms); }
+void RunFollower::set_poll_interval_ms(int ms) {
+  poll_timer_->setInterval(ms);
+}
 
 bool RunFollower::attach(const QString& run_dir) {
   const QDir dir(run_dir);
-  const bool looks_like_run = dir.exists(QStringLiteral("events.jsonl")) || dir.exists(QStringLiteral("metrics.jsonl")) ||
+  const bool looks_like_run = dir.exists(QStringLiteral("events.jsonl")) ||
+                              dir.exists(QStringLiteral("metrics.jsonl")) ||
                               dir.exists(QStringLiteral("status.json")) || dir.exists(QStringLiteral("config.json"));
   if (!dir.exists() || !looks_like_run) return false;
   detach();
@@ -107,13 +111,22 @@ void RunFollower::poll() {
 
 void RunFollower::handle(const std::vector<StreamItem>& items, bool metrics_file) {
   for (const StreamItem& item : items) {
-    if (!item.event.is_object()) {
-      // A line torn by an interrupted write is skipped; the first one is said, the rest would only be noise.
-      if (!item.text.isEmpty() && !warned_bad_line_) {
+    const bool bad_type = has_bad_type(item.event);
+    if (!item.event.is_object() || bad_type) {
+      // A line torn by an interrupted write, or one whose "type" is no string, is skipped; the first one is said,
+      // the rest would only be noise.
+      if (!warned_bad_line_ && (bad_type || !item.text.isEmpty())) {
         warned_bad_line_ = true;
-        emit log_line(tr("warning: skipped a line of %1 that is not a JSON event (an interrupted write?): %2")
-                          .arg(metrics_file ? QStringLiteral("metrics.jsonl") : QStringLiteral("events.jsonl"),
-                               item.text.left(80)));
+        const QString file = metrics_file ? QStringLiteral("metrics.jsonl") : QStringLiteral("events.jsonl");
+        if (bad_type)
+          emit log_line(
+              tr("warning: skipped a line of %1 whose \"type\" is not a string: %2")
+                  .arg(file,
+                       QString::fromStdString(
+                           item.event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 80))));
+        else
+          emit log_line(tr("warning: skipped a line of %1 that is not a JSON event (an interrupted write?): %2")
+                            .arg(file, item.text.left(80)));
       }
       continue;
     }
@@ -122,14 +135,13 @@ void RunFollower::handle(const std::vector<StreamItem>& items, bool metrics_file
     if (metrics_file) {
       if (!event.contains("type")) event["type"] = "metrics";
       if (event["type"] != "metrics") continue;
-    } else if (event.value("type", std::string()) == "metrics") {
+    } else if (text_field(event, "type") == "metrics") {
       continue;
     }
     if (progress_.update(event)) emit progress_changed();
-    const std::string type = event.value("type", std::string());
+    const std::string type = text_field(event, "type");
     if (type == "state") reported_state_ = state_of(event, reported_state_);
-    if (type == "log")
-      emit log_line(QString::fromStdString(event.value("message", std::string())));
+    if (type == "log") emit log_line(QString::fromStdString(text_field(event, "message")));
     emit event_received(event);
   }
 }
@@ -139,13 +151,15 @@ void RunFollower::read_status() {
   RunState state = reported_state_;
   if (file.open(QIODevice::ReadOnly)) {
     const QByteArray bytes = file.readAll();
-    const nlohmann::json status = nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    const nlohmann::json status =
+        try_parse_json_bounded(std::string_view(bytes.constData(), static_cast<std::size_t>(bytes.size())));
     if (status.is_object()) {
       state = state_of(status, state);
       // The heartbeat is a Unix time in seconds (or an ISO date); an old one on a live state is a stall.
       double beat = -1;
       const auto hb = status.find("heartbeat");
-      if (hb != status.end() && hb->is_number()) beat = hb->get<double>();
+      if (hb != status.end() && hb->is_number())
+        beat = hb->get<double>();
       else if (hb != status.end() && hb->is_string()) {
         const QDateTime when = QDateTime::fromString(QString::fromStdString(hb->get<std::string>()), Qt::ISODateWithMs);
         if (when.isValid()) beat = static_cast<double>(when.toMSecsSinceEpoch()) / 1000.0;
@@ -153,13 +167,15 @@ void RunFollower::read_status() {
       const bool live = state == RunState::Running || state == RunState::Paused || state == RunState::Starting ||
                         state == RunState::Stopping;
       const double now = static_cast<double>(QDateTime::currentMSecsSinceEpoch()) / 1000.0;
-      const auto pid = status.find("pid");
+      const auto pid = status.find("pid") != status.end() && status["pid"].is_number_integer()
+                           ? int_field(status, "pid")
+                           : std::nullopt;
       // A worker that is gone never says so itself: a live state with a dead pid is a death, not a stall.
-      if (live && pid != status.end() && pid->is_number_integer() && !process_exists(pid->get<qint64>())) {
+      if (live && pid && !process_exists(*pid)) {
         state = RunState::Failed;
         if (failure_reason_.isEmpty())
           failure_reason_ = tr("the worker (pid %1) is gone: it died at step %2 without writing a final state")
-                                .arg(pid->get<qint64>())
+                                .arg(*pid)
                                 .arg(progress_.step);
       } else if (live && beat > 0 && (now - beat) * 1000.0 > heartbeat_timeout_ms_) {
         state = RunState::Stalled;

@@ -3,19 +3,30 @@
 #include <QCoreApplication>
 #include <cmath>
 
+#include "ui/json_fields.h"
+
 namespace repa::ui {
 
 QString state_name(RunState state) {
   switch (state) {
-    case RunState::Idle: return QCoreApplication::translate("RunState", "idle");
-    case RunState::Starting: return QCoreApplication::translate("RunState", "starting");
-    case RunState::Running: return QCoreApplication::translate("RunState", "running");
-    case RunState::Paused: return QCoreApplication::translate("RunState", "paused");
-    case RunState::Stopping: return QCoreApplication::translate("RunState", "stopping");
-    case RunState::Stalled: return QCoreApplication::translate("RunState", "stalled");
-    case RunState::Finished: return QCoreApplication::translate("RunState", "finished");
-    case RunState::Stopped: return QCoreApplication::translate("RunState", "stopped");
-    case RunState::Failed: return QCoreApplication::translate("RunState", "failed");
+    case RunState::Idle:
+      return QCoreApplication::translate("RunState", "idle");
+    case RunState::Starting:
+      return QCoreApplication::translate("RunState", "starting");
+    case RunState::Running:
+      return QCoreApplication::translate("RunState", "running");
+    case RunState::Paused:
+      return QCoreApplication::translate("RunState", "paused");
+    case RunState::Stopping:
+      return QCoreApplication::translate("RunState", "stopping");
+    case RunState::Stalled:
+      return QCoreApplication::translate("RunState", "stalled");
+    case RunState::Finished:
+      return QCoreApplication::translate("RunState", "finished");
+    case RunState::Stopped:
+      return QCoreApplication::translate("RunState", "stopped");
+    case RunState::Failed:
+      return QCoreApplication::translate("RunState", "failed");
   }
   return {};
 }
@@ -34,15 +45,22 @@ QString state_message(RunState state, const RunProgress& p) {
   const auto tr = [](const char* text) { return QCoreApplication::translate("RunState", text); };
   const QString where = p.run_dir.isEmpty() ? QString() : QStringLiteral(" — ") + p.run_dir;
   switch (state) {
-    case RunState::Starting: return tr("Starting the worker…");
-    case RunState::Running: return tr("Training") + where;
-    case RunState::Paused: return tr("Paused at step %1 (Continue goes on)").arg(p.step) + where;
-    case RunState::Stopping: return tr("Stopping: the worker saves a checkpoint…");
-    case RunState::Finished: return tr("Finished at step %1").arg(p.step) + where + adapter_note(p);
-    case RunState::Stopped: return tr("Stopped at step %1").arg(p.step) + where + adapter_note(p);
+    case RunState::Starting:
+      return tr("Starting the worker…");
+    case RunState::Running:
+      return tr("Training") + where;
+    case RunState::Paused:
+      return tr("Paused at step %1 (Continue goes on)").arg(p.step) + where;
+    case RunState::Stopping:
+      return tr("Stopping: the worker saves a checkpoint…");
+    case RunState::Finished:
+      return tr("Finished at step %1").arg(p.step) + where + adapter_note(p);
+    case RunState::Stopped:
+      return tr("Stopped at step %1").arg(p.step) + where + adapter_note(p);
     case RunState::Idle:
     case RunState::Stalled:
-    case RunState::Failed: return {};
+    case RunState::Failed:
+      return {};
   }
   return {};
 }
@@ -60,51 +78,54 @@ RunState state_from_worker(const std::string& state, RunState fallback) {
 
 RunState state_of(const nlohmann::json& event, RunState fallback) {
   if (!event.is_object()) return fallback;
-  const RunState state = state_from_worker(event.value("state", std::string()), fallback);
-  if (state == RunState::Finished && event.value("reason", std::string()) == "stopped") return RunState::Stopped;
+  const RunState state = state_from_worker(text_field(event, "state"), fallback);
+  if (state == RunState::Finished && text_field(event, "reason") == "stopped") return RunState::Stopped;
   return state;
 }
 
 namespace {
 
 QString string_of(const nlohmann::json& event, const char* key) {
-  const auto it = event.find(key);
-  return it != event.end() && it->is_string() ? QString::fromStdString(it->get<std::string>()) : QString();
+  return QString::fromStdString(text_field(event, key));
 }
 
 }  // namespace
 
 bool RunProgress::update(const nlohmann::json& event) {
   if (!event.is_object()) return false;
-  const std::string type = event.value("type", std::string());
+  const std::string type = text_field(event, "type");
   if (type == "run_started") {
     if (event.contains("config") && event["config"].is_object()) config = event["config"];
-    if (const auto it = event.find("max_train_steps"); it != event.end() && it->is_number_integer())
-      max_steps = it->get<qint64>();
-    else if (config.is_object() && config.value("max_train_steps", nlohmann::json()).is_number_integer())
-      max_steps = config["max_train_steps"].get<qint64>();
+    const auto it = event.find("max_train_steps");
+    if (const auto n = int_field(event, "max_train_steps"); n && it->is_number_integer())
+      max_steps = *n;
+    else if (const auto c = int_field(config, "max_train_steps"); c && config["max_train_steps"].is_number_integer())
+      max_steps = *c;
     device = string_of(event, "device");
     if (const QString dir = string_of(event, "run_dir"); !dir.isEmpty()) run_dir = dir;
     if (const QString dir = string_of(event, "output_dir"); run_dir.isEmpty() && !dir.isEmpty()) run_dir = dir;
     run_name = string_of(event, "run_name");
     lora = event.contains("lora") && event["lora"].is_object() ? event["lora"] : nlohmann::json();
     adapter_file = lora.is_object() ? string_of(lora, "adapter_file") : QString();
-    if (const auto it = event.find("step"); it != event.end() && it->is_number_integer()) step = it->get<qint64>();
+    if (const auto n = int_field(event, "step"); n && event["step"].is_number_integer()) step = *n;
     return true;
   }
   if (type == "metrics") {
-    const auto s = event.find("step");
-    if (s == event.end() || !s->is_number()) return false;
-    const qint64 new_step = static_cast<qint64>(s->get<double>());
+    // A step that is no number, or none a qint64 can hold ("step": 1e20), leaves the progress as it was.
+    const auto parsed_step = int_field(event, "step");
+    if (!parsed_step) return false;
+    const qint64 new_step = *parsed_step;
     if (const auto it = event.find("steps_per_sec"); it != event.end() && it->is_number() && it->get<double>() > 0) {
       steps_per_sec = steps_per_sec > 0 ? 0.8 * steps_per_sec + 0.2 * it->get<double>() : it->get<double>();
-    } else if (const auto it = event.find("step_time_ms"); it != event.end() && it->is_number() && it->get<double>() > 0) {
+    } else if (const auto it = event.find("step_time_ms");
+               it != event.end() && it->is_number() && it->get<double>() > 0) {
       const double rate = 1000.0 / it->get<double>();
       steps_per_sec = steps_per_sec > 0 ? 0.8 * steps_per_sec + 0.2 * rate : rate;
     } else if (const auto w = event.find("wall_time"); w != event.end() && w->is_number()) {
       const double wall = w->get<double>();
       if (last_wall_ >= 0 && wall > last_wall_ && new_step > last_wall_step_) {
-        const double rate = static_cast<double>(new_step - last_wall_step_) / (wall - last_wall_);
+        const double rate =
+            (static_cast<double>(new_step) - static_cast<double>(last_wall_step_)) / (wall - last_wall_);
         steps_per_sec = steps_per_sec > 0 ? 0.8 * steps_per_sec + 0.2 * rate : rate;
       }
       last_wall_ = wall;
@@ -113,8 +134,7 @@ bool RunProgress::update(const nlohmann::json& event) {
     step = new_step;
     if (const auto it = event.find("images_per_sec"); it != event.end() && it->is_number())
       images_per_sec = it->get<double>();
-    if (const auto it = event.find("memory_bytes"); it != event.end() && it->is_number())
-      memory_bytes = static_cast<qint64>(it->get<double>());
+    if (const auto n = int_field(event, "memory_bytes")) memory_bytes = *n;
     return true;
   }
   if (type == "checkpoint") {
@@ -126,9 +146,8 @@ bool RunProgress::update(const nlohmann::json& event) {
     return true;
   }
   if (type == "heartbeat") {
-    if (const auto it = event.find("step"); it != event.end() && it->is_number_integer()) step = it->get<qint64>();
-    if (const auto it = event.find("memory_bytes"); it != event.end() && it->is_number())
-      memory_bytes = static_cast<qint64>(it->get<double>());
+    if (const auto n = int_field(event, "step"); n && event["step"].is_number_integer()) step = *n;
+    if (const auto n = int_field(event, "memory_bytes")) memory_bytes = *n;
     return true;
   }
   return false;

@@ -5,6 +5,7 @@
 #include <QImageReader>
 #include <QRegularExpression>
 
+#include "ui/json_fields.h"
 #include "ui/sample_viewer.h"
 
 namespace repa::ui {
@@ -87,7 +88,7 @@ void SamplesGallery::add_sample(const QString& path, qint64 step) {
 void SamplesGallery::add_sample_event(const QString& path, const nlohmann::json& event, qint64 seed) {
   SampleGridInfo info;
   info.path = path;
-  if (const auto it = event.find("step"); it != event.end() && it->is_number()) info.step = it->get<qint64>();
+  if (const auto step = int_field(event, "step")) info.step = *step;
   if (const auto it = event.find("classes"); it != event.end() && it->is_array())
     for (const auto& c : *it)
       info.classes << (c.is_string() ? QString::fromStdString(c.get<std::string>()) : QString());
