@@ -13,6 +13,7 @@
 #include "core/train/run_control.h"
 #include "fuzz/fuzz_support.h"
 #include "ui/event_stream.h"
+#include "ui/json_fields.h"
 #include "ui/run_progress.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -28,18 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto handle = [&](const std::vector<repa::ui::StreamItem>& items) {
     for (const auto& item : items) {
       if (!item.event.is_object()) continue;
-      try {
-        progress.update(item.event);
-      } catch (const nlohmann::json::type_error&) {
-        // Open finding (docs/reliability.md, fuzz/findings/jsonl_follower/type_not_string): an event whose
-        // "type" is not a string throws out of RunProgress::update. Tolerated here only for that event shape,
-        // so the fuzzer keeps looking for other defects; drop this once the window skips such lines.
-        const auto type = item.event.find("type");
-        if (type == item.event.end() || type->is_string()) throw;
-        continue;
-      }
-      if (const auto type = item.event.find("type"); type != item.event.end() && *type == "state")
-        state = repa::ui::state_of(item.event, state);
+      progress.update(item.event);  // any exception ends the run as a finding (F5)
+      if (repa::ui::text_field(item.event, "type") == "state") state = repa::ui::state_of(item.event, state);
     }
   };
   for (std::size_t at = 0; at < length; at += piece)
