@@ -61,6 +61,15 @@ void check_image_bytes(const std::string& bytes, const std::string& name) {
       static_cast<int64_t>(width) * height > kMaxImagePixels)
     throw InputError("image '" + name + "' declares " + std::to_string(width) + "x" + std::to_string(height) +
                      " pixels, more than the " + std::to_string(kMaxImagePixels) + " an image may have");
+  // stb 2.27 removes a PSD's white matte from every pixel of a file with 4 or more channels by converting
+  // floats below 0 to unsigned char, undefined behaviour (found by the image fuzzer, F11): such files are refused.
+  if (bytes.size() >= 26 && bytes.compare(0, 4, "8BPS") == 0) {
+    const unsigned psd_channels =
+        (static_cast<unsigned char>(bytes[12]) << 8) | static_cast<unsigned char>(bytes[13]);
+    if (psd_channels >= 4)
+      throw InputError("image '" + name + "' is a Photoshop file with " + std::to_string(psd_channels) +
+                       " channels (transparency), which the decoder cannot read safely; save it as PNG");
+  }
 }
 
 }  // namespace repa::data

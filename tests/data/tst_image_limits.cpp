@@ -77,3 +77,14 @@ TEST_CASE("an image of zero width is refused, not copied from a null buffer") {
   CHECK(contains(message, "zero.bmp"));
   CHECK(contains(message, "has no pixels (0x"));
 }
+
+TEST_CASE("a Photoshop file with an alpha channel is refused instead of decoded with undefined arithmetic") {
+  const std::string message =
+      error_of([&] { repa::data::decode_image(corpus("psd_matte_float_to_uchar.psd"), "layers.psd"); });
+  CHECK(contains(message, "layers.psd"));
+  CHECK(contains(message, "Photoshop file with 8 channels"));
+  // Three channels (RGB) still decode: the same file with its channel count set to 3.
+  std::string rgb = corpus("psd_matte_float_to_uchar.psd");
+  rgb[13] = 3;
+  CHECK_FALSE(contains(error_of([&] { (void)repa::data::decode_image(rgb, "rgb.psd"); }), "Photoshop"));
+}
