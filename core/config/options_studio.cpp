@@ -146,8 +146,8 @@ std::vector<OptionSpec> studio_options() {
       // Sampling
       studio("sampler", T::Choice, "euler", "sampling", 1, "Sampler")
           .choices({"euler", "euler_maruyama", "ddim", "dpmpp_2m_karras"})
-          .help("Solver used for validation samples: Euler (ODE), Euler–Maruyama (SDE, as in the SiT paper) or "
-                "DDIM."),
+          .help("Solver used for validation samples: Euler (ODE) or Euler–Maruyama (SDE, as in the SiT paper) for "
+                "flow objectives; DDIM or DPM++ 2M Karras for the VP (epsilon, v) objectives."),
       studio("guidance_interval_low", T::Float, 0.0, "sampling", 2, "Guidance Interval Start")
           .min(0.0)
           .max(1.0)
