@@ -16,6 +16,7 @@
 #include "core/models/lumina2_official_names.h"
 #include "core/models/lumina2_transformer.h"
 #include "core/nn/state_loading.h"
+#include "tests/fixture_params.h"
 #include "tests/test_support.h"
 
 using namespace repa;
@@ -62,9 +63,7 @@ TEST_CASE("parameter names are diffusers' keys; the fixtures' forward and taps a
     const auto file = io::SafetensorsFile::open(test::fixture_path("text2image/" + name + ".safetensors"));
     models::Lumina2Transformer model(
         models::Lumina2TransformerConfig::from_diffusers(nlohmann::json::parse(*file.meta("config"))));
-    std::map<std::string, torch::Tensor> params;
-    for (const auto& n : file.names())
-      if (n.rfind("param.", 0) == 0) params[n.substr(6)] = file.tensor(n);
+    auto params = test::fixture_params(file);
     std::set<std::string> want, got;
     for (const auto& item : params) want.insert(item.first);
     for (const auto& item : nn::module_state(*model)) got.insert(item.first);
@@ -279,9 +278,7 @@ TEST_CASE("an official Lumina-Image 2.0 single file loads through the table and 
   test::ScratchDir dir;
   const auto file =
       io::SafetensorsFile::open(test::fixture_path("text2image/lumina2_transformer_forward_1_1.safetensors"));
-  std::map<std::string, torch::Tensor> params;
-  for (const auto& n : file.names())
-    if (n.rfind("param.", 0) == 0) params[n.substr(6)] = file.tensor(n);
+  auto params = test::fixture_params(file);
   auto official = official_from_diffusers(params);
   io::save_safetensors(dir.file("lumina2_official.safetensors"), official);
   const auto config = models::Lumina2TransformerConfig::from_diffusers(nlohmann::json::parse(*file.meta("config")));

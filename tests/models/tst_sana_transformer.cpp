@@ -15,6 +15,7 @@
 #include "core/models/sana_official_names.h"
 #include "core/models/sana_transformer.h"
 #include "core/nn/state_loading.h"
+#include "tests/fixture_params.h"
 #include "tests/test_support.h"
 
 using namespace repa;
@@ -53,9 +54,7 @@ TEST_CASE("parameter names are diffusers' keys; the fixtures' forward and tap ar
     const auto file = io::SafetensorsFile::open(test::fixture_path("text2image/" + name + ".safetensors"));
     models::SanaTransformer model(
         models::SanaTransformerConfig::from_diffusers(nlohmann::json::parse(*file.meta("config"))));
-    std::map<std::string, torch::Tensor> params;
-    for (const auto& n : file.names())
-      if (n.rfind("param.", 0) == 0) params[n.substr(6)] = file.tensor(n);
+    auto params = test::fixture_params(file);
     std::set<std::string> want, got;
     for (const auto& item : params) want.insert(item.first);
     for (const auto& item : nn::module_state(*model)) got.insert(item.first);
