@@ -18,7 +18,7 @@ done
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libgloo-dev
   nlohmann-json3-dev libspdlog-dev libstb-dev doctest-dev libcurl4-openssl-dev
   python3-torch python3-numpy
 )
