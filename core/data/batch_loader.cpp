@@ -13,6 +13,9 @@ BatchLoader::BatchLoader(const ImageFolder& folder, BatchLoaderOptions options)
     : folder_(folder), options_(std::move(options)),
       shuffle_(static_cast<int64_t>(folder.images.size()), options_.seed) {
   if (options_.batch_size <= 0) throw InputError("train_batch_size must be positive");
+  if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size)
+    throw InputError("data shard: rank " + std::to_string(options_.rank) + " is not in a world of " +
+                     std::to_string(options_.world_size) + " processes");
   consumed_position_ = shuffle_.state();
 }
 
@@ -58,12 +61,14 @@ void BatchLoader::plan_jobs() {
   while (static_cast<int>(planned_.size()) < std::max(1, options_.prefetch)) {
     Job job;
     job.sequence = next_plan_++;
-    const auto draw = shuffle_.next(options_.batch_size);
-    job.indices = draw.indices;
-    for (std::size_t k = 0; k < draw.indices.size(); ++k)
+    const auto draw = shuffle_.next(static_cast<int64_t>(options_.batch_size) * options_.world_size);
+    const auto first = static_cast<std::size_t>(options_.rank) * static_cast<std::size_t>(options_.batch_size);
+    for (std::size_t k = first; k < first + static_cast<std::size_t>(options_.batch_size); ++k) {
+      job.indices.push_back(draw.indices[k]);
       job.flipped.push_back(options_.random_flip &&
                             (mix_seed(options_.seed ^ 0xf11bull, static_cast<uint64_t>(draw.epochs[k]),
                                       static_cast<uint64_t>(draw.indices[k])) & 1u));
+    }
     job.position_after = shuffle_.state();
     planned_.push_back(job);
     pending_.push_back(std::move(job));

@@ -38,6 +38,11 @@ struct BatchLoaderOptions {
   int threads = 2;   // background decoding threads (0: build batches on the caller's thread)
   int prefetch = 2;  // batches prepared ahead
   std::vector<const FeatureCache*> caches;  // each must hold every image of the folder
+  // Data parallelism: every rank draws the same global batch of batch_size·world_size from the shared order
+  // and keeps rows [rank·batch_size, (rank+1)·batch_size), so the shards are disjoint, together they are the
+  // one-process batch, and the position (a checkpoint's) is the same on every rank.
+  int rank = 0;
+  int world_size = 1;
 };
 
 class BatchLoader {
