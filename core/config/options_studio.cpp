@@ -171,6 +171,17 @@ std::vector<OptionSpec> studio_options() {
           .help("Start even when the estimated memory of a step (weights, optimizer state, the batch's "
                 "activations and images) exceeds what the machine has available; without it such a run is "
                 "refused before anything is allocated."),
+      studio("num_processes", T::Int, 1, "runtime", 5, "Processes")
+          .min(1)
+          .max(64)
+          .help("Data-parallel training processes on this machine (one per GPU; on a CPU, each with its own "
+                "threads): train_batch_size is per process, gradients are averaged across them (docs/"
+                "distributed.md). Exported to SimpleTuner as accelerate's --num_processes."),
+      studio("distributed_timeout", T::Int, 300, "runtime", 6, "Process Timeout (s)")
+          .min(5)
+          .show_if("studio.num_processes", "greater_than", 1)
+          .help("Seconds a process waits for the others in a step before the run stops and names the process "
+                "that died or hangs (cache filling waits without it)."),
   };
 }
 
