@@ -91,9 +91,28 @@ SimpleTunerExport export_simpletuner(const nlohmann::json& resolved, const std::
     out.dropped.push_back("studio.dataset_dir: written as multidatabackend.json (data_backend_config points at it)");
   }
 
+  // Data parallelism: accelerate's launcher settings, in config.json (SimpleTuner's num_processes/num_machines)
+  // and in config.env for train.sh, which passes them to `accelerate launch --num_processes=N ...`.
+  const auto processes = config_value(resolved, "studio.num_processes");
+  const int64_t num_processes = processes.is_number_integer() ? processes.get<int64_t>() : 1;
+  if (num_processes > 1) {
+    out.config["num_processes"] = num_processes;
+    out.config["num_machines"] = 1;
+    const auto precision = config_value(resolved, "mixed_precision");
+    out.config_env = "# accelerate launch settings read by SimpleTuner's train.sh (written by repa-train export)\n"
+                     "TRAINING_NUM_PROCESSES=" + std::to_string(num_processes) + "\n" +
+                     "TRAINING_NUM_MACHINES=1\n" +
+                     "MIXED_PRECISION=" + (precision.is_string() ? precision.get<std::string>() : "no") + "\n" +
+                     "TRAINING_DYNAMO_BACKEND=no\n" +
+                     "ACCELERATE_EXTRA_ARGS=\"--multi_gpu\"\n";
+    out.dropped.push_back("studio.num_processes = " + std::to_string(num_processes) +
+                          ": written as num_processes/num_machines (config.json) and TRAINING_NUM_PROCESSES "
+                          "(config.env, for train.sh's accelerate launch)");
+  }
+
   int at_default = 0;
   for (const auto& spec : registry()) {
-    if (spec.simpletuner || spec.key == "studio.dataset_dir") continue;
+    if (spec.simpletuner || spec.key == "studio.dataset_dir" || spec.key == "studio.num_processes") continue;
     const auto value = config_value(resolved, spec.key);
     if (value == spec.default_value) {
       ++at_default;
@@ -119,6 +138,7 @@ SimpleTunerExport write_simpletuner_export(const nlohmann::json& resolved, const
   write_text(fs::path(out_dir) / "config.json", exported.config.dump(2) + "\n");
   if (!exported.multidatabackend.is_null())
     write_text(fs::path(out_dir) / "multidatabackend.json", exported.multidatabackend.dump(2) + "\n");
+  if (!exported.config_env.empty()) write_text(fs::path(out_dir) / "config.env", exported.config_env);
   return exported;
 }
 

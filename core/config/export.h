@@ -13,6 +13,10 @@ struct SimpleTunerExport {
   nlohmann::json config;             // bare SimpleTuner keys (no leading "--"), null values left out
   nlohmann::json multidatabackend;   // null when the config has no studio.dataset_dir
   std::vector<std::string> dropped;  // "key: why it is not in config.json"
+  // SimpleTuner's train.sh reads its launcher settings from config.env beside config.json (TRAINING_NUM_PROCESSES,
+  // TRAINING_NUM_MACHINES, MIXED_PRECISION, ACCELERATE_EXTRA_ARGS) and runs accelerate launch with them; empty
+  // unless studio.num_processes asks for more than one process.
+  std::string config_env;
 };
 
 // `out_dir` is where the files will be written: data_backend_config points at its multidatabackend.json.
