@@ -10,6 +10,7 @@
 
 #include "core/config/native_training.h"
 #include "core/config/presets.h"
+#include "core/config/family_pipeline.h"
 #include "ui/option_form.h"
 #include "ui/settings_panel.h"
 
@@ -65,8 +66,14 @@ void NativeSupport::mark_presets(QMenu* menu) {
 }
 
 void NativeSupport::refresh() {
-  const QString blocker = QString::fromStdString(repa::config::native_training_blocker(settings_->form()->config()));
-  banner_text_->setText(tr("<b>Not trained here yet.</b> %1").arg(blocker.toHtmlEscaped()));
+  const auto config = settings_->form()->config();
+  const std::string family_blocker = repa::config::native_training_blocker(config);
+  // A family trained here still needs its pipeline folder: said before Start, with the fetch command.
+  const std::string folder_problem = family_blocker.empty() ? repa::config::pipeline_folder_problem(config) : "";
+  const QString blocker = QString::fromStdString(family_blocker.empty() ? folder_problem : family_blocker);
+  banner_text_->setText((family_blocker.empty() ? tr("<b>Before Start:</b> %1") : tr("<b>Not trained here yet.</b> %1"))
+                            .arg(blocker.toHtmlEscaped()));
+  export_button_->setVisible(!family_blocker.empty());
   banner_->setVisible(!blocker.isEmpty());
   if (blocker == blocker_) return;
   blocker_ = blocker;

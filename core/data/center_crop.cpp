@@ -86,6 +86,21 @@ Image resize_image(const Image& image, int width, int height, ResampleFilter fil
   return out;
 }
 
+CenterCropGeometry adm_center_crop_geometry(int width, int height, int size) {
+  if (size <= 0) throw InputError("crop size must be positive, got " + std::to_string(size));
+  while (std::min(width, height) >= 2 * size) {
+    width /= 2;
+    height /= 2;
+  }
+  const double scale = static_cast<double>(size) / std::min(width, height);
+  CenterCropGeometry g;
+  g.resized_width = static_cast<int>(std::nearbyint(width * scale));
+  g.resized_height = static_cast<int>(std::nearbyint(height * scale));
+  g.top = (g.resized_height - size) / 2;
+  g.left = (g.resized_width - size) / 2;
+  return g;
+}
+
 Image adm_center_crop(const Image& image, int size) {
   if (size <= 0) throw InputError("crop size must be positive, got " + std::to_string(size));
   if (image.empty()) throw InputError("cannot crop an empty image");

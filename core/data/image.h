@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace repa::data {
@@ -22,6 +23,9 @@ struct Image {
 // `name` and stb's reason when the bytes are not a readable image.
 Image decode_image(const std::string& bytes, const std::string& name);
 Image read_image(const std::string& path);  // the file's bytes, decoded
+// Width and height from the file's header, without decoding the pixels; InputError naming the file when stb
+// cannot read the header.
+std::pair<int, int> read_image_size(const std::string& path);
 
 // PNG bytes of `image`; write_png stores them atomically.
 std::string encode_png(const Image& image);

@@ -15,6 +15,13 @@
 
 namespace repa::data {
 
+std::pair<int, int> read_image_size(const std::string& path) {
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info(path.c_str(), &width, &height, &channels))
+    throw InputError("image '" + path + "' has no readable header (" + std::string(stbi_failure_reason() ? stbi_failure_reason() : "unknown format") + ")");
+  return {width, height};
+}
+
 Image decode_image(const std::string& bytes, const std::string& name) {
   int width = 0, height = 0, channels = 0;
   if (bytes.empty()) throw InputError("image '" + name + "' is empty (0 bytes)");

@@ -6,7 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "core/config/model_source.h"
+
 namespace repa::encoders {
+
+// The model-folder rules live with the config (the window checks them too, without LibTorch).
+using config::family_components;
+using config::hub_families;
+using config::hub_model_folder;
+using config::is_hub_repo_id;
+using config::kHubFetchRecord;
+using config::model_cache_root;
+using config::resolve_model_source;
 
 struct HubFile {
   std::string path;    // rfilename: the file's path inside the repository
@@ -28,8 +39,6 @@ std::string hub_endpoint();
 // honoured as huggingface_hub does); "" when there is none. `source` receives where it came from.
 std::string hub_token(std::string* source = nullptr);
 
-// owner/name with the Hub's characters (letters, digits, '-', '_', '.'), neither part starting with '.'.
-bool is_hub_repo_id(const std::string& text);
 
 // Percent-encoding for URL paths: `keep_slash` leaves '/' as is (file paths), otherwise it is encoded (revisions
 // such as refs/pr/1, which the Hub takes as one path segment).
@@ -46,11 +55,6 @@ HubRepoListing list_hub_repo(const std::string& endpoint, const std::string& rep
 std::string hub_file_url(const std::string& endpoint, const std::string& repo, const std::string& revision,
                          const std::string& path);
 
-// The folders (and top-level files) of a model family's diffusers repository, e.g. sdxl → unet, vae, text_encoder,
-// text_encoder_2, tokenizer, tokenizer_2, scheduler, model_index.json. InputError naming the family and the
-// known ones for anything else. "" gives every known component folder.
-std::vector<std::string> family_components(const std::string& family);
-std::vector<std::string> hub_families();
 
 // The diffusers variant of a weights file name ("fp16" for diffusion_pytorch_model.fp16.safetensors or
 // model.safetensors.index.fp16.json), "" for the plain weights and for every other file.
@@ -68,19 +72,7 @@ struct HubSelection {
 // folders are missing from the repository (naming them) or when nothing matches (naming a few repo files).
 std::vector<HubFile> select_hub_files(const HubRepoListing& listing, const HubSelection& selection);
 
-// The record a finished fetch leaves in the model folder (repo, revision, commit, files with size and sha256); a
-// repo id resolves to the folder only when it is there.
-inline constexpr const char* kHubFetchRecord = ".repa-fetch.json";
 
-// $XDG_CACHE_HOME/repa-studio/models (default ~/.cache/repa-studio/models).
-std::string model_cache_root();
-// model_cache_root()/owner/name: a plain diffusers folder.
-std::string hub_model_folder(const std::string& repo);
 
-// What pretrained_model_name_or_path (or another model key) means: an existing file or folder as it is; a repo id
-// whose fetched folder is present, that folder; a repo id not fetched, InputError naming `key` and the exact
-// `repa-train fetch` command; anything else is returned unchanged for the caller's own message.
-std::string resolve_model_source(const std::string& value, const std::string& key = "pretrained_model_name_or_path",
-                                 const std::string& family = "");
 
 }  // namespace repa::encoders

@@ -10,6 +10,8 @@
 #include "core/models/unet_2d.h"
 #include "core/models/unet_2d_condition.h"
 #include "core/train/config_values.h"
+#include "core/train/family_backbones.h"
+#include "core/config/family_pipeline.h"
 
 namespace repa::train {
 
@@ -205,6 +207,17 @@ class TextUNetBackbone : public Backbone {
 
 }  // namespace
 
+Conditioning Conditioning::rows(const torch::Tensor& index) const {
+  auto pick = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, index.to(t.device())) : t; };
+  Conditioning out;
+  out.labels = labels.defined() ? pick(labels) : index;
+  out.text = pick(text);
+  out.text_mask = pick(text_mask);
+  out.pooled = pick(pooled);
+  out.time_ids = pick(time_ids);
+  return out;
+}
+
 std::string unsupported_family_message(const nlohmann::json& config) {
   return repa::config::native_training_blocker(config);  // one rule for the worker and the window
 }
@@ -214,6 +227,7 @@ std::unique_ptr<Backbone> make_backbone(const nlohmann::json& config, const Back
   if (architecture == "sit") return std::make_unique<SiTBackbone>(config, shape);
   if (architecture == "unet2d") return std::make_unique<UNetBackbone>(config, shape);
   if (architecture == "unet2d_condition") return std::make_unique<TextUNetBackbone>(config, shape);
+  if (architecture == "family") return make_family_backbone(config, repa::config::resolve_family_pipeline(config), shape);
   throw InputError("studio.architecture '" + architecture + "' is unknown (sit, unet2d, unet2d_condition)");
 }
 

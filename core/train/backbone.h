@@ -29,6 +29,10 @@ struct Conditioning {
   torch::Tensor text;       // (B, L, D) encoder_hidden_states
   torch::Tensor text_mask;  // (B, L) 1 keep / 0 padding, undefined when the family attends to padding
   torch::Tensor pooled;     // (B, P)
+  torch::Tensor time_ids;   // (B, 6) SDXL's size conditioning: original (resized) size, crop top-left, target size
+
+  // Rows `index` of every defined member (the prompt table's lookup).
+  Conditioning rows(const torch::Tensor& index) const;
 };
 
 class Backbone {
@@ -51,6 +55,10 @@ class Backbone {
   // Width of the tapped tensor (SiT hidden size, UNet mid-block channels); 0 when it taps nothing.
   virtual int64_t tap_width() const = 0;
   virtual std::string describe() const = 0;
+  // Text-to-image families: the conditioning of the validation prompts (rows 0..P-1) and of the negative prompt
+  // (row P). forward() then reads labels as rows of this table, and null_label() is P, so the samplers'
+  // classifier-free guidance runs on prompts as it runs on classes.
+  virtual void set_prompt_table(const Conditioning& /*table*/) {}
   // The parameter names of the official checkpoints (model.safetensors in a checkpoint folder).
   virtual void load_weights(const std::string& path) = 0;
 };

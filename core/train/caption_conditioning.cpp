@@ -73,6 +73,7 @@ CaptionConditioning::CaptionConditioning(CaptionConditioningOptions options, con
   for (std::size_t i = 0; i < captions_.size(); ++i)
     for (const auto& caption : captions_[i])
       prompts.push_back({caption, source_of(options_.captions, data.folder.images[i], data.folder.root)});
+  for (const auto& prompt : options_.extra_prompts) prompts.push_back({prompt, "a validation prompt"});
   cache_ = std::make_unique<text::TextEmbeddingCache>(data.cache_root, options_.spec, options_.text_encoder_path);
   auto progress = [&](int64_t done, int64_t total) {
     if (progress_callback) return progress_callback(done, total);

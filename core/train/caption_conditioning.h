@@ -25,6 +25,8 @@ struct CaptionConditioningOptions {
   double dropout_probability = 0.0;  // caption_dropout_probability: the empty caption's embedding instead
   uint64_t seed = 0;
   int batch_size = 16;  // prompts per encoder call while filling
+  // Prompts cached beside the captions: the validation prompts and the negative prompt of the samples.
+  std::vector<std::string> extra_prompts;
 
   // InputError naming the key for a missing text_encoder_path, a probability outside [0,1], an unknown
   // family or caption strategy. A dataset read from multidatabackend.json brings its own caption settings.
@@ -44,6 +46,8 @@ class CaptionConditioning {
   text::TextEmbedding batch(const std::vector<int64_t>& indices, int64_t step) const;
   // The empty caption's conditioning, (1,L,D): what dropout and unconditional samples use.
   const text::TextEmbedding& unconditional() const { return unconditional_; }
+  // Cached prompts (the captions, the empty one and extra_prompts) stacked: (B, L, D) ...
+  text::TextEmbedding embeddings(const std::vector<std::string>& prompts) const { return cache_->load_batch(prompts); }
   // The caption image `index` is given at `step` ("" when dropped).
   std::string caption_at(int64_t index, int64_t step) const;
 

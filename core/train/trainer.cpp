@@ -18,6 +18,7 @@
 #include "core/encoders/hub_repo.h"
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
+#include "core/train/family_conditioning.h"
 #include "core/train/fused_adamw.h"
 #include "core/train/progress_bar.h"
 #include "core/train/sample_grid.h"
@@ -63,6 +64,12 @@ Trainer::Trainer(nlohmann::json resolved_config, TrainerOptions options)
     : config_(std::move(resolved_config)), options_(options) {
   const std::string family = unsupported_family_message(config_);
   if (!family.empty()) throw InputError(family);
+  // A family run takes its encoders, VAE, objective and denoiser from its pipeline folder; the run's config
+  // records what they resolved to.
+  if (repa::config::is_pipeline_family(config_)) {
+    pipeline_ = repa::config::resolve_family_pipeline(config_);
+    config_ = repa::config::with_family_settings(config_, *pipeline_);
+  }
   try {
     setup();
   } catch (const StopRequested& e) {
@@ -173,11 +180,20 @@ void Trainer::setup() {
 
   throw_if_stop_requested("preparing the dataset");
   // Text-conditioned runs: captions → text-embedding cache; the text encoders are freed before training.
-  if (text_or(studio, "architecture", "sit") == "unet2d_condition")
-    captions_ = std::make_unique<CaptionConditioning>(
-        CaptionConditioningOptions::from_config(config_, data_.backend ? &*data_.backend : nullptr), data_,
-        [this](const std::string& level, const std::string& m) { report(level, m); });
   const int64_t resolution = integer_or(config_, "resolution", 256);
+  if (text_or(studio, "architecture", "sit") == "unet2d_condition" || pipeline_) {
+    auto options = CaptionConditioningOptions::from_config(config_, data_.backend ? &*data_.backend : nullptr);
+    if (pipeline_) {
+      // The prompts come from the captions, so they are known only once the captions are read.
+      const auto captions = data::read_captions(data_.folder, options.captions);
+      sample_prompts_ = validation_prompts(config_, captions);
+      options.extra_prompts = sample_prompts_;
+      options.extra_prompts.push_back(validation_negative_prompt(config_));
+    }
+    captions_ = std::make_unique<CaptionConditioning>(
+        std::move(options), data_, [this](const std::string& level, const std::string& m) { report(level, m); });
+  }
+  if (pipeline_ && pipeline_->family == "sdxl") time_ids_ = sdxl_time_ids(data_.folder, resolution);
   BackboneShape shape;
   shape.input_size = resolution / latent_space_->downsampling();
   shape.in_channels = latent_space_->channels();
@@ -187,11 +203,14 @@ void Trainer::setup() {
   backbone_->module().to(device_);
   backbone_->module().train();
   if (captions_) backbone_->set_unconditional_text(captions_->unconditional().at("hidden").to(device_));
+  if (pipeline_)
+    backbone_->set_prompt_table(prompt_table(*captions_, sample_prompts_, validation_negative_prompt(config_),
+                                             resolution, time_ids_.defined()));
   // A Hub repo id names the folder `repa-train fetch` filled; an unfetched one says the command.
   const std::string pretrained = encoders::resolve_model_source(
       text_or(config_, "pretrained_model_name_or_path", ""), "pretrained_model_name_or_path",
       text_or(config_, "model_family", ""));
-  if (!pretrained.empty()) {
+  if (!pretrained.empty() && !pipeline_) {
     if (!fs::exists(pretrained))
       throw InputError("pretrained_model_name_or_path '" + pretrained +
                        "' is not a file or folder here (the worker starts SiT/UNet runs from a local safetensors "
@@ -223,6 +242,12 @@ void Trainer::setup() {
   if (flag_or(config_, "use_ema", false))
     ema_ = std::make_unique<ExponentialMovingAverage>(averaged_module(), number_or(config_, "ema_decay", 0.9999));
   objective_ = std::make_unique<diffusion::Objective>(diffusion::Objective::from_json(config_));
+  // The family's training schedule is its scheduler's; SimpleTuner forces zero-terminal-SNR betas on SD 2.x.
+  if (pipeline_ && !objective_->is_flow())
+    objective_ = std::make_unique<diffusion::Objective>(
+        objective_->kind(), diffusion::VpSchedule::from_scheduler_config(
+                                pipeline_->scheduler, pipeline_->family == "sd2x" ||
+                                                          flag_or(config_, "rescale_betas_zero_snr", false)));
   timestep_sampler_ = diffusion::TimestepSampler::from_json(config_);
   loss_config_ = diffusion::LossConfig::from_json(config_);
 
@@ -361,7 +386,19 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
   const auto noised = objective_->noise(x0, noise, time);
   Conditioning conditioning;
   conditioning.labels = labels;
-  if (captions_) conditioning.text = captions_->batch(batch.indices, step_).at("hidden").to(device_);
+  if (captions_) {
+    const auto text = to_conditioning(captions_->batch(batch.indices, step_));
+    conditioning.text = text.text.to(device_);
+    if (text.pooled.defined()) conditioning.pooled = text.pooled.to(device_);
+    if (text.text_mask.defined()) conditioning.text_mask = text.text_mask.to(device_);
+    if (time_ids_.defined()) {
+      // SimpleTuner zeroes the size conditioning of a sample whose caption was dropped.
+      auto ids = time_ids_.index_select(0, torch::tensor(batch.indices, torch::kLong));
+      for (std::size_t i = 0; i < batch.indices.size(); ++i)
+        if (captions_->caption_at(batch.indices[i], step_).empty()) ids[static_cast<int64_t>(i)].zero_();
+      conditioning.time_ids = ids.to(device_);
+    }
+  }
   const auto out = backbone_->forward_conditioned(noised.x_t, noised.model_time, conditioning, alignment_->enabled());
   MicroBatchLosses losses;
   losses.diffusion = diffusion::diffusion_loss(loss_config_, *objective_, out.prediction, noised).loss;
@@ -455,7 +492,8 @@ std::string Trainer::write_samples() {
   module.eval();
   SampleGrid grid;
   try {
-    grid = draw_sample_grid(*backbone_, *latent_space_, *objective_, config_, data_.num_classes, device_);
+    const int64_t rows = sample_prompts_.empty() ? data_.num_classes : static_cast<int64_t>(sample_prompts_.size());
+    grid = draw_sample_grid(*backbone_, *latent_space_, *objective_, config_, rows, device_);
   } catch (...) {
     module.train();
     if (ema_) ema_->swap_into(averaged_module());
@@ -469,7 +507,8 @@ std::string Trainer::write_samples() {
   write_sample_grid(grid, path);
   nlohmann::json shown = nlohmann::json::array();
   for (int64_t label : grid.labels)
-    shown.push_back(data_.num_classes > 0 ? nlohmann::json(data_.folder.class_names.at(static_cast<std::size_t>(label)))
+    shown.push_back(!sample_prompts_.empty() ? nlohmann::json(sample_prompts_.at(static_cast<std::size_t>(label)))
+                    : data_.num_classes > 0 ? nlohmann::json(data_.folder.class_names.at(static_cast<std::size_t>(label)))
                                           : nlohmann::json(nullptr));
   events_.emit("sample", {{"step", step_},
                           {"path", path},

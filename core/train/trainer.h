@@ -20,6 +20,7 @@
 #include "core/train/backbone.h"
 #include "core/train/caption_conditioning.h"
 #include "core/train/ema.h"
+#include "core/config/family_pipeline.h"
 #include "core/train/event_sink.h"
 #include "core/train/latent_space.h"
 #include "core/train/lora_training.h"
@@ -98,6 +99,9 @@ class Trainer {
   std::string teacher_description_;
   TrainingData data_;
   std::unique_ptr<CaptionConditioning> captions_;  // captions → text-embedding cache → the step
+  std::optional<repa::config::FamilyPipeline> pipeline_;          // text-to-image family runs: the diffusers pipeline folder
+  torch::Tensor time_ids_;                          // SDXL: (N, 6) per image
+  std::vector<std::string> sample_prompts_;         // text runs: what each sample label stands for
   std::unique_ptr<data::BatchLoader> loader_;
   std::unique_ptr<Backbone> backbone_;
   std::unique_ptr<Alignment> alignment_;

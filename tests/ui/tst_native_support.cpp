@@ -2,6 +2,7 @@
 // menu, explained under Model Family with an export button, Start disabled with the reason; and a worker
 // that exits with code 2 (bad config) is never offered Resume.
 #include <QAction>
+#include <QDir>
 #include <QApplication>
 #include <QFileDialog>
 #include <QLabel>
@@ -30,22 +31,22 @@ class NativeSupportTest : public QObject {
   void family_presets_are_marked_and_cannot_start() {
     MainWindow window;
     window.show();
-    QAction* sdxl = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_sdxl"));
+    QAction* sdxl = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_hidream"));
     QAction* flux = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_flux"));
     QAction* demo = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_demo"));
     QVERIFY(sdxl && flux && demo);
-    QCOMPARE(sdxl->text(), QStringLiteral("sdxl") + repa::ui::export_only_preset_suffix());
+    QCOMPARE(sdxl->text(), QStringLiteral("hidream") + repa::ui::export_only_preset_suffix());
     QVERIFY(flux->text().endsWith(repa::ui::export_only_preset_suffix()));
     QCOMPARE(demo->text(), QStringLiteral("demo"));  // trains here
-    QVERIFY(sdxl->toolTip().contains(QStringLiteral("does not train it yet")));
+    QVERIFY(sdxl->toolTip().contains(QStringLiteral("Llama-3.1-8B text encoder")));
 
     auto* banner = window.native_support()->banner();
     sdxl->trigger();  // the menu entry itself (a fresh document: nothing to save)
-    QCOMPARE(window.settings()->form()->config()["model_family"], nlohmann::json("sdxl"));
+    QCOMPARE(window.settings()->form()->config()["model_family"], nlohmann::json("hidream"));
     QVERIFY(!window.start_action()->isEnabled());
-    QVERIFY2(window.start_action()->toolTip().contains(QStringLiteral("model_family 'sdxl'")),
+    QVERIFY2(window.start_action()->toolTip().contains(QStringLiteral("model_family 'hidream'")),
              qPrintable(window.start_action()->toolTip()));
-    QVERIFY(window.statusBar()->currentMessage().startsWith(QStringLiteral("Start is off: model_family 'sdxl'")));
+    QVERIFY(window.statusBar()->currentMessage().startsWith(QStringLiteral("Start is off: model_family 'hidream'")));
     QVERIFY(!window.start_run());
     QVERIFY(!window.controller()->is_active());
     // The reason sits in the Model tab, under Model Family.
@@ -80,6 +81,28 @@ class NativeSupportTest : public QObject {
     QVERIFY(window.start_action()->isEnabled());
     QVERIFY(banner->isHidden());
     QVERIFY(window.statusBar()->currentMessage().isEmpty());
+  }
+
+  void a_family_trained_here_says_before_start_what_folder_it_needs() {
+    MainWindow window;
+    window.show();
+    QAction* sdxl = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_sdxl"));
+    QVERIFY(sdxl);
+    QCOMPARE(sdxl->text(), QStringLiteral("sdxl"));  // trains here
+    sdxl->trigger();
+    QVERIFY(!window.start_action()->isEnabled());
+    auto* text = window.native_support()->banner()->findChild<QLabel*>(QStringLiteral("nativeSupportText"));
+    QVERIFY2(text->text().contains(QStringLiteral("repa-train fetch stabilityai/stable-diffusion-xl-base-1.0")),
+             qPrintable(text->text()));
+    QVERIFY(text->text().contains(QStringLiteral("Before Start")));
+    QVERIFY(window.native_support()->export_button()->isHidden());
+    // A folder with the family's components turns Start on.
+    QTemporaryDir pipe;
+    for (const char* sub : {"unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2"})
+      QVERIFY(QDir(pipe.path()).mkpath(QString::fromLatin1(sub)));
+    window.settings()->form()->set_value("pretrained_model_name_or_path", pipe.path().toStdString());
+    window.settings()->form()->set_value("pretrained_vae_model_name_or_path", "");
+    QVERIFY2(window.start_action()->isEnabled(), qPrintable(text->text()));
   }
 
   void a_bad_config_exit_offers_no_resume() {

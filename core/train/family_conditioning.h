@@ -1,0 +1,42 @@
+// The per-step and per-sample conditioning of the text-to-image family runs, beyond the caption's embedding:
+// SDXL's time_ids per image (from the image's size and its centre crop, as SimpleTuner computes them from its
+// intermediary size and crop coordinates), and the validation prompts' table the samples are drawn with.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/data/image_folder.h"
+#include "core/text/text_conditioning.h"
+#include "core/train/backbone.h"
+
+namespace repa::train {
+
+class CaptionConditioning;
+
+// (N, 6) fp32 time_ids of every image of `folder` at `resolution`: resized height and width (the size the crop is
+// cut from), crop top and left, target height and width. Reads only the image headers.
+torch::Tensor sdxl_time_ids(const data::ImageFolder& folder, int64_t resolution);
+
+// The time_ids of a generated sample: (resolution, resolution, 0, 0, resolution, resolution).
+torch::Tensor default_time_ids(int64_t resolution, int64_t rows);
+
+// Stacked cached embeddings as the backbones take them.
+Conditioning to_conditioning(const text::TextEmbedding& embedding);
+
+// The prompts samples are drawn with: validation_prompt (one prompt, or a JSON list of prompts) and
+// studio.validation_prompts; without any, up to four distinct captions of the dataset (`captions`).
+std::vector<std::string> validation_prompts(const nlohmann::json& config,
+                                            const std::vector<std::vector<std::string>>& captions);
+// validation_negative_prompt (SimpleTuner's default "blurry, cropped, ugly").
+std::string validation_negative_prompt(const nlohmann::json& config);
+
+// Rows 0..P-1 the prompts, row P the negative prompt, each from the run's text cache; time_ids as a sample's
+// when `with_time_ids`.
+Conditioning prompt_table(const CaptionConditioning& captions, const std::vector<std::string>& prompts,
+                          const std::string& negative, int64_t resolution, bool with_time_ids);
+
+}  // namespace repa::train

@@ -1,0 +1,218 @@
+// SD 1.x, SD 2.x and SDXL trained from diffusers pipeline folders (tiny random ones in the real layout): the
+// family decides the text conditioning, the VAE and its scaling, the objective and the schedule; SDXL's UNet gets
+// the pooled embedding and per-image time_ids; the loss falls, resume is exact, samples are drawn from prompts;
+// a folder of the wrong family, a missing component and a family without its encoder are named.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/base/error.h"
+#include "core/config/native_training.h"
+#include "core/data/center_crop.h"
+#include "core/data/demo_dataset.h"
+#include "core/train/family_conditioning.h"
+#include "core/config/family_pipeline.h"
+#include "core/train/tiny_pipeline.h"
+#include "core/train/trainer.h"
+#include "tests/test_support.h"
+
+using namespace repa;
+using namespace repa::train;
+using repa::config::pipeline_folder_problem;
+namespace fs = std::filesystem;
+using repa::test::contains;
+using repa::test::error_of;
+
+namespace {
+
+nlohmann::json family_config(const test::ScratchDir& dir, const std::string& family, const std::string& name,
+                             int64_t steps) {
+  return {{"model_family", family},
+          {"pretrained_model_name_or_path", dir.file(family)},
+          {"output_dir", dir.file("runs")},
+          {"resolution", 32},
+          {"max_train_steps", steps},
+          {"train_batch_size", 4},
+          {"learning_rate", 1e-3},
+          {"lr_scheduler", "constant"},
+          {"seed", 5},
+          {"max_grad_norm", 1.0},
+          {"validation_step_interval", 0},
+          {"validation_num_inference_steps", 2},
+          {"validation_prompt", "a large red disc in the upper left, on a dark background"},
+          {"caption_strategy", "textfile"},
+          {"urepa_enabled", true},
+          {"urepa_model", "dinov2_vits14"},
+          {"urepa_encoder_image_size", 28},
+          {"studio",
+           {{"dataset_dir", dir.file("data")},
+            {"class_labels", false},
+            {"run_name", name},
+            {"encoder_random_init", true},
+            {"device", "cpu"},
+            {"num_workers", 0}}}};
+}
+
+std::vector<nlohmann::json> events_of(const std::string& run_dir, const std::string& type) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(run_dir + "/events.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto e = nlohmann::json::parse(line);
+    if (e.value("type", "") == type) out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<double> losses_of(const std::string& run_dir) {
+  std::vector<double> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
+  return out;
+}
+
+double mean(const std::vector<double>& v, std::size_t begin, std::size_t end) {
+  double sum = 0.0;
+  for (std::size_t i = begin; i < end; ++i) sum += v[i];
+  return sum / static_cast<double>(end - begin);
+}
+
+struct Setup {
+  test::ScratchDir dir;
+  explicit Setup(const std::string& family) {
+    data::generate_demo_dataset(dir.file("data"), {2, 48, 3});  // 12 captioned images, not square-cropped yet
+    write_tiny_sd_pipeline(dir.file(family), family, test::fixture_path("tokenizers/clip"), 21);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the SD families train natively; the other families name what they lack") {
+  for (const char* family : {"sd1x", "sd2x", "sdxl"})
+    CHECK(config::native_training_blocker({{"model_family", family}}).empty());
+  CHECK(contains(config::native_training_blocker({{"model_family", "kolors"}}), "ChatGLM3"));
+  CHECK(contains(config::native_training_blocker({{"model_family", "flux2"}}), "Mistral"));
+  // Before Start: no folder, an unfetched Hub repo, a folder without the family's components.
+  CHECK(contains(pipeline_folder_problem({{"model_family", "sdxl"}}),
+                 "repa-train fetch stabilityai/stable-diffusion-xl-base-1.0 --family sdxl"));
+  test::ScratchDir dir;
+  fs::create_directories(dir.file("half/unet"));
+  fs::create_directories(dir.file("half/vae"));
+  CHECK(contains(pipeline_folder_problem({{"model_family", "sdxl"}, {"pretrained_model_name_or_path", dir.file("half")}}),
+                 "lacks text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/ for model_family 'sdxl'"));
+}
+
+TEST_CASE("sd1x: CLIP-L last state, epsilon on scaled-linear betas, U-REPA on the mid block; loss falls") {
+  torch::set_num_threads(1);
+  Setup s("sd1x");
+  auto config = family_config(s.dir, "sd1x", "sd1x", 24);
+  config["validation_step_interval"] = 24;
+  Trainer trainer(config);
+  CHECK(contains(trainer.backbone().describe(), "sd1x UNet2DConditionModel"));
+  CHECK(contains(trainer.backbone().describe(), "U-REPA on the mid block"));
+  CHECK(trainer.backbone().tap_width() == 32);
+  CHECK(trainer.captions()->width() == 32);
+  REQUIRE(trainer.run() == 0);
+  const auto run = trainer.run_directory().path();
+  const auto written = nlohmann::json::parse(std::ifstream(run + "/config.json"));
+  CHECK(written["studio"]["objective"] == "vp_epsilon");
+  CHECK(written["studio"]["text_conditioning"] == "sd1x");
+  CHECK(written["studio"]["vae_path"] == s.dir.file("sd1x") + "/vae");
+  const auto losses = losses_of(run);
+  REQUIRE(losses.size() == 24);
+  INFO("first " << mean(losses, 0, 4) << " last " << mean(losses, 20, 24));
+  CHECK(mean(losses, 20, 24) < mean(losses, 0, 4));
+  const auto samples = events_of(run, "sample");
+  REQUIRE(samples.size() == 1);
+  CHECK(samples[0]["classes"][0] == "a large red disc in the upper left, on a dark background");
+  CHECK(fs::exists(samples[0]["path"].get<std::string>()));
+}
+
+TEST_CASE("sdxl: pooled text and per-image time_ids reach the UNet; resume reproduces the losses") {
+  torch::set_num_threads(1);
+  Setup s("sdxl");
+  // time_ids: the size the centre crop is cut from, its corner, the target. A 96x48 image at 32 px: halved once
+  // to 48x24, resized to 64x32, cut at top 16.
+  const auto g = data::adm_center_crop_geometry(48, 96, 32);
+  CHECK(g.resized_width == 32);
+  CHECK(g.resized_height == 64);
+  CHECK(g.top == 16);
+  CHECK(g.left == 0);
+
+  auto config = family_config(s.dir, "sdxl", "xl", 6);
+  config["checkpoint_step_interval"] = 3;
+  config["caption_dropout_probability"] = 0.3;
+  {
+    Trainer trainer(config);
+    CHECK(contains(trainer.backbone().describe(), "pooled text + time_ids"));
+    CHECK(trainer.captions()->width() == 48);  // 16 + 32, the two encoders side by side
+    REQUIRE(trainer.run() == 0);
+  }
+  const auto full = losses_of(s.dir.file("runs/xl"));
+  REQUIRE(full.size() == 6);
+  auto again = family_config(s.dir, "sdxl", "xl-resumed", 6);
+  again["checkpoint_step_interval"] = 3;
+  again["caption_dropout_probability"] = 0.3;
+  again["resume_from_checkpoint"] = s.dir.file("runs/xl/checkpoints/checkpoint-3");
+  again["studio"]["run_name"] = "xl";
+  fs::rename(s.dir.file("runs/xl/metrics.jsonl"), s.dir.file("full-metrics.jsonl"));
+  {
+    Trainer resumed(again);
+    REQUIRE(resumed.run() == 0);
+  }
+  const auto tail = losses_of(s.dir.file("runs/xl"));
+  REQUIRE(tail.size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK(tail[static_cast<std::size_t>(i)] == doctest::Approx(full[3 + i]).epsilon(1e-5));
+
+  // The pooled embedding and time_ids change the prediction.
+  Trainer probe(family_config(s.dir, "sdxl", "probe", 1));
+  torch::NoGradGuard no_grad;
+  probe.backbone().module().eval();
+  auto c = to_conditioning(probe.captions()->embeddings({"a large red disc in the upper left, on a dark background"}));
+  c.time_ids = default_time_ids(32, 1);
+  const auto x = torch::randn({1, 4, 16, 16});
+  const auto t = torch::full({1}, 500.0);
+  const auto a = probe.backbone().forward_conditioned(x, t, c, false).prediction;
+  auto moved = c;
+  moved.time_ids = torch::tensor({{64.0f, 32.0f, 16.0f, 0.0f, 32.0f, 32.0f}});
+  const auto b = probe.backbone().forward_conditioned(x, t, moved, false).prediction;
+  CHECK((a - b).abs().max().item<double>() > 1e-6);
+}
+
+TEST_CASE("sd2x: v-prediction on zero-terminal-SNR betas, as SimpleTuner forces for SD 2.x") {
+  torch::set_num_threads(1);
+  Setup s("sd2x");
+  Trainer trainer(family_config(s.dir, "sd2x", "v", 2));
+  REQUIRE(trainer.run() == 0);
+  const auto written = nlohmann::json::parse(std::ifstream(s.dir.file("runs/v/config.json")));
+  CHECK(written["studio"]["objective"] == "vp_v");
+  const auto schedule = diffusion::VpSchedule::from_scheduler_config({}, true);
+  CHECK(schedule.alphas_cumprod[-1].item<double>() == doctest::Approx(0.0).epsilon(1e-12));
+  const auto plain = diffusion::VpSchedule::scaled_linear();
+  CHECK(schedule.alphas_cumprod[0].item<double>() == doctest::Approx(plain.alphas_cumprod[0].item<double>()));
+  // prediction_type overrides the family's objective.
+  auto eps = family_config(s.dir, "sd2x", "eps", 1);
+  eps["prediction_type"] = "epsilon";
+  Trainer override(eps);
+  const auto w = nlohmann::json::parse(std::ifstream(s.dir.file("runs/eps/config.json")));
+  CHECK(w["studio"]["objective"] == "vp_epsilon");
+}
+
+TEST_CASE("a pipeline of the wrong family or with a foreign VAE is named before training") {
+  Setup s("sdxl");
+  auto config = family_config(s.dir, "sd1x", "wrong", 1);
+  config["pretrained_model_name_or_path"] = s.dir.file("sdxl");
+  CHECK(contains(error_of([&] { Trainer t(config); }), "is sdxl-shaped"));
+  CHECK(contains(error_of([&] { Trainer t(config); }), "model_family is sd1x"));
+  // A VAE with 16 latent channels under an SDXL UNet.
+  write_tiny_vae(s.dir.file("vae16"), 16, 3);
+  auto foreign = family_config(s.dir, "sdxl", "vae", 1);
+  foreign["pretrained_vae_model_name_or_path"] = s.dir.file("vae16");
+  CHECK(contains(error_of([&] { Trainer t(foreign); }), "takes 4-channel latents, the VAE gives 16 channels"));
+  // Missing tokenizer files are named.
+  fs::remove(s.dir.file("sdxl/tokenizer_2/merges.txt"));
+  CHECK(contains(error_of([&] { Trainer t(family_config(s.dir, "sdxl", "tok", 1)); }), "merges.txt"));
+}
