@@ -249,6 +249,10 @@ void Trainer::setup() {
                                 pipeline_->scheduler, pipeline_->family == "sd2x" ||
                                                           flag_or(config_, "rescale_betas_zero_snr", false)));
   timestep_sampler_ = diffusion::TimestepSampler::from_json(config_);
+  // Flow families draw their sigmas as SimpleTuner does (flow_* options, the scheduler's resolution shift).
+  if (pipeline_ && objective_->is_flow())
+    flow_sigmas_ = diffusion::FlowSigmaSampler::from_config(
+        config_, diffusion::FlowShiftSettings::from_scheduler_config(pipeline_->scheduler));
   loss_config_ = diffusion::LossConfig::from_json(config_);
 
   data::BatchLoaderOptions loader;
@@ -382,7 +386,8 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
     teacher = teacher.to(device_, torch::kFloat32);
   }
   const auto noise = torch::randn_like(x0);
-  const auto time = objective_->sample_time(timestep_sampler_, n, device_);
+  const auto time = flow_sigmas_ ? flow_sigmas_->sample(n, x0.size(-2), x0.size(-1), device_)
+                                 : objective_->sample_time(timestep_sampler_, n, device_);
   const auto noised = objective_->noise(x0, noise, time);
   Conditioning conditioning;
   conditioning.labels = labels;

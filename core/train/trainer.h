@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/data/batch_loader.h"
+#include "core/diffusion/flow_sigmas.h"
 #include "core/diffusion/loss.h"
 #include "core/diffusion/objective.h"
 #include "core/encoders/teacher.h"
@@ -110,6 +111,7 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<diffusion::Objective> objective_;
   diffusion::TimestepSampler timestep_sampler_;
+  std::optional<diffusion::FlowSigmaSampler> flow_sigmas_;  // flow families: SimpleTuner's sigma sampling and shift
   diffusion::LossConfig loss_config_;
   LrSchedule lr_schedule_;
   std::vector<torch::Tensor> trainable_;
