@@ -1,5 +1,6 @@
 #include "core/train/distributed.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -396,6 +397,60 @@ void DataParallel::main_first(const std::string& what, const std::function<void(
     rethrow_named("waiting for rank 0 " + what, e);
   }
   work();
+}
+
+std::string DataParallel::share_from_main(const std::string& key, const std::string& value) {
+  const std::string store_key = "repa/shared/" + key;
+  try {
+    if (env_.rank == 0) {
+      impl_->store->set(store_key, bytes_of(value));
+      return value;
+    }
+    impl_->store->wait({store_key}, options_.timeout);
+    return text_of(impl_->store->get(store_key));
+  } catch (const std::exception& e) {
+    rethrow_named("receiving " + key + " from rank 0", e);
+  }
+}
+
+bool DataParallel::stop_together(int64_t step, bool stop_here) {
+  const std::string key = "repa/control/" + std::to_string(step);
+  try {
+    if (env_.rank == 0) {
+      const bool stop = stop_here || impl_->store->check({"repa/stop_request"});
+      impl_->store->set(key, bytes_of(stop ? "stop" : "go"));
+      // Decisions are read once; two steps back no rank can still be waiting for one.
+      if (step >= 2) impl_->store->deleteKey("repa/control/" + std::to_string(step - 2));
+      return stop;
+    }
+    if (stop_here && !impl_->store->check({"repa/stop_request"}))
+      impl_->store->set("repa/stop_request", bytes_of(std::to_string(env_.rank)));
+    // Waits in slices so a rank 0 paused for hours never trips the store's own timeout.
+    while (true) {
+      try {
+        impl_->store->wait({key}, std::chrono::seconds(30));
+        break;
+      } catch (const std::exception& e) {
+        if (!impl_->store->check({key}) && std::string(e.what()).find("imeout") != std::string::npos) continue;
+        throw;
+      }
+    }
+    return text_of(impl_->store->get(key)) == "stop";
+  } catch (const std::exception& e) {
+    rethrow_named("agreeing on step " + std::to_string(step + 1), e);
+  }
+}
+
+void DataParallel::broadcast_cpu_generator() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  torch::Tensor state;
+  {
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    state = generator.get_state();
+  }
+  broadcast_from_main({state});
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
 }
 
 int free_local_port() {

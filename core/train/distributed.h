@@ -71,6 +71,17 @@ class DataParallel {
   bool any(bool flag);
   void barrier();
 
+  // Rank 0's `value` on every rank (the run folder's name, the checkpoint to resume), through the store.
+  std::string share_from_main(const std::string& key, const std::string& value);
+
+  // Whether the run stops before `step`: rank 0 decides (its commands, any rank's signal) and publishes
+  // the decision in the store; the others wait for it without a deadline, so a paused rank 0 holds them
+  // while their heartbeats go on.
+  bool stop_together(int64_t step, bool stop_here);
+
+  // Rank 0's CPU random generator state on every rank (set-up may have drawn differently per rank).
+  void broadcast_cpu_generator();
+
   // Runs `work` on rank 0 first (filling caches), then on the other ranks, which wait in the store without
   // a collective timeout (a cache may take hours) but stop when rank 0 fails or dies.
   void main_first(const std::string& what, const std::function<void()>& work);

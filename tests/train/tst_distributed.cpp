@@ -312,3 +312,25 @@ TEST_CASE("no process at the master's port: joining fails within the timeout and
                              "rank 1 of 2 could not join the run at 127.0.0.1:" + std::to_string(env.master_port)));
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
 }
+
+TEST_CASE("rank 0 shares the run folder, the random state, and when to stop; any rank may ask to stop") {
+  const auto codes = run_ranks(2, [](const DistributedEnv& env) {
+    DataParallel group(env, quick());
+    const auto folder = group.share_from_main("run_dir", env.rank == 0 ? "runs/a" : "runs/other");
+    if (folder != "runs/a") return 30;
+    torch::manual_seed(static_cast<uint64_t>(env.rank));  // set-up drew differently per rank
+    group.broadcast_cpu_generator();
+    auto draw = torch::randn({4});
+    torch::manual_seed(0);
+    if (!torch::equal(draw, torch::randn({4}))) return 31;
+    for (int64_t step = 0; step < 6; ++step) {
+      // Rank 1 is signalled before step 3: rank 0 may have published step 3 already, so both stop before the
+      // same step, 3 or 4. The barrier stands for a step's gradient all-reduce.
+      if (group.stop_together(step, env.rank == 1 && step >= 3)) return 40 + static_cast<int>(step);
+      group.barrier();
+    }
+    return 0;
+  });
+  CHECK(codes[0] == codes[1]);
+  CHECK((codes[0] == 43 || codes[0] == 44));
+}
