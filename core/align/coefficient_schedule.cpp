@@ -109,6 +109,7 @@ bool CoefficientSchedule::cutoff_conditions_hold(int64_t step) const {
 }
 
 double CoefficientSchedule::weight(int64_t step, std::optional<double> similarity) {
+  if (similarity && across_ranks_) similarity = across_ranks_(*similarity);
   if (similarity) {
     similarity_ema_ = similarity_ema_ ? config_.similarity_ema_decay * *similarity_ema_ +
                                             (1.0 - config_.similarity_ema_decay) * *similarity

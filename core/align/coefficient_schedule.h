@@ -3,6 +3,7 @@
 // (REPA) and urepa_* (U-REPA) keys.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -56,6 +57,10 @@ class CoefficientSchedule {
   std::optional<double> similarity_ema() const { return similarity_ema_; }
   const ScheduleConfig& config() const { return config_; }
 
+  // Data parallelism: the similarity a step folds in becomes its mean over the ranks (so every rank's EMA and
+  // cut-off stay the same, as with one process and the whole batch).
+  void set_similarity_mean(std::function<double(double)> across_ranks) { across_ranks_ = std::move(across_ranks); }
+
   // The mutable part (similarity EMA, latched cut-off), to save with a checkpoint and restore on resume.
   nlohmann::json state() const;
   void load_state(const nlohmann::json& state);
@@ -66,6 +71,7 @@ class CoefficientSchedule {
   ScheduleConfig config_;
   std::optional<double> similarity_ema_;
   bool cutoff_triggered_ = false;
+  std::function<double(double)> across_ranks_;
 };
 
 }  // namespace repa::align

@@ -28,6 +28,11 @@ Alignment::Alignment(const nlohmann::json& config, const std::string& architectu
   }
 }
 
+void Alignment::set_similarity_mean(const std::function<double(double)>& across_ranks) {
+  if (repa_) repa_->schedule().set_similarity_mean(across_ranks);
+  if (urepa_) urepa_->schedule().set_similarity_mean(across_ranks);
+}
+
 align::AlignmentOutput Alignment::compute(const torch::Tensor& tapped, const torch::Tensor& teacher, int64_t step) {
   if (repa_) return repa_->compute(tapped, {teacher}, step);
   if (urepa_) return urepa_->compute(tapped, {teacher}, step);

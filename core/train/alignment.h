@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,9 @@ class Alignment {
   align::AlignmentOutput compute(const torch::Tensor& tapped, const torch::Tensor& teacher, int64_t step);
   // What the planned schedule gives at `step` (for the log and the first metrics).
   double planned_weight(int64_t step) const;
+
+  // Data parallelism: the schedule folds in the similarity's mean over the ranks (CoefficientSchedule).
+  void set_similarity_mean(const std::function<double(double)>& across_ranks);
 
   torch::nn::Module* projectors();  // nullptr when off
   std::vector<torch::Tensor> parameters();
