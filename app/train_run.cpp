@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "app/local_launch.h"
 #include "app/train_commands.h"
 #include "core/base/bounded_json.h"
 #include "core/base/error.h"
@@ -43,7 +44,8 @@ void print_run_help() {
       "during set-up (dataset, caches, weights) they stop at once and write nothing.\n"
       "A run whose estimated step memory exceeds the machine's available memory is refused (exit 2) unless\n"
       "studio.skip_memory_check is true.\n"
-      "resume_from_checkpoint=latest (or a checkpoint folder) continues a run where it stopped.\n");
+      "resume_from_checkpoint=latest (or a checkpoint folder) continues a run where it stopped.\n"
+      "  --nproc-per-node N  data-parallel: N local processes (or studio.num_processes; docs/distributed.md)\n");
 }
 
 bool runs_on_cpu(const nlohmann::json& config) {
@@ -162,9 +164,11 @@ int run_command(const Args& args) {
       print_run_help();
       return 0;
     }
+  Args run_args = args;  // --nproc-per-node N: this process launches the ranks (app/local_launch.h)
+  if (const auto launch = local_launch_for_run(run_args)) return launch_local_processes(*launch);
   std::string events_mode;
   train::TrainerOptions options;
-  const auto config = resolve_run_config(args, &events_mode, &options.config_warnings);
+  const auto config = resolve_run_config(run_args, &events_mode, &options.config_warnings);
   if (!events_mode.empty() && events_mode != "stdio")
     throw InputError("--events '" + events_mode + "' is unknown (the only stream is 'stdio')");
   options.events_to_stdout = events_mode == "stdio";

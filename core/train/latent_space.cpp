@@ -60,6 +60,12 @@ torch::Tensor LatentSpace::model_input(const torch::Tensor& mean, const torch::T
   return (mean + std * torch::randn_like(mean) - shift_) * scale_;
 }
 
+torch::Tensor LatentSpace::model_input(const torch::Tensor& mean, const torch::Tensor& std,
+                                       const torch::Tensor& noise) const {
+  if (!vae_) return mean;
+  return (mean + std * noise - shift_) * scale_;
+}
+
 torch::Tensor LatentSpace::to_pixels(const torch::Tensor& model_space) {
   torch::NoGradGuard no_grad;
   if (!vae_) return model_space;

@@ -31,6 +31,8 @@ class LatentSpace {
   data::TensorMap encode(const torch::Tensor& pixels);
   // The model's input: (mean + std·ε − shift) · scale; in pixel space `mean` are the pixels themselves.
   torch::Tensor model_input(const torch::Tensor& mean, const torch::Tensor& std) const;
+  // The same with ε given (data parallelism draws it for the global batch and passes each rank its rows).
+  torch::Tensor model_input(const torch::Tensor& mean, const torch::Tensor& std, const torch::Tensor& noise) const;
   // Back to pixels in [-1,1] for sample grids.
   torch::Tensor to_pixels(const torch::Tensor& model_space);
   // What the VAE makes of pixels in [-1,1]: decode(posterior mean), not clamped (studio.teacher_input

@@ -20,6 +20,7 @@
 #include "core/train/config_values.h"
 #include "core/train/family_conditioning.h"
 #include "core/train/fused_adamw.h"
+#include "core/nn/embeddings.h"
 #include "core/train/progress_bar.h"
 #include "core/train/sample_grid.h"
 
@@ -83,6 +84,7 @@ Trainer::Trainer(nlohmann::json resolved_config, TrainerOptions options)
     throw;
   } catch (const std::exception& e) {
     // A run folder that exists already says why the run never started.
+    if (parallel_ && !dynamic_cast<const DistributedError*>(&e)) parallel_->report_failure(e.what());
     if (run_dir_) {
       events_.emit("error", {{"message", e.what()}, {"step", step_}, {"last_checkpoint", last_checkpoint_}});
       set_state("failed");
@@ -125,6 +127,13 @@ void Trainer::setup() {
   random_flip_ = flag_or(studio, "random_flip", false);
   const uint64_t seed = static_cast<uint64_t>(integer_or(config_, "seed", 0));
   torch::manual_seed(seed);
+  // Data parallelism (RANK/WORLD_SIZE from --nproc-per-node, torchrun or SLURM): meet the other ranks first.
+  if (const auto env = DistributedEnv::from_environment(); env.enabled()) {
+    DistributedOptions distributed;
+    distributed.timeout = std::chrono::seconds(std::max<int64_t>(5, integer_or(studio, "distributed_timeout", 300)));
+    distributed.cuda = device_.is_cuda();
+    parallel_ = std::make_unique<DataParallel>(env, distributed);
+  }
 
   // The run folder: a resumed checkpoint's own run unless the config names one.
   std::string run_path = run_directory_for(config_);
@@ -133,22 +142,25 @@ void Trainer::setup() {
     if (auto checkpoint = resolve_resume(resume_value, resume_value))
       run_path = fs::path(*checkpoint).parent_path().parent_path().string();
   }
+  // Rank 0 names and owns the run folder; the other ranks keep their own log and status under its ranks/.
+  main_run_path_ = parallel_ ? parallel_->share_from_main("run_dir", run_path) : run_path;
+  if (!is_main_rank()) run_path = main_run_path_ + "/ranks/rank-" + std::to_string(parallel_->rank());
   run_dir_ = std::make_unique<RunDirectory>(run_path);
   events_.open_run_directory(run_dir_->path());
-  events_.set_stdout(options_.events_to_stdout);
+  events_.set_stdout(options_.events_to_stdout && is_main_rank());
   events_.add_listener([this](const nlohmann::json& e) {
     const std::string type = e.value("type", "");
     if (type == "log") run_dir_->append_log(e.value("level", "info") + ": " + e.value("message", ""));
     if (type == "error") run_dir_->append_log("error: " + e.value("message", ""));
   });
-  if (options_.progress_bar) {
+  if (options_.progress_bar && is_main_rank()) {
     auto bar = std::make_shared<ProgressBar>(max_steps_);
     events_.add_listener([bar](const nlohmann::json& e) { bar->on_event(e); });
   }
   run_dir_->write_config(config_);
   for (const auto& note : run_dir_->take_notes()) report("warning", note);
   set_state("starting");
-  if (options_.command_fd >= 0)
+  if (options_.command_fd >= 0 && is_main_rank())
     control_.listen(options_.command_fd, [this](const std::string& error) { report("warning", error); });
   if (options_.handle_signals) control_.install_signal_handlers();
 
@@ -169,8 +181,15 @@ void Trainer::setup() {
     }
   }
   throw_if_stop_requested("loading the teacher");
-  data_ = prepare_training_data(teacher_ ? teacher_config(config_) : config_, *latent_space_, teacher_.get(),
-                                [this](const std::string& level, const std::string& m) { report(level, m); });
+  // Caches are filled once: rank 0 first, then the other ranks find them full.
+  const auto prepare_data = [&] {
+    data_ = prepare_training_data(teacher_ ? teacher_config(config_) : config_, *latent_space_, teacher_.get(),
+                                  [this](const std::string& level, const std::string& m) { report(level, m); });
+  };
+  if (parallel_)
+    parallel_->main_first("filling the latent and teacher caches", prepare_data);
+  else
+    prepare_data();
   // SimpleTuner's decode-only mode: every latent and teacher token is cached now, only sampling decodes.
   if (teacher_ && teacher_input.input == TeacherInput::VaeDecode && teacher_input.drop_vae_encoder) {
     latent_space_->drop_encoder();
@@ -190,8 +209,14 @@ void Trainer::setup() {
       options.extra_prompts = sample_prompts_;
       options.extra_prompts.push_back(validation_negative_prompt(config_));
     }
-    captions_ = std::make_unique<CaptionConditioning>(
-        std::move(options), data_, [this](const std::string& level, const std::string& m) { report(level, m); });
+    const auto prepare_captions = [&] {
+      captions_ = std::make_unique<CaptionConditioning>(
+          std::move(options), data_, [this](const std::string& level, const std::string& m) { report(level, m); });
+    };
+    if (parallel_)
+      parallel_->main_first("filling the text-embedding cache", prepare_captions);
+    else
+      prepare_captions();
   }
   if (pipeline_ && pipeline_->family == "sdxl") time_ids_ = sdxl_time_ids(data_.folder, resolution);
   BackboneShape shape;
@@ -261,6 +286,8 @@ void Trainer::setup() {
   loader.load_pixels = latent_space_->is_pixel_space();
   loader.random_flip = random_flip_;
   loader.seed = seed;
+  loader.rank = parallel_ ? parallel_->rank() : 0;
+  loader.world_size = static_cast<int>(world_size());
   loader.threads = static_cast<int>(std::max<int64_t>(0, integer_or(studio, "num_workers", 2)));
   if (data_.latents) loader.caches.push_back(data_.latents.get());
   if (data_.tokens) loader.caches.push_back(data_.tokens.get());
@@ -268,10 +295,38 @@ void Trainer::setup() {
 
   throw_if_stop_requested("building the model");
   std::string resumed_from;
-  if (auto checkpoint = resolve_resume(resume_value, run_dir_->checkpoints(),
-                                       [this](const std::string& note) { report("warning", note); })) {
+  auto checkpoint = resolve_resume(resume_value, main_run_path_ + "/checkpoints",
+                                   [this](const std::string& note) { report("warning", note); });
+  if (parallel_) {  // every rank resumes from the checkpoint rank 0 chose
+    const auto chosen = parallel_->share_from_main("resume", checkpoint.value_or(""));
+    checkpoint = chosen.empty() ? std::nullopt : std::optional<std::string>(chosen);
+  }
+  if (checkpoint) {
     resume(*checkpoint);
     resumed_from = *checkpoint;
+  }
+  if (parallel_) {
+    // Identical starting state everywhere: rank 0's weights, projector, EMA and random generator.
+    std::vector<torch::Tensor> state = backbone_->module().parameters();
+    for (const auto& b : backbone_->module().buffers()) state.push_back(b);
+    if (auto* projectors = alignment_->projectors())
+      for (const auto& p : projectors->parameters()) state.push_back(p);
+    if (ema_)
+      for (const auto& named : ema_->named_tensors()) state.push_back(named.second);
+    parallel_->broadcast_from_main(state);
+    parallel_->broadcast_cpu_generator();
+    gradient_buckets_ = std::make_unique<GradientBuckets>(*parallel_, trainable_);
+    alignment_->set_similarity_mean([this](double similarity) { return parallel_->average({similarity})[0]; });
+    // SiT's class dropout draws inside the model for the local rows; it is drawn for the global batch here.
+    for (const auto& module : backbone_->module().modules())
+      if (auto* embedder = dynamic_cast<nn::LabelEmbedderImpl*>(module.get()); embedder && embedder->dropout_prob > 0) {
+        label_dropout_ = embedder->dropout_prob;
+        embedder->dropout_prob = 0.0;
+      }
+    report("info", "data parallel: rank " + std::to_string(parallel_->rank()) + " of " +
+                       std::to_string(parallel_->world_size()) + " (" + parallel_->backend_name() + "), " +
+                       std::to_string(gradient_buckets_->bucket_count()) + " gradient buckets, " +
+                       std::to_string(gradient_buckets_->bytes_per_step()) + " bytes all-reduced per step");
   }
 
   nlohmann::json corrupt = nlohmann::json::array();
@@ -345,7 +400,18 @@ torch::nn::Module& Trainer::averaged_module() {
   return lora_ ? lora_->module() : backbone_->module();
 }
 
+torch::Tensor Trainer::my_rows(const torch::Tensor& global) const {
+  return parallel_ ? rank_slice(global, parallel_->rank(), parallel_->world_size()) : global;
+}
+
+torch::Tensor Trainer::global_randn_like(const torch::Tensor& local) const {
+  auto shape = local.sizes().vec();
+  shape[0] *= world_size();
+  return my_rows(torch::randn(shape, local.options()));
+}
+
 void Trainer::save_lora_file() {
+  if (!is_main_rank()) return;
   const std::string name = std::string(alignment_->name()) + "_projector";
   const auto path = lora_->save(run_dir_->path(), alignment_->projectors(), name, step_);
   run_dir_->update_status({{"lora_file", path}});
@@ -372,9 +438,13 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
   data::Batch batch = loader_->next();
   torch::Tensor x0 = latent_space_->is_pixel_space()
                          ? batch.pixels
-                         : latent_space_->model_input(batch.cached.at("mean"), batch.cached.at("std"));
+                         : latent_space_->model_input(batch.cached.at("mean"), batch.cached.at("std"),
+                                                               global_randn_like(batch.cached.at("mean")));
   x0 = x0.to(device_, torch::kFloat32);
   const auto n = x0.size(0);
+  // Every random draw of the step is made for the global batch and each rank keeps its rows, so a sample's
+  // noise, time and dropout do not depend on the number of processes.
+  const auto global_n = n * world_size();
   torch::Tensor labels = data_.num_classes > 0 ? batch.labels
                                                : torch::full({n}, backbone_->null_label(), torch::kInt64);
   labels = labels.to(device_);
@@ -385,9 +455,9 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
                                   : batch.cached.at(token_key);
     teacher = teacher.to(device_, torch::kFloat32);
   }
-  const auto noise = torch::randn_like(x0);
-  const auto time = flow_sigmas_ ? flow_sigmas_->sample(n, x0.size(-2), x0.size(-1), device_)
-                                 : objective_->sample_time(timestep_sampler_, n, device_);
+  const auto noise = global_randn_like(x0);
+  const auto time = flow_sigmas_ ? my_rows(flow_sigmas_->sample(global_n, x0.size(-2), x0.size(-1), device_))
+                                 : my_rows(objective_->sample_time(timestep_sampler_, global_n, device_));
   const auto noised = objective_->noise(x0, noise, time);
   Conditioning conditioning;
   conditioning.labels = labels;
@@ -403,6 +473,10 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
         if (captions_->caption_at(batch.indices[i], step_).empty()) ids[static_cast<int64_t>(i)].zero_();
       conditioning.time_ids = ids.to(device_);
     }
+  }
+  if (label_dropout_ > 0) {
+    const auto drop = my_rows(torch::rand({global_n}, torch::TensorOptions().device(device_))) < label_dropout_;
+    conditioning.labels = torch::where(drop, torch::full_like(labels, backbone_->null_label()), labels);
   }
   const auto out = backbone_->forward_conditioned(noised.x_t, noised.model_time, conditioning, alignment_->enabled());
   MicroBatchLosses losses;
@@ -431,9 +505,21 @@ StepMetrics Trainer::train_step() {
                   std::to_string(step_ + 1) + " (diffusion loss " + std::to_string(diffusion_value) +
                   "); the run stops here and the last checkpoint is kept as it was. Lower learning_rate or set "
                   "max_grad_norm.");
+    if (gradient_buckets_) gradient_buckets_->prepare_backward(micro + 1 == accumulation_);
     (total / static_cast<double>(accumulation_)).backward();
     loss_sum += total_value;
     diffusion_sum += diffusion_value;
+  }
+  if (parallel_) {
+    gradient_buckets_->finish();
+    // The metrics are the global batch's: the mean over ranks of each rank's mean (equal shards).
+    std::vector<double> values{loss_sum, diffusion_sum};
+    for (const auto& [k, v] : scalars) values.push_back(v);
+    values = parallel_->average(values);
+    loss_sum = values[0];
+    diffusion_sum = values[1];
+    std::size_t next = 2;
+    for (auto& [k, v] : scalars) v = values[next++];
   }
   const double clip = max_grad_norm_ > 0 ? max_grad_norm_ : std::numeric_limits<double>::infinity();
   const double grad_norm = torch::nn::utils::clip_grad_norm_(trainable_, clip);
@@ -450,7 +536,7 @@ StepMetrics Trainer::train_step() {
                    {"diffusion_loss", diffusion_sum / static_cast<double>(accumulation_)},
                    {"lr", lr},
                    {"grad_norm", grad_norm},
-                   {"images_per_sec", static_cast<double>(batch_size_ * accumulation_) / seconds},
+                   {"images_per_sec", static_cast<double>(batch_size_ * accumulation_ * world_size()) / seconds},
                    {"steps_per_sec", 1.0 / seconds},
                    {"step_time_ms", seconds * 1000.0},
                    {"memory_bytes", resident_memory_bytes()},
@@ -460,6 +546,10 @@ StepMetrics Trainer::train_step() {
 }
 
 void Trainer::save_checkpoint() {
+  if (!is_main_rank()) {  // rank 0 writes; every rank holds the same state
+    last_checkpoint_ = main_run_path_ + "/checkpoints/checkpoint-" + std::to_string(step_);
+    return;
+  }
   CheckpointParts parts;
   // Under LoRA a checkpoint holds what trains (adapters, projector, optimizer state), never the frozen base.
   if (lora_) {
@@ -492,6 +582,7 @@ void Trainer::save_checkpoint() {
 }
 
 std::string Trainer::write_samples() {
+  if (!is_main_rank()) return "";  // sampling keeps the training random stream, so ranks stay in step
   auto& module = backbone_->module();
   if (ema_) ema_->swap_into(averaged_module());
   module.eval();
@@ -560,6 +651,7 @@ int Trainer::run() {
   try {
     while (step_ < max_steps_) {
       handle_commands(stop);
+      if (parallel_) stop = parallel_->stop_together(step_, stop);
       if (stop) break;
       StepMetrics metrics = train_step();
       events_.emit("metrics", metrics);
@@ -583,6 +675,7 @@ int Trainer::run() {
     report("info", std::string(stop ? "stopped" : "finished") + " at step " + std::to_string(step_));
     return 0;
   } catch (const std::exception& e) {
+    if (parallel_ && !dynamic_cast<const DistributedError*>(&e)) parallel_->report_failure(e.what());
     events_.emit("error", {{"message", e.what()}, {"step", step_}, {"last_checkpoint", last_checkpoint_}});
     set_state("failed");
     if (dynamic_cast<const InputError*>(&e)) throw;

@@ -20,7 +20,9 @@
 #include "core/train/alignment.h"
 #include "core/train/backbone.h"
 #include "core/train/caption_conditioning.h"
+#include "core/train/distributed.h"
 #include "core/train/ema.h"
+#include "core/train/gradient_buckets.h"
 #include "core/config/family_pipeline.h"
 #include "core/train/event_sink.h"
 #include "core/train/latent_space.h"
@@ -75,6 +77,10 @@ class Trainer {
   encoders::Teacher* teacher() { return teacher_.get(); }  // null without alignment
   const CaptionConditioning* captions() const { return captions_.get(); }  // null unless text-conditioned
 
+  // Data parallelism (RANK/WORLD_SIZE in the environment): null in a one-process run.
+  DataParallel* data_parallel() { return parallel_.get(); }
+  bool is_main_rank() const { return !parallel_ || parallel_->is_main(); }
+
   int64_t step() const { return step_; }
   const RunDirectory& run_directory() const { return *run_dir_; }
   EventSink& events() { return events_; }
@@ -88,6 +94,10 @@ class Trainer {
   void report(const std::string& level, const std::string& message);
   void save_lora_file();
   torch::nn::Module& averaged_module();  // what the EMA follows: the backbone, or its adapters under LoRA
+  // This rank's rows of a tensor drawn for the global batch (every rank draws the same), and such a draw.
+  torch::Tensor my_rows(const torch::Tensor& global) const;
+  torch::Tensor global_randn_like(const torch::Tensor& local) const;
+  int64_t world_size() const { return parallel_ ? parallel_->world_size() : 1; }
 
   nlohmann::json config_;
   TrainerOptions options_;
@@ -115,6 +125,10 @@ class Trainer {
   diffusion::LossConfig loss_config_;
   LrSchedule lr_schedule_;
   std::vector<torch::Tensor> trainable_;
+  std::unique_ptr<DataParallel> parallel_;
+  std::unique_ptr<GradientBuckets> gradient_buckets_;
+  std::string main_run_path_;   // rank 0's run folder (the other ranks log under its ranks/)
+  double label_dropout_ = 0.0;  // SiT's class dropout, drawn here for the global batch under data parallelism
 
   int64_t step_ = 0;  // optimizer steps done
   int64_t max_steps_ = 0;
