@@ -1,6 +1,9 @@
 #include "core/train/alignment.h"
 
+#include <algorithm>
+
 #include "core/base/error.h"
+#include "core/config/model_source.h"
 #include "core/train/config_values.h"
 
 namespace repa::train {
@@ -9,7 +12,11 @@ Alignment::Alignment(const nlohmann::json& config, const std::string& architectu
                      int64_t teacher_dim, int64_t max_train_steps, const torch::Device& device) {
   const bool crepa = flag_or(config, "crepa_enabled", false);
   const bool urepa = flag_or(config, "urepa_enabled", false);
-  const bool is_unet = architecture != "sit";
+  // A family run's denoiser is a UNet when its pipeline has unet/ (SD, Kolors), a transformer otherwise.
+  const auto parts = architecture == "family" ? config::family_components(text_or(config, "model_family", ""))
+                                               : std::vector<std::string>{};
+  const bool is_unet =
+      architecture == "family" ? std::count(parts.begin(), parts.end(), "unet") > 0 : architecture != "sit";
   if (crepa && is_unet)
     throw InputError("crepa_enabled is set for a UNet (studio.architecture '" + architecture +
                      "'): REPA taps transformer blocks; use urepa_enabled for UNets");

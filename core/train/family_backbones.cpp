@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/base/error.h"
+#include "core/train/backbone_pixart.h"
 
 namespace repa::train {
 
@@ -20,6 +21,7 @@ const std::map<std::string, FamilyBackboneFactory>& factories() {
       {"sd1x", make_sd_unet_backbone},
       {"sd2x", make_sd_unet_backbone},
       {"sdxl", make_sd_unet_backbone},
+      {"pixart", make_pixart_backbone},
   };
   return table;
 }

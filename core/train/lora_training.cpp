@@ -35,7 +35,9 @@ LoraTraining::LoraTraining(torch::nn::Module& base, const adapters::FamilyLora& 
 std::unique_ptr<LoraTraining> LoraTraining::from_config(const nlohmann::json& config, torch::nn::Module& base,
                                                         const std::string& architecture) {
   if (text_or(config, "model_type", "full") != "lora") return nullptr;
-  const auto& family = adapters::family_lora(architecture);
+  // A family run adapts its model_family's targets (pixart: to_k, to_q, to_v, to_out.0).
+  const auto& family =
+      adapters::family_lora(architecture == "family" ? text_or(config, "model_family", "") : architecture);
   const auto settings = adapters::LoraSettings::from_json(config);
   auto targets = adapters::resolve_targets(family, config);
   // The projector trains and is saved beside the adapter, as SimpleTuner's modules_to_save.
