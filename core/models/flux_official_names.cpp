@@ -2,7 +2,6 @@
 
 #include <string>
 
-#include "core/base/error.h"
 #include "core/models/official_names.h"
 
 namespace repa::models {
@@ -18,133 +17,156 @@ bool is_flux_official_naming(const std::vector<std::string>& names) {
 namespace {
 
 // The double- and single-stream blocks Flux and Chroma share (Chroma's carry no modulation weights).
-void convert_blocks(OfficialNameTable& c, int64_t dim, bool modulation) {
-  for (int64_t i = 0; i < c.count("double_blocks"); ++i) {
-    const std::string from = "double_blocks." + std::to_string(i) + ".",
-                      to = "transformer_blocks." + std::to_string(i) + ".";
+void flux_blocks(NameTableBuilder& t, const NameShape& shape, int64_t dim, bool modulation) {
+  for (int64_t i = 0; i < shape.count("double_blocks", "transformer_blocks"); ++i) {
+    const std::string o = "double_blocks." + std::to_string(i) + ".",
+                      d = "transformer_blocks." + std::to_string(i) + ".";
     if (modulation) {
-      c.linear(from + "img_mod.lin", to + "norm1.linear");
-      c.linear(from + "txt_mod.lin", to + "norm1_context.linear");
+      t.linear(o + "img_mod.lin", d + "norm1.linear");
+      t.linear(o + "txt_mod.lin", d + "norm1_context.linear");
     }
-    for (const std::string part : {"weight", "bias"}) {
-      c.split(from + "img_attn.qkv." + part, {dim, dim, dim},
-              {to + "attn.to_q." + part, to + "attn.to_k." + part, to + "attn.to_v." + part});
-      c.split(from + "txt_attn.qkv." + part, {dim, dim, dim},
-              {to + "attn.add_q_proj." + part, to + "attn.add_k_proj." + part, to + "attn.add_v_proj." + part});
+    for (const std::string p : {"weight", "bias"}) {
+      t.fuse(o + "img_attn.qkv." + p, {d + "attn.to_q." + p, d + "attn.to_k." + p, d + "attn.to_v." + p},
+             {dim, dim, dim});
+      t.fuse(o + "txt_attn.qkv." + p,
+             {d + "attn.add_q_proj." + p, d + "attn.add_k_proj." + p, d + "attn.add_v_proj." + p}, {dim, dim, dim});
     }
-    c.copy(from + "img_attn.norm.query_norm.scale", to + "attn.norm_q.weight");
-    c.copy(from + "img_attn.norm.key_norm.scale", to + "attn.norm_k.weight");
-    c.copy(from + "txt_attn.norm.query_norm.scale", to + "attn.norm_added_q.weight");
-    c.copy(from + "txt_attn.norm.key_norm.scale", to + "attn.norm_added_k.weight");
-    c.linear(from + "img_mlp.0", to + "ff.net.0.proj");
-    c.linear(from + "img_mlp.2", to + "ff.net.2");
-    c.linear(from + "txt_mlp.0", to + "ff_context.net.0.proj");
-    c.linear(from + "txt_mlp.2", to + "ff_context.net.2");
-    c.linear(from + "img_attn.proj", to + "attn.to_out.0");
-    c.linear(from + "txt_attn.proj", to + "attn.to_add_out");
+    t.copy(o + "img_attn.norm.query_norm.scale", d + "attn.norm_q.weight");
+    t.copy(o + "img_attn.norm.key_norm.scale", d + "attn.norm_k.weight");
+    t.copy(o + "txt_attn.norm.query_norm.scale", d + "attn.norm_added_q.weight");
+    t.copy(o + "txt_attn.norm.key_norm.scale", d + "attn.norm_added_k.weight");
+    t.linear(o + "img_mlp.0", d + "ff.net.0.proj");
+    t.linear(o + "img_mlp.2", d + "ff.net.2");
+    t.linear(o + "txt_mlp.0", d + "ff_context.net.0.proj");
+    t.linear(o + "txt_mlp.2", d + "ff_context.net.2");
+    t.linear(o + "img_attn.proj", d + "attn.to_out.0");
+    t.linear(o + "txt_attn.proj", d + "attn.to_add_out");
   }
-  for (int64_t i = 0; i < c.count("single_blocks"); ++i) {
-    const std::string from = "single_blocks." + std::to_string(i) + ".",
-                      to = "single_transformer_blocks." + std::to_string(i) + ".";
-    if (modulation) c.linear(from + "modulation.lin", to + "norm.linear");
+  for (int64_t i = 0; i < shape.count("single_blocks", "single_transformer_blocks"); ++i) {
+    const std::string o = "single_blocks." + std::to_string(i) + ".",
+                      d = "single_transformer_blocks." + std::to_string(i) + ".";
+    if (modulation) t.linear(o + "modulation.lin", d + "norm.linear");
     // linear1 = [q, k, v, mlp input]: the MLP rows are what the three attention projections leave.
-    const int64_t mlp = c.take(from + "linear1.weight").size(0) - 3 * dim;
-    for (const std::string part : {"weight", "bias"})
-      c.split(from + "linear1." + part, {dim, dim, dim, mlp},
-              {to + "attn.to_q." + part, to + "attn.to_k." + part, to + "attn.to_v." + part, to + "proj_mlp." + part});
-    c.copy(from + "norm.query_norm.scale", to + "attn.norm_q.weight");
-    c.copy(from + "norm.key_norm.scale", to + "attn.norm_k.weight");
-    c.linear(from + "linear2", to + "proj_out");
+    for (const std::string p : {"weight", "bias"})
+      t.fuse(o + "linear1." + p,
+             {d + "attn.to_q." + p, d + "attn.to_k." + p, d + "attn.to_v." + p, d + "proj_mlp." + p},
+             {dim, dim, dim, -1});
+    t.copy(o + "norm.query_norm.scale", d + "attn.norm_q.weight");
+    t.copy(o + "norm.key_norm.scale", d + "attn.norm_k.weight");
+    t.linear(o + "linear2", d + "proj_out");
   }
+}
+
+}  // namespace
+
+NameTable flux_name_table(const NameShape& shape) {
+  NameTableBuilder t;
+  t.linear("time_in.in_layer", "time_text_embed.timestep_embedder.linear_1");
+  t.linear("time_in.out_layer", "time_text_embed.timestep_embedder.linear_2");
+  t.linear("vector_in.in_layer", "time_text_embed.text_embedder.linear_1");
+  t.linear("vector_in.out_layer", "time_text_embed.text_embedder.linear_2");
+  // Flux dev; schnell has no guidance embedder.
+  if (shape.has("guidance_in.in_layer.weight", "time_text_embed.guidance_embedder.linear_1.weight")) {
+    t.linear("guidance_in.in_layer", "time_text_embed.guidance_embedder.linear_1");
+    t.linear("guidance_in.out_layer", "time_text_embed.guidance_embedder.linear_2");
+  }
+  t.linear("txt_in", "context_embedder");
+  t.linear("img_in", "x_embedder");
+  flux_blocks(t, shape, shape.rows("img_in.weight", "x_embedder.weight"), /*modulation=*/true);
+  t.linear("final_layer.linear", "proj_out");
+  t.swap_halves("final_layer.adaLN_modulation.1.weight", "norm_out.linear.weight");
+  t.swap_halves("final_layer.adaLN_modulation.1.bias", "norm_out.linear.bias");
+  return t.table();
+}
+
+NameTable chroma_name_table(const NameShape& shape) {
+  NameTableBuilder t;
+  t.linear("distilled_guidance_layer.in_proj", "distilled_guidance_layer.in_proj");
+  t.linear("distilled_guidance_layer.out_proj", "distilled_guidance_layer.out_proj");
+  for (int64_t i = 0; i < shape.count("distilled_guidance_layer.layers", "distilled_guidance_layer.layers"); ++i) {
+    const std::string l = "distilled_guidance_layer.layers." + std::to_string(i) + ".",
+                      n = "distilled_guidance_layer.norms." + std::to_string(i) + ".";
+    t.linear(l + "in_layer", l + "linear_1");
+    t.linear(l + "out_layer", l + "linear_2");
+    t.copy(n + "scale", n + "weight");
+  }
+  t.linear("txt_in", "context_embedder");
+  t.linear("img_in", "x_embedder");
+  flux_blocks(t, shape, shape.rows("img_in.weight", "x_embedder.weight"), /*modulation=*/false);
+  t.linear("final_layer.linear", "proj_out");
+  return t.table();
+}
+
+NameTable flux2_name_table(const NameShape& shape) {
+  NameTableBuilder t;  // every linear of Flux.2 is bias-free: weights only
+  t.copy("img_in.weight", "x_embedder.weight");
+  t.copy("txt_in.weight", "context_embedder.weight");
+  t.copy("time_in.in_layer.weight", "time_guidance_embed.timestep_embedder.linear_1.weight");
+  t.copy("time_in.out_layer.weight", "time_guidance_embed.timestep_embedder.linear_2.weight");
+  // [dev]; [klein] has no guidance embedder.
+  if (shape.has("guidance_in.in_layer.weight", "time_guidance_embed.guidance_embedder.linear_1.weight")) {
+    t.copy("guidance_in.in_layer.weight", "time_guidance_embed.guidance_embedder.linear_1.weight");
+    t.copy("guidance_in.out_layer.weight", "time_guidance_embed.guidance_embedder.linear_2.weight");
+  }
+  for (const std::string m :
+       {"double_stream_modulation_img", "double_stream_modulation_txt", "single_stream_modulation"})
+    t.copy(m + ".lin.weight", m + ".linear.weight");
+  const int64_t dim = shape.rows("img_in.weight", "x_embedder.weight");
+  for (int64_t i = 0; i < shape.count("double_blocks", "transformer_blocks"); ++i) {
+    const std::string o = "double_blocks." + std::to_string(i) + ".",
+                      d = "transformer_blocks." + std::to_string(i) + ".";
+    t.fuse(o + "img_attn.qkv.weight", {d + "attn.to_q.weight", d + "attn.to_k.weight", d + "attn.to_v.weight"},
+           {dim, dim, dim});
+    t.fuse(o + "txt_attn.qkv.weight",
+           {d + "attn.add_q_proj.weight", d + "attn.add_k_proj.weight", d + "attn.add_v_proj.weight"}, {dim, dim, dim});
+    t.copy(o + "img_attn.norm.query_norm.scale", d + "attn.norm_q.weight");
+    t.copy(o + "img_attn.norm.key_norm.scale", d + "attn.norm_k.weight");
+    t.copy(o + "txt_attn.norm.query_norm.scale", d + "attn.norm_added_q.weight");
+    t.copy(o + "txt_attn.norm.key_norm.scale", d + "attn.norm_added_k.weight");
+    t.copy(o + "img_attn.proj.weight", d + "attn.to_out.0.weight");
+    t.copy(o + "txt_attn.proj.weight", d + "attn.to_add_out.weight");
+    t.copy(o + "img_mlp.0.weight", d + "ff.linear_in.weight");
+    t.copy(o + "img_mlp.2.weight", d + "ff.linear_out.weight");
+    t.copy(o + "txt_mlp.0.weight", d + "ff_context.linear_in.weight");
+    t.copy(o + "txt_mlp.2.weight", d + "ff_context.linear_out.weight");
+  }
+  for (int64_t i = 0; i < shape.count("single_blocks", "single_transformer_blocks"); ++i) {
+    const std::string o = "single_blocks." + std::to_string(i) + ".",
+                      d = "single_transformer_blocks." + std::to_string(i) + ".";
+    t.copy(o + "linear1.weight", d + "attn.to_qkv_mlp_proj.weight");  // already fused in diffusers too
+    t.copy(o + "linear2.weight", d + "attn.to_out.weight");
+    t.copy(o + "norm.query_norm.scale", d + "attn.norm_q.weight");
+    t.copy(o + "norm.key_norm.scale", d + "attn.norm_k.weight");
+  }
+  t.copy("final_layer.linear.weight", "proj_out.weight");
+  t.swap_halves("final_layer.adaLN_modulation.1.weight", "norm_out.linear.weight");
+  return t.table();
+}
+
+namespace {
+
+std::map<std::string, torch::Tensor> read_with(NameTable (*table)(const NameShape&),
+                                               const std::map<std::string, torch::Tensor>& tensors,
+                                               const std::string& family, const std::string& origin) {
+  const auto own = strip_single_file_prefixes(tensors);
+  return apply_official_to_diffusers(table(NameShape(own, /*official=*/true)), own, family, origin);
 }
 
 }  // namespace
 
 std::map<std::string, torch::Tensor> flux_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
                                                                 const std::string& origin) {
-  OfficialNameTable c(tensors, "Flux", origin);
-  c.linear("time_in.in_layer", "time_text_embed.timestep_embedder.linear_1");
-  c.linear("time_in.out_layer", "time_text_embed.timestep_embedder.linear_2");
-  c.linear("vector_in.in_layer", "time_text_embed.text_embedder.linear_1");
-  c.linear("vector_in.out_layer", "time_text_embed.text_embedder.linear_2");
-  if (c.has("guidance_in.in_layer.weight")) {  // Flux dev; schnell has no guidance embedder
-    c.linear("guidance_in.in_layer", "time_text_embed.guidance_embedder.linear_1");
-    c.linear("guidance_in.out_layer", "time_text_embed.guidance_embedder.linear_2");
-  }
-  c.linear("txt_in", "context_embedder");
-  c.linear("img_in", "x_embedder");
-  const int64_t dim = c.take("img_in.weight").size(0);  // the model width
-  convert_blocks(c, dim, /*modulation=*/true);
-  c.linear("final_layer.linear", "proj_out");
-  c.swap_halves("final_layer.adaLN_modulation.1.weight", "norm_out.linear.weight");
-  c.swap_halves("final_layer.adaLN_modulation.1.bias", "norm_out.linear.bias");
-  return c.finish();
+  return read_with(flux_name_table, tensors, "Flux", origin);
 }
 
 std::map<std::string, torch::Tensor> chroma_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
                                                                   const std::string& origin) {
-  OfficialNameTable c(tensors, "Chroma", origin);
-  c.linear("distilled_guidance_layer.in_proj", "distilled_guidance_layer.in_proj");
-  c.linear("distilled_guidance_layer.out_proj", "distilled_guidance_layer.out_proj");
-  for (int64_t i = 0; i < c.count("distilled_guidance_layer.layers"); ++i) {
-    const std::string from = "distilled_guidance_layer.layers." + std::to_string(i) + ".",
-                      to = "distilled_guidance_layer.layers." + std::to_string(i) + ".";
-    c.linear(from + "in_layer", to + "linear_1");
-    c.linear(from + "out_layer", to + "linear_2");
-    c.copy("distilled_guidance_layer.norms." + std::to_string(i) + ".scale",
-           "distilled_guidance_layer.norms." + std::to_string(i) + ".weight");
-  }
-  c.linear("txt_in", "context_embedder");
-  c.linear("img_in", "x_embedder");
-  convert_blocks(c, c.take("img_in.weight").size(0), /*modulation=*/false);
-  c.linear("final_layer.linear", "proj_out");
-  return c.finish();
+  return read_with(chroma_name_table, tensors, "Chroma", origin);
 }
 
 std::map<std::string, torch::Tensor> flux2_official_to_diffusers(const std::map<std::string, torch::Tensor>& tensors,
                                                                  const std::string& origin) {
-  OfficialNameTable c(tensors, "Flux.2", origin);  // every linear of Flux.2 is bias-free: weights only
-  c.copy("img_in.weight", "x_embedder.weight");
-  c.copy("txt_in.weight", "context_embedder.weight");
-  c.copy("time_in.in_layer.weight", "time_guidance_embed.timestep_embedder.linear_1.weight");
-  c.copy("time_in.out_layer.weight", "time_guidance_embed.timestep_embedder.linear_2.weight");
-  if (c.has("guidance_in.in_layer.weight")) {  // [dev]; [klein] has no guidance embedder
-    c.copy("guidance_in.in_layer.weight", "time_guidance_embed.guidance_embedder.linear_1.weight");
-    c.copy("guidance_in.out_layer.weight", "time_guidance_embed.guidance_embedder.linear_2.weight");
-  }
-  for (const std::string m :
-       {"double_stream_modulation_img", "double_stream_modulation_txt", "single_stream_modulation"})
-    c.copy(m + ".lin.weight", m + ".linear.weight");
-  const int64_t dim = c.take("img_in.weight").size(0);
-  for (int64_t i = 0; i < c.count("double_blocks"); ++i) {
-    const std::string from = "double_blocks." + std::to_string(i) + ".",
-                      to = "transformer_blocks." + std::to_string(i) + ".";
-    c.split(from + "img_attn.qkv.weight", {dim, dim, dim},
-            {to + "attn.to_q.weight", to + "attn.to_k.weight", to + "attn.to_v.weight"});
-    c.split(from + "txt_attn.qkv.weight", {dim, dim, dim},
-            {to + "attn.add_q_proj.weight", to + "attn.add_k_proj.weight", to + "attn.add_v_proj.weight"});
-    c.copy(from + "img_attn.norm.query_norm.scale", to + "attn.norm_q.weight");
-    c.copy(from + "img_attn.norm.key_norm.scale", to + "attn.norm_k.weight");
-    c.copy(from + "txt_attn.norm.query_norm.scale", to + "attn.norm_added_q.weight");
-    c.copy(from + "txt_attn.norm.key_norm.scale", to + "attn.norm_added_k.weight");
-    c.copy(from + "img_attn.proj.weight", to + "attn.to_out.0.weight");
-    c.copy(from + "txt_attn.proj.weight", to + "attn.to_add_out.weight");
-    c.copy(from + "img_mlp.0.weight", to + "ff.linear_in.weight");
-    c.copy(from + "img_mlp.2.weight", to + "ff.linear_out.weight");
-    c.copy(from + "txt_mlp.0.weight", to + "ff_context.linear_in.weight");
-    c.copy(from + "txt_mlp.2.weight", to + "ff_context.linear_out.weight");
-  }
-  for (int64_t i = 0; i < c.count("single_blocks"); ++i) {
-    const std::string from = "single_blocks." + std::to_string(i) + ".",
-                      to = "single_transformer_blocks." + std::to_string(i) + ".";
-    c.copy(from + "linear1.weight", to + "attn.to_qkv_mlp_proj.weight");  // already fused in diffusers too
-    c.copy(from + "linear2.weight", to + "attn.to_out.weight");
-    c.copy(from + "norm.query_norm.scale", to + "attn.norm_q.weight");
-    c.copy(from + "norm.key_norm.scale", to + "attn.norm_k.weight");
-  }
-  c.copy("final_layer.linear.weight", "proj_out.weight");
-  c.swap_halves("final_layer.adaLN_modulation.1.weight", "norm_out.linear.weight");
-  return c.finish();
+  return read_with(flux2_name_table, tensors, "Flux.2", origin);
 }
 
 }  // namespace repa::models

@@ -9,7 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "core/models/official_names.h"
+
 namespace repa::models {
+
+// The name tables (official ↔ diffusers) of Flux.1, Chroma and Flux.2, generated for the weights `shape` describes:
+// what both the readers below and the single-file writer (official_single_file.h) apply.
+NameTable flux_name_table(const NameShape& shape);
+NameTable chroma_name_table(const NameShape& shape);
+NameTable flux2_name_table(const NameShape& shape);
 
 // True when the names are BFL's (a double_blocks.* or single_blocks.* tensor, with or without the prefix).
 bool is_flux_official_naming(const std::vector<std::string>& names);

@@ -1,7 +1,7 @@
-// Writing diffusers-named weights back under a family's official single-file names (the inverse of the read tables
-// in flux_official_names.h): what `repa-train merge` writes beside the merged diffusers folder, so that tools that
-// load the official layout (ComfyUI, the authors' code) take the merged model too. Flux.1, Chroma, Flux.2 and
-// SD3 / SD3.5 so far.
+// Writing diffusers-named weights back under a family's official single-file names (the same name tables the readers
+// in flux_official_names.h and sd3_official_names.h apply, run backwards): what `repa-train merge` writes beside the
+// merged diffusers folder, so that tools that load the official layout (ComfyUI, the authors' code) take the merged
+// model too. Flux.1, Chroma, Flux.2 and SD3 / SD3.5 so far.
 #pragma once
 #include <torch/torch.h>
 

@@ -9,7 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "core/models/official_names.h"
+
 namespace repa::models {
+
+// The SD3 / SD3.5 name table (official ↔ diffusers) for the weights `shape` describes; the reader below and the
+// single-file writer (official_single_file.h) both apply it.
+NameTable sd3_name_table(const NameShape& shape);
 
 // True when the names are the official ones (a joint_blocks.* tensor, with or without the prefix).
 bool is_sd3_official_naming(const std::vector<std::string>& names);
