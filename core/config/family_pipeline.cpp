@@ -8,6 +8,7 @@
 
 #include "core/base/bounded_json.h"
 #include "core/base/error.h"
+#include "core/config/demo_t2i_source.h"
 #include "core/config/native_training.h"
 #include "core/config/model_source.h"
 
@@ -132,6 +133,7 @@ std::string pipeline_folder_problem(const nlohmann::json& config) {
            "' trains from a diffusers pipeline folder: set pretrained_model_name_or_path to one (a folder with " +
            "model_index.json, " + traits_of(family).denoiser + "/, vae/, text_encoder/ and tokenizer/), or to a Hub "
            "repository fetched with " + fetch_hint(family);
+  if (value == kDemoT2iPipelineName) return "";  // generated when the run starts
   std::string folder;
   try {
     folder = resolve_model_source(value, "pretrained_model_name_or_path", family);
@@ -165,8 +167,10 @@ FamilyPipeline resolve_family_pipeline(const nlohmann::json& config) {
   if (const auto problem = pipeline_folder_problem(config); !problem.empty()) throw InputError(problem);
   FamilyPipeline out;
   out.family = family_of(config);
-  out.folder = resolve_model_source(text_or(config, "pretrained_model_name_or_path", ""),
-                                              "pretrained_model_name_or_path", out.family);
+  out.folder = uses_demo_t2i_pipeline(config)
+                   ? demo_t2i_pipeline_folder(config)
+                   : resolve_model_source(text_or(config, "pretrained_model_name_or_path", ""),
+                                          "pretrained_model_name_or_path", out.family);
   out.denoiser_folder = (fs::path(out.folder) / traits_of(out.family).denoiser).string();
   const auto vae = vae_override(config, out.family, nullptr);
   out.vae_folder = vae.empty() ? (fs::path(out.folder) / "vae").string() : vae;

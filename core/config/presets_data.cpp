@@ -34,6 +34,44 @@ const std::vector<EmbeddedPreset>& embedded_presets() {
   }
 }
 )preset"},
+      {"demo-t2i", R"preset({
+  "description": "Text-to-image demo: a tiny SD 1.x-shaped UNet with a random CLIP text encoder and VAE on generated captioned 32 px shapes, U-REPA with a random DINOv2-S/14 teacher: a few minutes on a CPU, nothing downloaded",
+  "notes": "pretrained_model_name_or_path \"@demo-t2i\" makes the tiny pipeline under <output_dir>/demo-t2i-pipeline on first use (a generated CLIP tokenizer for the captions' words, random weights); \"@demo\" makes the captioned shapes under <output_dir>/demo-dataset. The text encoder, VAE and teacher are random, so the alignment numbers only show the machinery working; the UNet still learns which colour and shape each prompt asks for. urepa_encoder_image_size 28 gives the teacher a 2x2 patch grid, resampled to the mid block's 8x8.",
+  "config": {
+    "model_family": "sd1x",
+    "pretrained_model_name_or_path": "@demo-t2i",
+    "resolution": 32,
+    "max_train_steps": 600,
+    "train_batch_size": 16,
+    "learning_rate": 0.001,
+    "lr_scheduler": "constant_with_warmup",
+    "lr_warmup_steps": 20,
+    "mixed_precision": "no",
+    "caption_strategy": "textfile",
+    "checkpoint_step_interval": 200,
+    "validation_step_interval": 200,
+    "validation_num_inference_steps": 20,
+    "validation_guidance": 4.0,
+    "urepa_enabled": true,
+    "urepa_lambda": 0.5,
+    "urepa_manifold_weight": 3.0,
+    "urepa_model": "dinov2_vits14",
+    "urepa_encoder_image_size": 28,
+    "studio": {
+      "dataset_dir": "@demo",
+      "class_labels": false,
+      "encoder_random_init": true,
+      "run_name": "demo-t2i",
+      "device": "auto",
+      "num_workers": 2
+    },
+    "output_dir": "runs",
+    "seed": 0,
+    "max_grad_norm": 1.0,
+    "checkpoints_total_limit": 3
+  }
+}
+)preset"},
       {"demo", R"preset({
   "description": "Tiny SiT on generated 32 px shapes with REPA and a randomly initialised DINOv2-S/14 teacher: runs in a minute or two on a CPU, nothing downloaded",
   "notes": "For trying the studio without downloads: the encoder is randomly initialised, so the alignment numbers only show the machinery working. crepa_encoder_image_size 112 gives the teacher 8x8 patches (112 / 14), the SiT's own grid (32 px / patch 4), so no token is resampled.",

@@ -18,6 +18,7 @@
 #include "core/encoders/hub_repo.h"
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
+#include "core/train/demo_t2i_pipeline.h"
 #include "core/train/family_conditioning.h"
 #include "core/train/fused_adamw.h"
 #include "core/nn/embeddings.h"
@@ -68,6 +69,7 @@ Trainer::Trainer(nlohmann::json resolved_config, TrainerOptions options)
   // A family run takes its encoders, VAE, objective and denoiser from its pipeline folder; the run's config
   // records what they resolved to.
   if (repa::config::is_pipeline_family(config_)) {
+    ensure_demo_t2i_pipeline(config_);  // "@demo-t2i": the demo's tiny pipeline, made on first use
     pipeline_ = repa::config::resolve_family_pipeline(config_);
     config_ = repa::config::with_family_settings(config_, *pipeline_);
   }
