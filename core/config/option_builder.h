@@ -59,5 +59,6 @@ class Declare {
 std::vector<OptionSpec> loss_options();      // options_loss.cpp: tab training, section loss_functions
 std::vector<OptionSpec> training_options();  // options_training.cpp: the run settings the trainer reads
 std::vector<OptionSpec> studio_options();    // options_studio.cpp: the "studio" object
+std::vector<OptionSpec> noise_options();     // options_noise.cpp: VP noise, timestep bias, prediction type
 
 }  // namespace repa::config::detail

@@ -50,7 +50,7 @@ void add_simpletuner_data(std::vector<OptionSpec>& all) {
 
 std::vector<OptionSpec> build_registry() {
   std::vector<OptionSpec> all = detail::loss_options();
-  for (auto part : {detail::training_options(), detail::studio_options()})
+  for (auto part : {detail::training_options(), detail::noise_options(), detail::studio_options()})
     all.insert(all.end(), part.begin(), part.end());
   add_simpletuner_data(all);
   return all;
