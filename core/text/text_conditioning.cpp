@@ -12,6 +12,7 @@
 #include "core/text/clip_tokenizer.h"
 #include "core/text/t5_encoder.h"
 #include "core/text/t5_tokenizer.h"
+#include "core/text/unicode.h"
 
 namespace repa::text {
 
@@ -88,6 +89,7 @@ TextConditioningSpec TextConditioningSpec::for_family(const std::string& family)
     TextEncoderSpec encoder = t5("text_encoder", "tokenizer", 300, 0);
     encoder.mask_in_encoder = encoder.mask_to_backbone = true;
     spec.encoders = {encoder};
+    spec.lowercase_prompts = true;
   } else {
     throw InputError("studio.text_conditioning '" + family + "' is unknown (sd1x, sd2x, sdxl, sd3, flux, pixart)");
   }
@@ -107,7 +109,9 @@ nlohmann::json TextConditioningSpec::to_json() const {
                     {"pooled", e.pooled},
                     {"mask_in_encoder", e.mask_in_encoder},
                     {"mask_to_backbone", e.mask_to_backbone}});
-  return {{"family", family}, {"encoders", list}, {"pad_to_widest", pad_to_widest}};
+  nlohmann::json out = {{"family", family}, {"encoders", list}, {"pad_to_widest", pad_to_widest}};
+  if (lowercase_prompts) out["lowercase_prompts"] = true;  // absent otherwise: the other families' keys stay
+  return out;
 }
 
 std::string folder_identity(const std::string& folder) {
@@ -193,10 +197,20 @@ std::vector<TextEmbedding> TextEmbedder::encode(const std::vector<std::string>& 
   torch::NoGradGuard no_grad;
   const auto n = static_cast<int64_t>(prompts.size());
   encoded_prompts += n;
+  std::vector<std::string> texts = prompts;
+  if (spec_.lowercase_prompts)
+    for (auto& text : texts) {
+      // Python's text.lower().strip(): full Unicode case mapping, str.isspace() whitespace.
+      auto chars = unicode::python_lower(unicode::decode_utf8(text, "prompt"));
+      std::size_t begin = 0, end = chars.size();
+      while (begin < end && unicode::is_python_space(chars[begin])) ++begin;
+      while (end > begin && unicode::is_python_space(chars[end - 1])) --end;
+      text = unicode::encode_utf8(chars.substr(begin, end - begin));
+    }
   std::map<int, std::vector<torch::Tensor>> hidden_groups, mask_groups;
   std::vector<torch::Tensor> pooled;
   for (const auto& e : encoders_) {
-    const auto tokens = e->tokenize(prompts);
+    const auto tokens = e->tokenize(texts);
     if (long_prompts)
       for (std::size_t i : tokens.truncated())
         long_prompts->push_back({i, e->spec.encoder_folder, tokens.untruncated_lengths[i], tokens.max_length});

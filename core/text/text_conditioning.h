@@ -36,6 +36,9 @@ struct TextConditioningSpec {
   // SD3: each sequence group zero-padded on features to the widest one (CLIP's 2048 to T5's 4096) before the
   // groups are joined on the sequence; without it, groups of different widths are an error.
   bool pad_to_widest = false;
+  // PixArt: every prompt lower-cased and stripped before tokenizing, as diffusers' PixArt pipeline does when it
+  // does not clean captions (SimpleTuner encodes through it).
+  bool lowercase_prompts = false;
 
   // sd1x, sd2x, sdxl, sd3, flux, pixart. InputError naming studio.text_conditioning for others.
   static TextConditioningSpec for_family(const std::string& family);

@@ -16,6 +16,7 @@
 #include "core/io/safetensors.h"
 #include "core/models/pixart_official_names.h"
 #include "core/models/pixart_transformer.h"
+#include "core/text/text_conditioning.h"
 #include "core/train/caption_conditioning.h"
 #include "core/train/family_conditioning.h"
 #include "core/train/tiny_pipeline.h"
@@ -306,4 +307,23 @@ TEST_CASE("pixart LoRA: SimpleTuner's attention targets adapted, the base frozen
   CHECK(to_out);
   CHECK(attn2);
   CHECK(!ff);
+}
+
+TEST_CASE("pixart: prompts are lower-cased and stripped before T5, as diffusers' PixArt pipeline does") {
+  torch::set_num_threads(1);
+  Setup s;
+  const auto spec = text::TextConditioningSpec::for_family("pixart");
+  CHECK(spec.lowercase_prompts);
+  CHECK(spec.to_json()["lowercase_prompts"] == true);
+  CHECK(!text::TextConditioningSpec::for_family("sd1x").to_json().contains("lowercase_prompts"));
+  text::TextEmbedder embedder(spec, s.dir.file("pixart"));
+  const auto out = embedder.encode({"  A Large RED Disc\n", "a large red disc", "a large red disc."});
+  CHECK(torch::equal(out[0].at("hidden"), out[1].at("hidden")));
+  CHECK(torch::equal(out[0].at("mask"), out[1].at("mask")));
+  CHECK(!torch::equal(out[1].at("hidden"), out[2].at("hidden")));
+  auto cased = spec;
+  cased.lowercase_prompts = false;
+  const auto raw = text::TextEmbedder(cased, s.dir.file("pixart")).encode({"  A Large RED Disc\n", "a large red disc"});
+  CHECK(!torch::equal(raw[0].at("hidden"), raw[1].at("hidden")));
+  CHECK(torch::equal(raw[1].at("hidden"), out[1].at("hidden")));
 }
