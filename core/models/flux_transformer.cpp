@@ -200,7 +200,8 @@ FluxTransformerImpl::FluxTransformerImpl(const FluxTransformerConfig& c) : confi
 DiTOutput FluxTransformerImpl::forward(const torch::Tensor& hidden_states, const torch::Tensor& encoder_hidden_states,
                                        const torch::Tensor& pooled_projections, const torch::Tensor& timestep,
                                        const torch::Tensor& img_ids, const torch::Tensor& txt_ids,
-                                       const torch::Tensor& guidance, int64_t tap) {
+                                       const torch::Tensor& guidance, int64_t tap,
+                                       const torch::Tensor& attention_mask) {
   const std::string model = "FluxTransformer2DModel";
   check_tap_index(tap, num_double_blocks(), num_single_blocks(), model);
   if (!hidden_states.defined() || hidden_states.dim() != 3 || hidden_states.size(2) != config.in_channels)
@@ -221,18 +222,24 @@ DiTOutput FluxTransformerImpl::forward(const torch::Tensor& hidden_states, const
     throw InputError(model + ": txt_ids and img_ids hold " + std::to_string(ids.size(0)) + " positions for " +
                      std::to_string(context.size(1)) + " text and " + std::to_string(x.size(1)) + " image tokens");
   const auto rotary = mmdit::rotary_embedding(ids, config.axes_dims_rope, 10000.0);
+  if (attention_mask.defined() &&
+      (attention_mask.dim() != 2 || attention_mask.size(0) != x.size(0) || attention_mask.size(1) != ids.size(0)))
+    throw InputError(model + ": attention_mask must be (B, T + N) = (" + std::to_string(x.size(0)) + ", " +
+                     std::to_string(ids.size(0)) + "), got " + c10::str(attention_mask.sizes()));
+  const auto [key_bias, query_keep] = mmdit::joint_mask(attention_mask, dtype);
 
   DiTOutput out;
   const bool checkpoint = diffusers::checkpointing_active(*this, gradient_checkpointing);
   for (int64_t i = 0; i < config.num_layers; ++i) {
-    std::tie(context, x) =
-        run_double_block(transformer_blocks[static_cast<std::size_t>(i)], checkpoint, x, context, temb, temb, rotary);
+    std::tie(context, x) = run_double_block(transformer_blocks[static_cast<std::size_t>(i)], checkpoint, x, context,
+                                            temb, temb, rotary, key_bias, query_keep);
     if (i == tap) out.tapped = x;  // the image stream after the double block
   }
   const int64_t text_len = context.size(1);
   auto hidden = torch::cat({context, x}, 1);
   for (int64_t i = 0; i < config.num_single_layers; ++i) {
-    hidden = run_single_block(single_transformer_blocks[static_cast<std::size_t>(i)], checkpoint, hidden, temb, rotary);
+    hidden = run_single_block(single_transformer_blocks[static_cast<std::size_t>(i)], checkpoint, hidden, temb, rotary,
+                              key_bias, query_keep);
     // SimpleTuner cuts the text prefix off the single-stream state.
     if (config.num_layers + i == tap) out.tapped = hidden.narrow(1, text_len, hidden.size(1) - text_len);
   }

@@ -95,10 +95,11 @@ struct FluxTransformerImpl : torch::nn::Module {
   // pooled_projections (B, pooled_projection_dim); timestep (B,) in [0, 1] (scaled by 1000 inside); img_ids (N, 3),
   // txt_ids (T, 3); guidance (B,) exactly when guidance_embeds. tap: crepa_block_index over double then single
   // blocks (−1 none) → `tapped` (B, N, D) image tokens. prediction (B, N, patch² · out_channels), still packed.
+  // attention_mask (B, T + N) keep mask (SimpleTuner's flux_attention_masked_training) or undefined: none.
   DiTOutput forward(const torch::Tensor& hidden_states, const torch::Tensor& encoder_hidden_states,
                     const torch::Tensor& pooled_projections, const torch::Tensor& timestep,
                     const torch::Tensor& img_ids, const torch::Tensor& txt_ids, const torch::Tensor& guidance = {},
-                    int64_t tap = -1);
+                    int64_t tap = -1, const torch::Tensor& attention_mask = {});
 
   int64_t num_double_blocks() const { return config.num_layers; }
   int64_t num_single_blocks() const { return config.num_single_layers; }
