@@ -79,19 +79,27 @@ TextConditioningSpec TextConditioningSpec::for_family(const std::string& family)
     spec.encoders = {clip("text_encoder", "tokenizer", 2, false), clip("text_encoder_2", "tokenizer_2", 2, true)};
   } else if (family == "sd3") {
     spec.encoders = {clip("text_encoder", "tokenizer", 2, true), clip("text_encoder_2", "tokenizer_2", 2, true),
-                     t5("text_encoder_3", "tokenizer_3", 77, 1)};
+                     t5("text_encoder_3", "tokenizer_3", 154, 1)};
     spec.pad_to_widest = true;
   } else if (family == "flux") {
     TextEncoderSpec pooled_clip = clip("text_encoder", "tokenizer", 0, true);
     pooled_clip.hidden = false;
-    spec.encoders = {pooled_clip, t5("text_encoder_2", "tokenizer_2", 512, 0)};
+    // The T5 mask is cached as SimpleTuner caches it; the backbone uses it under flux_attention_masked_training.
+    TextEncoderSpec states = t5("text_encoder_2", "tokenizer_2", 512, 0);
+    states.mask_to_backbone = true;
+    spec.encoders = {pooled_clip, states};
+  } else if (family == "chroma") {
+    TextEncoderSpec encoder = t5("text_encoder", "tokenizer", 512, 0);
+    encoder.mask_in_encoder = encoder.mask_to_backbone = encoder.mask_keeps_first_pad = true;
+    spec.encoders = {encoder};
   } else if (family == "pixart") {
     TextEncoderSpec encoder = t5("text_encoder", "tokenizer", 300, 0);
     encoder.mask_in_encoder = encoder.mask_to_backbone = true;
     spec.encoders = {encoder};
     spec.lowercase_prompts = true;
   } else {
-    throw InputError("studio.text_conditioning '" + family + "' is unknown (sd1x, sd2x, sdxl, sd3, flux, pixart)");
+    throw InputError("studio.text_conditioning '" + family +
+                     "' is unknown (sd1x, sd2x, sdxl, sd3, flux, chroma, pixart)");
   }
   return spec;
 }
@@ -108,7 +116,8 @@ nlohmann::json TextConditioningSpec::to_json() const {
                     {"sequence_group", e.sequence_group},
                     {"pooled", e.pooled},
                     {"mask_in_encoder", e.mask_in_encoder},
-                    {"mask_to_backbone", e.mask_to_backbone}});
+                    {"mask_to_backbone", e.mask_to_backbone},
+                    {"mask_keeps_first_pad", e.mask_keeps_first_pad}});
   nlohmann::json out = {{"family", family}, {"encoders", list}, {"pad_to_widest", pad_to_widest}};
   if (lowercase_prompts) out["lowercase_prompts"] = true;  // absent otherwise: the other families' keys stay
   return out;
@@ -236,10 +245,13 @@ std::vector<TextEmbedding> TextEmbedder::encode(const std::vector<std::string>& 
     if (!e->spec.hidden) continue;
     hidden_groups[e->spec.sequence_group].push_back(hidden.to(torch::kCPU, torch::kFloat32));
     auto& group_mask = mask_groups[e->spec.sequence_group];
-    if (e->spec.mask_to_backbone)
+    if (e->spec.mask_to_backbone && e->spec.mask_keeps_first_pad) {
+      const auto kept = mask.sum(1, true);
+      group_mask = {torch::arange(mask.size(1), mask.options()).unsqueeze(0).le(kept).to(torch::kInt64).cpu()};
+    } else if (e->spec.mask_to_backbone) {
       group_mask = {mask.to(torch::kCPU)};
-    else if (group_mask.empty())
-      group_mask = {torch::ones_like(mask).to(torch::kCPU)};
+    }
+    if (group_mask.empty()) group_mask = {torch::ones_like(mask).to(torch::kCPU)};
   }
   std::vector<torch::Tensor> sequence, masks;
   int64_t widest = 0;

@@ -27,7 +27,9 @@ struct TextEncoderSpec {
   int sequence_group = 0;         // same group: concatenated on features (SDXL); groups: on the sequence (SD3)
   bool pooled = false;            // CLIP: text_embeds with a projection, pooler_output without
   bool mask_in_encoder = false;   // the attention mask goes into the encoder (PixArt's T5)
-  bool mask_to_backbone = false;  // the backbone receives the mask (PixArt)
+  bool mask_to_backbone = false;  // the backbone receives the mask (PixArt, Flux, Chroma)
+  // The backbone's mask also keeps the first padding token (diffusers' ChromaPipeline: the end token's neighbour).
+  bool mask_keeps_first_pad = false;
 };
 
 struct TextConditioningSpec {
@@ -40,7 +42,7 @@ struct TextConditioningSpec {
   // does not clean captions (SimpleTuner encodes through it).
   bool lowercase_prompts = false;
 
-  // sd1x, sd2x, sdxl, sd3, flux, pixart. InputError naming studio.text_conditioning for others.
+  // sd1x, sd2x, sdxl, sd3, flux, chroma, pixart. InputError naming studio.text_conditioning for others.
   static TextConditioningSpec for_family(const std::string& family);
   nlohmann::json to_json() const;  // every field: part of the cache key
 };

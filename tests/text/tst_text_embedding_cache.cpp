@@ -190,7 +190,7 @@ TEST_CASE("Flux's and PixArt's specs: T5 states, CLIP's pooled vector, PixArt's 
   const auto out = TextEmbedder(flux, dir.file("flux")).encode({"a cyan cross"});
   CHECK(out[0].at("hidden").sizes() == torch::IntArrayRef({24, 16}));
   CHECK(out[0].at("pooled").sizes() == torch::IntArrayRef({16}));
-  CHECK(out[0].count("mask") == 0);
+  CHECK(out[0].at("mask").sizes() == torch::IntArrayRef({24}));  // cached for flux_attention_masked_training
 
   torch::NoGradGuard no_grad;
   auto t5 = load_t5_encoder(dir.file("flux/text_encoder_2"));
@@ -198,6 +198,7 @@ TEST_CASE("Flux's and PixArt's specs: T5 states, CLIP's pooled vector, PixArt's 
   options.max_length = 24;
   const auto t5_tokens = T5Tokenizer::from_folder(dir.file("flux/tokenizer_2"), options)({"a cyan cross"}, 24);
   CHECK(torch::allclose(out[0].at("hidden"), t5->forward(t5_tokens.input_ids).last_hidden_state[0], 1e-6, 1e-6));
+  CHECK(torch::equal(out[0].at("mask"), t5_tokens.attention_mask[0]));
   auto clip = load_clip_text_model(dir.file("flux/text_encoder"));
   const auto clip_ids = ClipTokenizer::from_folder(dir.file("flux/tokenizer"))({"a cyan cross"}, 77).input_ids;
   CHECK(torch::allclose(out[0].at("pooled"), clip->forward(clip_ids).pooler_output[0], 1e-6, 1e-6));
