@@ -9,6 +9,7 @@
 #include "core/base/bounded_json.h"
 #include "core/base/error.h"
 #include "core/config/demo_t2i_source.h"
+#include "core/config/flow_family_settings.h"
 #include "core/config/native_training.h"
 #include "core/config/model_source.h"
 
@@ -147,6 +148,7 @@ std::string pipeline_folder_problem(const nlohmann::json& config) {
   if (!fs::is_directory(folder))
     return "pretrained_model_name_or_path '" + value + "' is not a folder here; set it to a diffusers pipeline "
            "folder or fetch one with " + fetch_hint(family);
+  if (const auto other = pipeline_class_problem(folder, family); !other.empty()) return other;
   std::string missing;
   std::string note;
   bool vae_elsewhere = false;
@@ -179,7 +181,7 @@ FamilyPipeline resolve_family_pipeline(const nlohmann::json& config) {
 }
 
 nlohmann::json with_family_settings(const nlohmann::json& config, const FamilyPipeline& pipeline) {
-  nlohmann::json out = config;
+  nlohmann::json out = with_flow_family_rules(config, pipeline);
   if (!out.contains("studio") || !out["studio"].is_object()) out["studio"] = nlohmann::json::object();
   auto& studio = out["studio"];
   auto set_default = [&](const char* key, const nlohmann::json& value) {

@@ -29,7 +29,7 @@ const std::map<std::string, std::string>& missing_components() {
 }  // namespace
 
 const std::vector<std::string>& natively_trained_families() {
-  static const std::vector<std::string> families = {"sd1x", "sd2x", "sdxl", "pixart"};
+  static const std::vector<std::string> families = {"sd1x", "sd2x", "sdxl", "pixart", "sd3", "flux", "chroma"};
   return families;
 }
 

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/base/error.h"
+#include "core/train/backbone_flow_families.h"
 #include "core/train/backbone_pixart.h"
 
 namespace repa::train {
@@ -21,6 +22,9 @@ const std::map<std::string, FamilyBackboneFactory>& factories() {
       {"sd1x", make_sd_unet_backbone},
       {"sd2x", make_sd_unet_backbone},
       {"sdxl", make_sd_unet_backbone},
+      {"sd3", make_sd3_backbone},
+      {"flux", make_flux_backbone},
+      {"chroma", make_chroma_backbone},
       {"pixart", make_pixart_backbone},
   };
   return table;

@@ -16,6 +16,7 @@
 #include "core/data/image_tensor.h"
 #include "core/diffusion/samplers.h"
 #include "core/encoders/hub_repo.h"
+#include "core/train/backbone_flow_families.h"
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
 #include "core/train/demo_t2i_pipeline.h"
@@ -458,7 +459,8 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
     teacher = teacher.to(device_, torch::kFloat32);
   }
   const auto noise = global_randn_like(x0);
-  const auto time = flow_sigmas_ ? my_rows(flow_sigmas_->sample(global_n, x0.size(-2), x0.size(-1), device_))
+  const auto time = flow_sigmas_ ? my_rows(family_training_sigmas(
+                                       config_, flow_sigmas_->sample(global_n, x0.size(-2), x0.size(-1), device_)))
                                  : my_rows(objective_->sample_time(timestep_sampler_, global_n, device_));
   const auto noised = objective_->noise(x0, noise, time);
   Conditioning conditioning;
