@@ -95,7 +95,11 @@ torch::Tensor euler_sample(const DenoiserFn& model, const Objective& objective, 
   require(objective.is_flow(),
           "sampler euler needs a flow objective (linear or cosine), not " + objective_name(objective.kind()));
   torch::NoGradGuard no_grad;
-  const auto grid = euler_time_grid(config.num_steps);
+  require(!config.euler_grid.defined() || config.euler_grid.numel() == config.num_steps + 1,
+          "sampler euler: the time grid holds " + std::to_string(config.euler_grid.numel()) + " times for " +
+              std::to_string(config.num_steps) + " steps");
+  const auto grid = config.euler_grid.defined() ? config.euler_grid.to(torch::kFloat64).cpu()
+                                                : euler_time_grid(config.num_steps);
   auto x = noise.to(torch::kFloat64);
   for (int64_t i = 0; i < config.num_steps; ++i) {
     const double t = grid[i].item<double>(), t_next = grid[i + 1].item<double>();

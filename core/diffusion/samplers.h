@@ -30,6 +30,9 @@ struct SamplerConfig {
   double guidance_low = 0.0;    // ... and low <= t <= high (t ∈ [0, 1]; VP: k / T)
   double guidance_high = 1.0;
   int64_t null_label = 1000;  // the label embedder's null class (= num_classes)
+  // euler: the num_steps + 1 times to step through, 1 → 0 (a flow family's pipeline scheduler sigmas, fp64);
+  // undefined: equal steps.
+  torch::Tensor euler_grid;
   // studio.sampler, validation_num_inference_steps, validation_guidance, studio.guidance_interval_low/high.
   static SamplerConfig from_json(const nlohmann::json& config, int64_t num_classes);
 };

@@ -9,7 +9,9 @@
 
 #include "core/base/error.h"
 #include "core/base/torch_compat.h"
+#include "core/config/family_pipeline.h"
 #include "core/config/flow_family_settings.h"
+#include "core/diffusion/flow_sigmas.h"
 #include "core/models/chroma_transformer.h"
 #include "core/models/flux_transformer.h"
 #include "core/models/sd3_transformer.h"
@@ -345,6 +347,24 @@ torch::Tensor family_training_sigmas(const nlohmann::json& config, const torch::
   for (const char* key : {"flux_fast_schedule", "flow_use_beta_schedule", "flow_use_uniform_schedule"})
     if (flag_or(config, key, false)) return sigmas;
   return torch::where(sigmas < 0.5, sigmas.square(), 1 - (1 - sigmas).square());
+}
+
+torch::Tensor family_sampling_sigmas(const nlohmann::json& config, int64_t latent_height, int64_t latent_width,
+                                     int64_t num_steps) {
+  const std::string family = text_or(config, "model_family", "");
+  if (family != "sd3" && family != "flux" && family != "chroma") return {};
+  if (text_or(studio_settings(config), "sampler", "euler") != "euler") return {};
+  const auto pipeline = config::resolve_family_pipeline(config);
+  auto scheduler = diffusion::FlowSchedulerConfig::from_json(pipeline.scheduler);
+  const std::string chosen = text_or(config, "validation_noise_scheduler", "");
+  if (family != "flux" && (chosen == "flow_matching" || chosen == "flow_match_euler" || chosen == "euler"))
+    scheduler.shift = number_or(config, "flow_schedule_shift", 3.0);
+  if (family == "sd3") return diffusion::flow_inference_sigmas(scheduler, num_steps);
+  std::vector<double> custom;
+  for (int64_t i = 0; i < num_steps; ++i)
+    custom.push_back(num_steps == 1 ? 1.0 : 1.0 + (1.0 / num_steps - 1.0) * i / (num_steps - 1));
+  const double mu = diffusion::flow_shift_mu((latent_height / 2) * (latent_width / 2), scheduler.dynamic);
+  return diffusion::flow_inference_sigmas(scheduler, num_steps, custom, mu);
 }
 
 }  // namespace repa::train

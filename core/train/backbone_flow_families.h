@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/train/family_backbones.h"
 
@@ -29,5 +30,13 @@ torch::Tensor flux_image_ids(int64_t height, int64_t width, const torch::Device&
 // ends (σ² below ½, 1 − (1 − σ)² above) unless flux_fast_schedule, flow_use_beta_schedule or
 // flow_use_uniform_schedule is set, as SimpleTuner's Chroma prepare_batch does; other families keep them.
 torch::Tensor family_training_sigmas(const nlohmann::json& config, const torch::Tensor& sigmas);
+
+// The validation sigmas (num_steps + 1, fp64, last 0) SimpleTuner's pipelines step through for a flow family run
+// sampled with studio.sampler euler on a latent_height × latent_width grid: the pipeline folder's
+// FlowMatchEulerDiscreteScheduler (validation_noise_scheduler flow_matching: its static shift replaced by
+// flow_schedule_shift, except Flux's dynamic one); Flux and Chroma pass linspace(1, 1/n, n) and μ of the packed
+// token count, as diffusers' pipelines do. Undefined for other families and samplers (equal steps).
+torch::Tensor family_sampling_sigmas(const nlohmann::json& config, int64_t latent_height, int64_t latent_width,
+                                     int64_t num_steps);
 
 }  // namespace repa::train

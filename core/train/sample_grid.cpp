@@ -8,6 +8,7 @@
 #include "core/data/image.h"
 #include "core/encoders/hub_repo.h"
 #include "core/data/image_tensor.h"
+#include "core/train/backbone_flow_families.h"
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
 #include "core/train/ema.h"
@@ -43,6 +44,7 @@ SampleGrid draw_sample_grid(Backbone& backbone, LatentSpace& latent_space, const
   const auto labels = torch::tensor(grid.labels, torch::kInt64).to(device);
   grid.sampler = diffusion::SamplerConfig::from_json(config, num_classes);
   grid.sampler.null_label = backbone.null_label();
+  grid.sampler.euler_grid = family_sampling_sigmas(config, side, side, grid.sampler.num_steps);
   if (num_classes == 0) grid.sampler.guidance_scale = 1.0;  // nothing to guide toward
   diffusion::DenoiserFn denoise = [&](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y) {
     return backbone.forward(x, t, y, false).prediction;

@@ -5,12 +5,14 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "core/base/error.h"
 #include "core/config/native_training.h"
 #include "core/data/demo_dataset.h"
+#include "core/diffusion/samplers.h"
 #include "core/train/backbone_flow_families.h"
 #include "core/train/family_conditioning.h"
 #include "core/train/tiny_pipeline_flow.h"
@@ -257,6 +259,38 @@ TEST_CASE("Flux packing: 2x2 patches into tokens with channels outermost, image 
   CHECK(torch::equal(ids[4], torch::tensor({0.0f, 1.0f, 1.0f})));
   CHECK(torch::equal(ids[2], torch::tensor({0.0f, 0.0f, 2.0f})));
   CHECK(contains(error_of([&] { flux_pack_latents(torch::zeros({1, 4, 5, 6})); }), "is not even"));
+}
+
+TEST_CASE(
+    "validation sigmas: the pipeline scheduler's, SD3 static shift, Flux/Chroma dynamic shift of the token count") {
+  Setup s;
+  write_tiny_sd3_pipeline(s.dir.file("sd3"), tokenizers(), 3);
+  write_tiny_flux_pipeline(s.dir.file("flux"), tokenizers(), true, 3);
+  const auto sd3 = family_sampling_sigmas(family_config(s.dir, "sd3", "sd3", "x", 1, 0), 16, 16, 2);
+  REQUIRE(sd3.numel() == 3);
+  // linspace(σ_max, σ_min) of the shift-3 training sigmas, shifted again (diffusers), then 0.
+  const double once = 3 * 0.001 / (1 + 2 * 0.001), twice = 3 * once / (1 + 2 * once);
+  CHECK(sd3[0].item<double>() == doctest::Approx(1.0));
+  CHECK(sd3[1].item<double>() == doctest::Approx(twice).epsilon(1e-5));
+  CHECK(sd3[2].item<double>() == 0.0);
+  // Flux: linspace(1, 1/n, n) through exp(μ)/(exp(μ) + 1/σ − 1), μ of 64 packed tokens between (256, 0.5) and
+  // (4096, 1.15).
+  const auto flux = family_sampling_sigmas(family_config(s.dir, "flux", "flux", "x", 1, 0), 16, 16, 2);
+  REQUIRE(flux.numel() == 3);
+  const double mu = 0.5 + (1.15 - 0.5) / (4096 - 256) * (64 - 256);
+  CHECK(flux[1].item<double>() == doctest::Approx(std::exp(mu) / (std::exp(mu) + 1.0)).epsilon(1e-5));
+  auto ddim = family_config(s.dir, "flux", "flux", "x", 1, 0);
+  ddim["studio"]["sampler"] = "euler_maruyama";
+  CHECK_FALSE(family_sampling_sigmas(ddim, 16, 16, 2).defined());
+  // The Euler sampler steps through that grid: dx/dt = x gives x·Π(1 + Δt).
+  diffusion::SamplerConfig sampler;
+  sampler.num_steps = 2;
+  sampler.euler_grid = flux;
+  const auto x = diffusion::euler_sample(
+      [](const torch::Tensor& v, const torch::Tensor&, const torch::Tensor&) { return v; },
+      diffusion::Objective(diffusion::ObjectiveKind::Linear), sampler, torch::ones({1, 1}), torch::zeros({1}));
+  const double f1 = flux[1].item<double>();
+  CHECK(x.item<double>() == doctest::Approx((1 + (f1 - 1)) * (1 - f1)));
 }
 
 TEST_CASE("flux: the attention mask and the embedded guidance change the prediction") {
