@@ -15,6 +15,7 @@
 #include "core/base/memory.h"
 #include "core/base/threads.h"
 #include "core/base/version.h"
+#include "core/models/ldm_single_file.h"
 
 namespace {
 
@@ -42,6 +43,7 @@ void print_version() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  repa::models::install_ldm_single_file_converter();  // SD single files as pretrained_model_name_or_path
   int threads = 0;
   int i = 1;
   for (; i < argc; ++i) {

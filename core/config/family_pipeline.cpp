@@ -12,6 +12,7 @@
 #include "core/config/flow_family_settings.h"
 #include "core/config/native_training.h"
 #include "core/config/model_source.h"
+#include "core/config/sd_single_file.h"
 
 namespace repa::config {
 
@@ -141,10 +142,7 @@ std::string pipeline_folder_problem(const nlohmann::json& config) {
   } catch (const InputError& e) {
     return e.what();
   }
-  if (fs::is_regular_file(folder))
-    return "pretrained_model_name_or_path '" + value + "' is a single file; model_family '" + family +
-           "' trains from a diffusers pipeline folder (model_index.json, " + traits_of(family).denoiser +
-           "/, vae/, text_encoder/, tokenizer/). Fetch one with " + fetch_hint(family);
+  if (fs::is_regular_file(folder)) return sd_single_file_problem(folder, value, family);
   if (!fs::is_directory(folder))
     return "pretrained_model_name_or_path '" + value + "' is not a folder here; set it to a diffusers pipeline "
            "folder or fetch one with " + fetch_hint(family);
@@ -173,6 +171,7 @@ FamilyPipeline resolve_family_pipeline(const nlohmann::json& config) {
                    ? demo_t2i_pipeline_folder(config)
                    : resolve_model_source(text_or(config, "pretrained_model_name_or_path", ""),
                                           "pretrained_model_name_or_path", out.family);
+  if (fs::is_regular_file(out.folder)) out.folder = ensure_sd_single_file_pipeline(out.folder, out.family);
   out.denoiser_folder = (fs::path(out.folder) / traits_of(out.family).denoiser).string();
   const auto vae = vae_override(config, out.family, nullptr);
   out.vae_folder = vae.empty() ? (fs::path(out.folder) / "vae").string() : vae;
