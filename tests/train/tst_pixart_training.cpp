@@ -327,3 +327,75 @@ TEST_CASE("pixart: prompts are lower-cased and stripped before T5, as diffusers'
   CHECK(!torch::equal(raw[0].at("hidden"), raw[1].at("hidden")));
   CHECK(torch::equal(raw[1].at("hidden"), out[1].at("hidden")));
 }
+
+namespace {
+
+// The tiny transformer's diffusers tensors under the official PixArt names (x_embedder, t_block, blocks.N.attn.qkv,
+// cross_attn.kv_linear, final_layer, ...), as a PixArt-Σ release checkpoint stores them.
+io::NamedTensors official_names(const std::string& diffusers_file, int64_t blocks) {
+  const auto file = io::SafetensorsFile::open(diffusers_file);
+  auto get = [&](const std::string& name) { return file.tensor(name).clone(); };
+  io::NamedTensors out;
+  const std::pair<const char*, const char*> renames[] = {
+      {"x_embedder.proj.", "pos_embed.proj."},
+      {"y_embedder.y_proj.fc1.", "caption_projection.linear_1."},
+      {"y_embedder.y_proj.fc2.", "caption_projection.linear_2."},
+      {"t_embedder.mlp.0.", "adaln_single.emb.timestep_embedder.linear_1."},
+      {"t_embedder.mlp.2.", "adaln_single.emb.timestep_embedder.linear_2."},
+      {"t_block.1.", "adaln_single.linear."},
+      {"final_layer.linear.", "proj_out."}};
+  for (const auto& [official, diffusers] : renames)
+    for (const char* leaf : {"weight", "bias"})
+      out.emplace_back(std::string(official) + leaf, get(std::string(diffusers) + leaf));
+  out.emplace_back("final_layer.scale_shift_table", get("scale_shift_table"));
+  for (int64_t i = 0; i < blocks; ++i) {
+    const std::string o = "blocks." + std::to_string(i) + ".", d = "transformer_blocks." + std::to_string(i) + ".";
+    out.emplace_back(o + "scale_shift_table", get(d + "scale_shift_table"));
+    for (const char* leaf : {"weight", "bias"}) {
+      const std::string l = leaf;
+      out.emplace_back(o + "attn.qkv." + l, torch::cat({get(d + "attn1.to_q." + l), get(d + "attn1.to_k." + l),
+                                                        get(d + "attn1.to_v." + l)}));
+      out.emplace_back(o + "attn.proj." + l, get(d + "attn1.to_out.0." + l));
+      out.emplace_back(o + "cross_attn.q_linear." + l, get(d + "attn2.to_q." + l));
+      out.emplace_back(o + "cross_attn.kv_linear." + l,
+                       torch::cat({get(d + "attn2.to_k." + l), get(d + "attn2.to_v." + l)}));
+      out.emplace_back(o + "cross_attn.proj." + l, get(d + "attn2.to_out.0." + l));
+      out.emplace_back(o + "mlp.fc1." + l, get(d + "ff.net.0.proj." + l));
+      out.emplace_back(o + "mlp.fc2." + l, get(d + "ff.net.2." + l));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pixart: a transformer/ holding an official PixArt checkpoint trains like the diffusers folder") {
+  torch::set_num_threads(1);
+  Setup s;
+  fs::copy(s.dir.file("pixart"), s.dir.file("official"), fs::copy_options::recursive);
+  const auto weights = s.dir.file("official/transformer/diffusion_pytorch_model.safetensors");
+  const auto official = official_names(weights, 3);
+  fs::remove(weights);
+  io::save_safetensors(weights, official);
+  REQUIRE(models::has_official_pixart_names(io::SafetensorsFile::open(weights).names()));
+  Trainer a(pixart_config(s.dir, "diffusers", 1));
+  Trainer b(pixart_config(s.dir, "official", 2, "official"));
+  {
+    torch::NoGradGuard no_grad;
+    a.backbone().module().eval();
+    b.backbone().module().eval();
+    const auto c = to_conditioning(a.captions()->embeddings({kPrompt}));
+    const auto x = torch::randn({2, 4, 16, 16});
+    const auto t = torch::tensor({10.0, 900.0});
+    auto two = c.rows(torch::tensor({0, 0}, torch::kLong));
+    const auto pa = a.backbone().forward_conditioned(x, t, two, true);
+    const auto pb = b.backbone().forward_conditioned(x, t, two, true);
+    CHECK(torch::allclose(pa.prediction, pb.prediction, 1e-6, 1e-6));
+    CHECK(torch::allclose(pa.tapped, pb.tapped, 1e-6, 1e-6));
+    b.backbone().module().train();
+  }
+  REQUIRE(b.run() == 0);
+  const auto losses = losses_of(s.dir.file("runs/official"));
+  REQUIRE(losses.size() == 2);
+  for (double loss : losses) CHECK(std::isfinite(loss));
+}
