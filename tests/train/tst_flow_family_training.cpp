@@ -8,11 +8,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
+#include "core/adapters/lora_file.h"
 #include "core/base/error.h"
 #include "core/config/native_training.h"
 #include "core/data/demo_dataset.h"
 #include "core/diffusion/samplers.h"
+#include "core/io/safetensors.h"
 #include "core/train/backbone_flow_families.h"
 #include "core/train/family_conditioning.h"
 #include "core/train/tiny_pipeline_flow.h"
@@ -368,4 +371,41 @@ TEST_CASE("chroma: T5 with its mask (first padding token kept), approximator mod
   write_tiny_flux_pipeline(s.dir.file("flux"), tokenizers(), true, 3);
   CHECK(contains(error_of([&] { Trainer t(family_config(s.dir, "chroma", "flux", "bad", 1, 0)); }),
                  "holds a FluxPipeline (a flux model); model_family chroma trains from a ChromaPipeline folder"));
+}
+
+TEST_CASE("flux and sd3 LoRA: the family's default targets adapted, the base frozen, the adapter file written") {
+  torch::set_num_threads(1);
+  Setup s;
+  write_tiny_flux_pipeline(s.dir.file("flux"), tokenizers(), true, 61);
+  write_tiny_sd3_pipeline(s.dir.file("sd3"), tokenizers(), 62);
+  for (const char* family : {"flux", "sd3"}) {
+    auto config = family_config(s.dir, family, family, std::string(family) + "-lora", 4, 0);
+    config["model_type"] = "lora";
+    config["lora_rank"] = 4;
+    config["learning_rate"] = 1e-2;
+    Trainer trainer(config);
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& p : trainer.backbone().module().named_parameters()) {
+      CHECK(!p.value().requires_grad());
+      before[p.key()] = p.value().clone();
+    }
+    REQUIRE(trainer.run() == 0);
+    for (const auto& p : trainer.backbone().module().named_parameters())
+      CHECK(torch::equal(p.value(), before[p.key()]));
+    const auto m = metrics_of(trainer.run_directory().path());
+    REQUIRE(m.size() == 4);
+    MESSAGE(std::string(family) << " LoRA: loss first " << m.front()["loss"] << ", last " << m.back()["loss"]);
+    const auto file = io::SafetensorsFile::open(trainer.run_directory().path() + "/" + adapters::kLoraFileName);
+    int adapted = 0;
+    bool single = false, attention = false;
+    for (const auto& name : file.names()) {
+      if (!contains(name, "lora_A")) continue;
+      ++adapted;
+      single = single || contains(name, "single_transformer_blocks.1.");
+      attention = attention || contains(name, "transformer_blocks.1.attn.to_q.");
+    }
+    CHECK(adapted > 0);
+    CHECK(attention);
+    CHECK(single == (std::string(family) == "flux"));  // SD3 has joint blocks only
+  }
 }
