@@ -12,6 +12,7 @@
 #include "core/adapters/lora_merge.h"
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
+#include "core/models/ldm_single_file.h"
 #include "core/models/official_single_file.h"
 
 namespace repa::app {
@@ -30,7 +31,9 @@ int merge_command(const Args& args) {
           "OUT: a .safetensors file, or a folder that receives diffusion_pytorch_model.safetensors and the\n"
           "base folder's config.json.\n"
           "Flux, Chroma, Flux.2 and SD3 weights are also written under the official single-file names (as\n"
-          "flux1-dev.safetensors is): to FILE with --single-file, else to OUT.safetensors beside an OUT folder.\n");
+          "flux1-dev.safetensors is): to FILE with --single-file, else to OUT.safetensors beside an OUT folder.\n"
+          "An SD 1.x / 2.x / XL UNet folder as BASE is written the same way in the LDM/SGM names A1111 and\n"
+          "ComfyUI load: with the VAE and text encoders of the pipeline that holds it, else the UNet alone.\n");
       return 0;
     }
     const bool has_value = i + 1 < args.size();
@@ -66,11 +69,13 @@ int merge_command(const Args& args) {
   std::vector<std::string> names;
   for (const auto& item : merged.tensors) names.push_back(item.first);
   const auto family = models::official_single_file_family(names);
-  if (!single_file.empty() && family.empty())
+  // The SD UNets are told apart by the base folder's config.json, not by their names.
+  const auto sd_family = family.empty() ? models::sd_unet_folder_family(base) : std::string();
+  if (!single_file.empty() && family.empty() && sd_family.empty())
     throw InputError(
         "--single-file: the merged weights are not of a family with an official single-file table "
-        "(flux, chroma, flux2, sd3)");
-  if (no_single_file || family.empty()) return 0;
+        "(flux, chroma, flux2, sd3; sd1x, sd2x and sdxl from a diffusers unet/ folder as --base)");
+  if (no_single_file || (family.empty() && sd_family.empty())) return 0;
   if (single_file.empty()) {
     if (fs::path(out).extension() == ".safetensors") return 0;  // one file asked for: the base's names only
     auto folder = fs::path(out);
@@ -78,6 +83,11 @@ int merge_command(const Args& args) {
     single_file = folder.string() + ".safetensors";
   }
   const std::map<std::string, torch::Tensor> by_name(merged.tensors.begin(), merged.tensors.end());
+  if (!sd_family.empty()) {
+    const auto count = models::write_sd_unet_single_file(base, sd_family, by_name, single_file);
+    std::printf("wrote the %s LDM single file %s (%zu tensors)\n", sd_family.c_str(), single_file.c_str(), count);
+    return 0;
+  }
   const auto official = models::diffusers_to_official(family, by_name, path);
   io::save_safetensors(single_file, io::NamedTensors(official.begin(), official.end()), {{"format", "pt"}});
   std::printf("wrote the %s official single file %s (%zu tensors)\n", family.c_str(), single_file.c_str(),

@@ -602,6 +602,32 @@ std::string sd_family_of_unet_config(const nlohmann::json& c) {
   return c.value("use_linear_projection", false) ? "sd2x" : "sd1x";
 }
 
+std::string sd_unet_folder_family(const std::string& folder) {
+  const auto config = fs::path(folder) / "config.json";
+  if (!fs::is_directory(folder) || !fs::exists(config)) return "";
+  const auto json = read_json(config);
+  if (json.value("_class_name", std::string()) != "UNet2DConditionModel") return "";
+  return sd_family_of_unet_config(json);
+}
+
+std::size_t write_sd_unet_single_file(const std::string& unet_folder, const std::string& family, const TensorMap& unet,
+                                      const std::string& out) {
+  auto folder = fs::path(unet_folder);
+  if (folder.filename().empty()) folder = folder.parent_path();
+  const auto pipeline = folder.parent_path();
+  SdPipelineParts parts;
+  if (fs::exists(pipeline / "model_index.json")) {
+    parts = read_sd_pipeline_folder(pipeline.string(), family, folder.string());
+  } else {
+    parts.family = family;
+    parts.configs["unet"] = read_json(folder / "config.json");
+  }
+  parts.weights["unet"] = unet;
+  const auto tensors = ldm_single_file_tensors(parts, folder.string());
+  save(out, tensors, ldm_single_file_metadata(parts));
+  return tensors.size();
+}
+
 void install_ldm_single_file_converter() {
   config::set_sd_single_file_converter(
       [](const std::string& file, const std::string& family, const std::string& folder) {
