@@ -110,7 +110,8 @@ class PixArtBackbone : public TextBackbone {
            " blocks, width " + std::to_string(config_.inner_dim()) + ", patch " + std::to_string(config_.patch_size) +
            ", masked cross-attention to " + std::to_string(text_width_) + "-wide T5 states" +
            (config_.out_channels == 2 * config_.in_channels ? ", learned sigma (noise half trained)" : "") +
-           (config_.use_additional_conditions ? ", resolution + aspect-ratio conditions" : "") + ")" +
+           (config_.use_additional_conditions ? ", resolution + aspect-ratio conditions" : "") +
+           (model_->gradient_checkpointing ? ", gradient checkpointing" : "") + ")" +
            (tap_ >= 0 ? ", REPA tap after transformer_blocks." + std::to_string(tap_) : "");
   }
   // The pipeline's weights are loaded at construction; a checkpoint's come through the trainer's resume.

@@ -399,3 +399,23 @@ TEST_CASE("pixart: a transformer/ holding an official PixArt checkpoint trains l
   REQUIRE(losses.size() == 2);
   for (double loss : losses) CHECK(std::isfinite(loss));
 }
+
+TEST_CASE("pixart: gradient checkpointing reruns the blocks in backward and gives the same losses") {
+  torch::set_num_threads(1);
+  Setup s;
+  // A warm cache first, so that both measured runs start from the same random stream.
+  Trainer(pixart_config(s.dir, "warm", 1)).run();
+  auto plain = pixart_config(s.dir, "plain", 3);
+  auto checkpointed = pixart_config(s.dir, "checkpointed", 3);
+  checkpointed["gradient_checkpointing"] = true;
+  Trainer a(plain);
+  REQUIRE(a.run() == 0);
+  Trainer b(checkpointed);
+  CHECK(contains(b.backbone().describe(), "gradient checkpointing"));
+  CHECK(!contains(a.backbone().describe(), "gradient checkpointing"));
+  REQUIRE(b.run() == 0);
+  const auto la = losses_of(s.dir.file("runs/plain")), lb = losses_of(s.dir.file("runs/checkpointed"));
+  REQUIRE(la.size() == 3);
+  REQUIRE(lb.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(lb[i] == doctest::Approx(la[i]).epsilon(1e-5));
+}
