@@ -165,13 +165,17 @@ void SampleViewer::refresh() {
   shown_ = cell_image(grid_, cell_);
   image_->setPixmap(QPixmap::fromImage(enlarged(shown_, kLargeSide)));
   QStringList parts;
-  if (cell_ < info.classes.size())
-    parts << (info.classes[cell_].isEmpty() ? tr("unconditional") : tr("class “%1”").arg(info.classes[cell_]));
+  const QString label = cell_ < info.classes.size() ? info.classes[cell_] : QString();
+  if (cell_ < info.classes.size() && info.prompts)
+    parts << (label.isEmpty() ? tr("empty prompt") : tr("prompt “%1”").arg(label));
+  else if (cell_ < info.classes.size())
+    parts << (label.isEmpty() ? tr("unconditional") : tr("class “%1”").arg(label));
   parts << tr("step %1").arg(info.step);
   if (info.seed >= 0) parts << tr("seed %1").arg(info.seed);
   parts << tr("sample %1 of %2").arg(cell_ + 1).arg(count);
   if (!info.sampler.isEmpty()) parts << info.sampler;
   caption_->setText(parts.join(QStringLiteral(" · ")));
+  caption_->setToolTip(info.prompts ? label : QString());  // a long prompt in full, whatever the width
   setWindowTitle(tr("Sample — step %1").arg(info.step));
   previous_->setEnabled(count > 1);
   next_->setEnabled(count > 1);
@@ -186,6 +190,7 @@ void SampleViewer::refresh() {
     auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(enlarged(cell, kStripSide))),
                                      tr("step %1").arg(grids_[g].step), strip_);
     item->setData(Qt::UserRole, grids_[g].step);
+    if (grids_[g].prompts && cell_ < grids_[g].classes.size()) item->setToolTip(grids_[g].classes[cell_]);
   }
   strip_->setCurrentRow(grid_);
 }

@@ -92,6 +92,7 @@ void SamplesGallery::add_sample_event(const QString& path, const nlohmann::json&
   if (const auto it = event.find("classes"); it != event.end() && it->is_array())
     for (const auto& c : *it)
       info.classes << (c.is_string() ? QString::fromStdString(c.get<std::string>()) : QString());
+  if (const auto it = event.find("prompts"); it != event.end() && it->is_boolean()) info.prompts = it->get<bool>();
   info.sampler = sampler_text(event);
   info.seed = seed;
   insert(info);
@@ -114,7 +115,12 @@ bool SamplesGallery::insert(const SampleGridInfo& given) {
   auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(thumb)),
                                    info.step >= 0 ? tr("step %1").arg(info.step) : QFileInfo(info.path).fileName());
   item->setData(kStepRole, info.step);
-  item->setToolTip(info.path);
+  // A text-to-image grid names its prompts (each once, in cell order) above the path.
+  QStringList shown;
+  if (info.prompts)
+    for (const QString& prompt : info.classes)
+      if (!shown.contains(prompt)) shown << (prompt.isEmpty() ? tr("(empty prompt)") : prompt);
+  item->setToolTip(shown.isEmpty() ? info.path : shown.join(QLatin1Char('\n')) + QLatin1Char('\n') + info.path);
   item->setData(Qt::UserRole, info.path);
   int row = 0;  // newest (highest step) first
   while (row < count() && this->item(row)->data(kStepRole).toLongLong() > info.step) ++row;

@@ -16,6 +16,7 @@ struct SampleGridInfo {
   QString path;
   qint64 step = -1;
   QStringList classes;  // one per cell, "" for an unconditional cell; empty when unknown
+  bool prompts = false;  // `classes` holds each cell's prompt (a text-to-image run), not a class name
   QString sampler;      // "euler, 20 steps, guidance 2.0, EMA"
   qint64 seed = -1;     // the run's seed (every grid of a run draws the same noises from it)
 };

@@ -73,6 +73,8 @@ std::string trainer_text(const OptionSpec& spec) {
       clause += "≠ " + rule.value.dump();
     else if (rule.op == "in")
       clause += "in " + rule.value.dump();
+    else if (rule.op == "is_set")
+      clause += "is set";
     else
       clause += rule.op + " " + rule.value.dump();
     text += (text.empty() ? "" : " and ") + clause;

@@ -17,6 +17,7 @@ constexpr auto Float = T::Float;
 constexpr auto Choice = T::Choice;
 constexpr auto String = T::String;
 constexpr auto Path = T::Path;
+constexpr auto Json = T::Json;
 
 }  // namespace
 
@@ -335,6 +336,36 @@ std::vector<OptionSpec> training_options() {
           .min(1)
           .max(30)
           .help("Classifier-free guidance scale of the validation images."),
+      // The model families' trainer draws its samples from prompts; the studio's own backbones from classes, so
+      // these apply to family runs only (shown as SimpleTuner shows them; the trainer column says when).
+      Declare("validation_prompt", String, nullptr)
+          .at("validation", "prompt_management", "", 1)
+          .label("Validation Prompt")
+          .honoured_when("model_family", "is_set", nullptr)
+          .help("Prompt of the validation images of a model family run (empty: the first four distinct captions of "
+                "the dataset); studio.validation_prompts adds more."),
+      Declare("studio.validation_prompts", Json, nullptr)
+          .at("validation", "prompt_management", "", 1.5)
+          .label("More Validation Prompts")
+          .studio_only()
+          .show_if("model_family", "is_set", nullptr)
+          .help("A list of prompts drawn after validation_prompt at each validation, e.g. [\"a red disc\", "
+                "\"a blue ring\"]; each sample in the Samples tab shows its prompt. The studio's own setting: an "
+                "export for SimpleTuner drops it (SimpleTuner reads a prompt library file instead)."),
+      Declare("validation_negative_prompt", String, "blurry, cropped, ugly")
+          .at("validation", "prompt_management", "", 2)
+          .label("Negative Prompt")
+          .honoured_when("model_family", "is_set", nullptr)
+          .help("What classifier-free guidance steers the validation images away from (the unconditional side of "
+                "the guidance); SimpleTuner's default."),
+      Declare("validation_seed", Int, nullptr)
+          .at("validation", "validation_options", "", 6)
+          .label("Validation Seed")
+          .min(0)
+          .show_if("validation_randomize", "equals", false)
+          .honoured_when("model_family", "is_set", nullptr)
+          .help("Seed of the validation images' starting noise, the same at every validation so the images compare "
+                "across steps (empty: derived from seed)."),
       Declare("num_validation_images", Int, 1)
           .export_only()
           .at("validation", "validation_schedule", "advanced", 3)

@@ -36,7 +36,11 @@ SampleGrid draw_sample_grid(Backbone& backbone, LatentSpace& latent_space, const
   torch::NoGradGuard no_grad;
   GeneratorStateGuard keep_training_stream;
   const int64_t count = num_classes > 0 ? std::min<int64_t>(16, std::max<int64_t>(8, 2 * num_classes)) : 8;
-  torch::manual_seed(static_cast<uint64_t>(integer_or(config, "seed", 0)) + 20240);
+  // validation_seed, when set, fixes the starting noise by itself (as SimpleTuner seeds its validation images).
+  const auto validation_seed = config.find("validation_seed");
+  torch::manual_seed(validation_seed != config.end() && validation_seed->is_number_integer()
+                         ? validation_seed->get<uint64_t>()
+                         : static_cast<uint64_t>(integer_or(config, "seed", 0)) + 20240);
   const int64_t side = integer_or(config, "resolution", 256) / latent_space.downsampling();
   const auto noise = torch::randn({count, latent_space.channels(), side, side}).to(device);
   SampleGrid grid;

@@ -616,7 +616,8 @@ std::string Trainer::write_samples() {
                           {"sampler", text_or(studio_settings(config_), "sampler", "euler")},
                           {"num_steps", grid.sampler.num_steps},
                           {"guidance", grid.sampler.guidance_scale},
-                          {"classes", shown}});
+                          {"classes", shown},
+                          {"prompts", !sample_prompts_.empty()}});  // "classes" holds prompts, not class names
   return path;
 }
 

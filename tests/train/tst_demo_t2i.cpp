@@ -180,6 +180,7 @@ TEST_CASE("the demo-t2i preset trains on 1 thread: the diffusion loss falls and 
   REQUIRE(samples[0]["classes"].size() == 8);
   CHECK(samples[0]["classes"][0] == "a large red disc in the centre, on a dark background");
   CHECK(samples[0]["classes"][1] == "a large blue triangle in the centre, on a dark background");
+  CHECK(samples[0]["prompts"] == true);
   const auto grid = data::read_image(samples[0]["path"].get<std::string>());
   CHECK(grid.width == 8 * 34 + 2);
 }

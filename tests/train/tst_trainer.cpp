@@ -119,6 +119,14 @@ TEST_CASE("a REPA run writes metrics with the alignment scalars, samples and che
   const auto b = sample_checkpoint(whole + "/checkpoints/checkpoint-6", dir.file("b.png"), nlohmann::json::object());
   CHECK(repa::test::read_bytes(a) == repa::test::read_bytes(b));
   CHECK(repa::test::read_bytes(a) == repa::test::read_bytes(whole + "/samples/step-000006.png"));
+  // validation_seed fixes the starting noise by itself: the run's seed no longer moves it.
+  const auto seeded = [&](int seed, int validation_seed, const char* name) {
+    return repa::test::read_bytes(sample_checkpoint(whole + "/checkpoints/checkpoint-6", dir.file(name),
+                                                    {{"seed", seed}, {"validation_seed", validation_seed}}));
+  };
+  CHECK(seeded(1, 42, "s1.png") == seeded(2, 42, "s2.png"));
+  CHECK(seeded(1, 42, "s3.png") != seeded(1, 43, "s4.png"));
+  CHECK(seeded(1, 42, "s5.png") != repa::test::read_bytes(a));
 
   // The second run stops after checkpoint 3 (max_train_steps 3), then resumes to 6 from it.
   config["studio"]["run_name"] = "parts";
