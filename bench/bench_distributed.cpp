@@ -88,7 +88,16 @@ int rank_main(const std::string& root, const Settings& s, int world, int rank, i
     step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (trainer.data_parallel()) waited = trainer.data_parallel()->take_wait_seconds();
+  double reduce_ms = 0.0;
+  if (auto* group = trainer.data_parallel()) {
+    waited = group->take_wait_seconds();
+    // The all-reduce alone, on a buffer of the step's gradient size: the transfer without the ranks' imbalance.
+    auto buffer = torch::ones({trainer.trainable_parameter_count()});
+    group->barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10; ++i) group->all_reduce_sum(buffer);
+    reduce_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 10;
+  }
   if (rank == 0) {
     std::sort(step_ms.begin(), step_ms.end());
     const nlohmann::json result = {
@@ -99,6 +108,7 @@ int rank_main(const std::string& root, const Settings& s, int world, int rank, i
         {"images_per_sec", s.steps * s.batch * world / total},
         {"median_step_ms", step_ms[step_ms.size() / 2]},
         {"collective_wait_ms_per_step", 1000.0 * waited / s.steps},
+        {"all_reduce_alone_ms", reduce_ms},
         {"trainable_parameters", trainer.trainable_parameter_count()},
         {"all_reduce_bytes_per_step", world > 1 ? trainer.trainable_parameter_count() * 4 : 0}};
     std::ofstream(out) << result.dump() << "\n";
@@ -149,8 +159,8 @@ int main(int argc, char** argv) {
       "SiT depth %d width %d, 32 px, REPA (random DINOv2-S/14 teacher, cached tokens), batch %d per rank, "
       "1 thread per process, %d timed steps after %d warm-up; %ld cores\n",
       s.depth, s.width, s.batch, s.steps, s.warmup, ::sysconf(_SC_NPROCESSORS_ONLN));
-  std::printf("%-10s %12s %12s %14s %22s %18s\n", "processes", "steps/s", "images/s", "median step",
-              "all-reduce wait/step", "bytes/step");
+  std::printf("%-10s %12s %12s %14s %22s %18s %16s\n", "processes", "steps/s", "images/s", "median step",
+              "all-reduce wait/step", "bytes/step", "all-reduce alone");
   for (int world : s.processes) {
     const int port = repa::train::free_local_port();
     const std::string out = (root / ("result-" + std::to_string(world) + ".json")).string();
@@ -182,10 +192,11 @@ int main(int argc, char** argv) {
       continue;
     }
     const auto r = nlohmann::json::parse(in);
-    std::printf("%-10d %12.2f %12.1f %11.1f ms %19.2f ms %18lld\n", world, r["steps_per_sec"].get<double>(),
+    std::printf("%-10d %12.2f %12.1f %11.1f ms %19.2f ms %18lld %13.2f ms\n", world, r["steps_per_sec"].get<double>(),
                 r["images_per_sec"].get<double>(), r["median_step_ms"].get<double>(),
                 r["collective_wait_ms_per_step"].get<double>(),
-                static_cast<long long>(r["all_reduce_bytes_per_step"].get<int64_t>()));
+                static_cast<long long>(r["all_reduce_bytes_per_step"].get<int64_t>()),
+                r["all_reduce_alone_ms"].get<double>());
     std::printf("  %s\n", r.dump().c_str());
   }
 
