@@ -264,8 +264,15 @@ TEST_CASE("latent space: a VAE's posteriors are cached for both orientations and
 
 TEST_CASE("text-conditioned families and mismatched regularizers stop at once with the way forward") {
   repa::test::ScratchDir dir;
-  auto config = tiny_config(dir, "flux");
-  config["model_family"] = "flux";
+  // HiDream's transformer is built, its Llama-3.1 text encoder is not.
+  auto config = tiny_config(dir, "hidream");
+  config["model_family"] = "hidream";
   CHECK_THROWS_WITH_AS(Trainer{config}, doctest::Contains("--format simpletuner"), repa::InputError);
+  CHECK_FALSE(fs::exists(dir.file("runs/hidream")));
+  // A family trained here stops before the run folder when its pipeline folder is missing.
+  auto flux = tiny_config(dir, "flux");
+  flux["model_family"] = "flux";
+  CHECK_THROWS_WITH_AS(Trainer{flux}, doctest::Contains("repa-train fetch black-forest-labs/FLUX.1-dev"),
+                       repa::InputError);
   CHECK_FALSE(fs::exists(dir.file("runs/flux")));
 }
