@@ -15,6 +15,7 @@ int sample_command(const Args& args);
 int bench_command(const Args& args);
 int merge_command(const Args& args);
 int bench_lora_command(const Args& args);
+int single_file_command(const Args& args);
 
 const std::vector<TrainCommand>& train_commands() {
   static const std::vector<TrainCommand> commands = {
@@ -30,6 +31,7 @@ const std::vector<TrainCommand>& train_commands() {
       {"bench", "time SiT (+REPA, cached or live teacher), UNet+U-REPA and DINOv2 steps; --json", bench_command},
       {"merge", "merge a LoRA file (diffusers or ComfyUI format) into base weights", merge_command},
       {"bench-lora", "parameters, AdamW state and peak memory of a UNet step, full or LoRA", bench_lora_command},
+      {"single-file", "an SD run's UNet, VAE and text encoders as one A1111/ComfyUI file", single_file_command},
   };
   return commands;
 }

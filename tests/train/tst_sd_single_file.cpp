@@ -16,6 +16,7 @@
 #include "core/data/demo_dataset.h"
 #include "core/io/safetensors.h"
 #include "core/models/ldm_single_file.h"
+#include "core/train/sd_single_file_export.h"
 #include "core/train/tiny_pipeline.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
@@ -274,7 +275,8 @@ TEST_CASE("a tiny SDXL run trains from the single file, converted once into the 
                  {"caption_strategy", "textfile"},
                  {"urepa_enabled", true},
                  {"urepa_model", "dinov2_vits14"},
-                 {"urepa_encoder_image_size", 28}});
+                 {"urepa_encoder_image_size", 28},
+                 {"checkpoint_step_interval", 4}});
   config["studio"] = {{"dataset_dir", dir.file("data")}, {"class_labels", false}, {"run_name", "single"},
                       {"encoder_random_init", true},     {"device", "cpu"},       {"num_workers", 0}};
   CHECK(config::pipeline_folder_problem(config).empty());
@@ -303,4 +305,20 @@ TEST_CASE("a tiny SDXL run trains from the single file, converted once into the 
   CHECK(fs::last_write_time(pipeline.folder + "/unet/diffusion_pytorch_model.safetensors") == written);
   const auto run_config = nlohmann::json::parse(std::ifstream(dir.file("runs/single/config.json")));
   CHECK(run_config["studio"]["text_encoder_path"] == pipeline.folder);
+
+  // The fine-tuned UNet goes back out as a single file, with the pipeline's VAE and text encoders.
+  const auto exported = train::export_sd_single_file(dir.file("runs/single"), dir.file("tuned.safetensors"), false);
+  CHECK(exported.family == "sdxl");
+  CHECK(exported.checkpoint == dir.file("runs/single/checkpoints/checkpoint-4"));
+  const auto tuned = models::read_ldm_single_file(dir.file("tuned.safetensors"), "sdxl");
+  check_same(read_all(dir.file("runs/single/checkpoints/checkpoint-4/model.safetensors")), tuned.weights.at("unet"));
+  CHECK_FALSE(
+      torch::equal(tuned.weights.at("unet").at("conv_in.weight"),
+                   models::read_sd_pipeline_folder(dir.file("xl"), "sdxl").weights.at("unet").at("conv_in.weight")));
+  const auto original = models::read_sd_pipeline_folder(dir.file("xl"), "sdxl");
+  for (const std::string c : {"vae", "text_encoder", "text_encoder_2"})
+    check_same(original.weights.at(c), tuned.weights.at(c));
+  CHECK(contains(
+      error_of([&] { train::export_sd_single_file(dir.file("runs/single"), dir.file("e.safetensors"), true); }),
+      "has no ema.safetensors (the run trained without EMA)"));
 }
