@@ -32,7 +32,7 @@ class NativeSupportTest : public QObject {
     MainWindow window;
     window.show();
     QAction* sdxl = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_hidream"));
-    QAction* flux = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_flux"));
+    QAction* flux = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_sana"));
     QAction* demo = window.menuBar()->findChild<QAction*>(QStringLiteral("preset_demo"));
     QVERIFY(sdxl && flux && demo);
     QCOMPARE(sdxl->text(), QStringLiteral("hidream") + repa::ui::export_only_preset_suffix());
