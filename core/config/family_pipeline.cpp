@@ -11,6 +11,7 @@
 #include "core/config/demo_t2i_source.h"
 #include "core/config/flow_family_settings.h"
 #include "core/config/native_training.h"
+#include "core/config/pixart_family_settings.h"
 #include "core/config/model_source.h"
 #include "core/config/sd_single_file.h"
 
@@ -180,7 +181,7 @@ FamilyPipeline resolve_family_pipeline(const nlohmann::json& config) {
 }
 
 nlohmann::json with_family_settings(const nlohmann::json& config, const FamilyPipeline& pipeline) {
-  nlohmann::json out = with_flow_family_rules(config, pipeline);
+  nlohmann::json out = with_pixart_family_rules(with_flow_family_rules(config, pipeline), pipeline);
   if (!out.contains("studio") || !out["studio"].is_object()) out["studio"] = nlohmann::json::object();
   auto& studio = out["studio"];
   auto set_default = [&](const char* key, const nlohmann::json& value) {

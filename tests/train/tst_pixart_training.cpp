@@ -419,3 +419,26 @@ TEST_CASE("pixart: gradient checkpointing reruns the blocks in backward and give
   REQUIRE(lb.size() == 3);
   for (std::size_t i = 0; i < 3; ++i) CHECK(lb[i] == doctest::Approx(la[i]).epsilon(1e-5));
 }
+
+TEST_CASE("pixart: SimpleTuner's rules: 300 T5 tokens whatever is set, max_grad_norm at most 0.01") {
+  Setup s;
+  auto config = pixart_config(s.dir, "rules", 1);
+  config["tokenizer_max_length"] = 77;
+  const auto pipeline = config::resolve_family_pipeline(config);
+  auto ruled = config::with_family_settings(config, pipeline);
+  CHECK(ruled["tokenizer_max_length"] == 300);
+  CHECK(ruled["max_grad_norm"].get<double>() == doctest::Approx(0.01));
+  config["max_grad_norm"] = 0.005;
+  CHECK(config::with_family_settings(config, pipeline)["max_grad_norm"].get<double>() == doctest::Approx(0.005));
+  config["max_grad_norm"] = 1.0;
+  config["i_know_what_i_am_doing"] = true;
+  CHECK(config::with_family_settings(config, pipeline)["max_grad_norm"].get<double>() == doctest::Approx(1.0));
+  config.erase("max_grad_norm");
+  CHECK(config::with_family_settings(config, pipeline)["max_grad_norm"].get<double>() == doctest::Approx(0.01));
+  config["max_grad_norm"] = "big";
+  CHECK(contains(error_of([&] { config::with_family_settings(config, pipeline); }), "max_grad_norm must be a number"));
+  // The run's T5 keeps 300 tokens.
+  Trainer run(pixart_config(s.dir, "rules-run", 1));
+  auto c = to_conditioning(run.captions()->embeddings({kPrompt}));
+  CHECK(c.text.size(1) == 300);
+}
