@@ -16,7 +16,8 @@ int export_command(const Args& args) {
     std::printf(
         "Usage: repa-train export CONFIG --format simpletuner|studio --out DIR [--preset P] [--set key=value]...\n"
         "  simpletuner: DIR/config.json with SimpleTuner's option names only, plus DIR/multidatabackend.json\n"
-        "               when studio.dataset_dir is set; prints what was left out and why.\n"
+        "               when studio.dataset_dir is set, and DIR/config.env (accelerate launch settings for\n"
+        "               SimpleTuner's train.sh) when studio.num_processes > 1; prints what was left out and why.\n"
         "  studio:      DIR/config.json with every option resolved.\n");
     return args.empty() ? 2 : 0;
   }
