@@ -436,7 +436,8 @@ SdPipelineParts read_ldm_single_file(const std::string& path, const std::string&
     if (starts_with(name, kUNetPrefix)) {
       unet[name.substr(kUNetPrefix.size())] = file.tensor(name, /*view=*/true);
     } else if (starts_with(name, kVaePrefix)) {
-      vae[name.substr(kVaePrefix.size())] = file.tensor(name, /*view=*/true);
+      // Some files keep the autoencoder's training loss (discriminator, logvar); the VAE does not read it.
+      if (!starts_with(name, kVaePrefix + "loss.")) vae[name.substr(kVaePrefix.size())] = file.tensor(name, true);
     } else {
       for (const auto& part : parts_of_family) {
         if (!starts_with(name, part.prefix)) continue;

@@ -155,6 +155,7 @@ TEST_CASE("an original single file (no metadata) reads with configs inferred fro
     // What original files carry beside the model: the LDM scheduler's buffers, an EMA copy, CLIP's position ids.
     tensors["alphas_cumprod"] = torch::ones({1000});
     tensors["model_ema.decay"] = torch::tensor(0.9999f);
+    tensors["first_stage_model.loss.logvar"] = torch::zeros({});
     if (family == "sd1x")
       tensors["cond_stage_model.transformer.text_model.embeddings.position_ids"] = torch::arange(77).unsqueeze(0);
     if (family == "sd2x") tensors["cond_stage_model.model.text_projection"] = torch::randn({32, 32});
