@@ -9,6 +9,7 @@
 #include "core/base/error.h"
 #include "core/train/caption_conditioning.h"
 #include "core/train/config_values.h"
+#include "core/train/family_conditioning.h"
 #include "core/train/training_data.h"
 
 namespace repa::app {
@@ -28,6 +29,8 @@ int cache_command(const Args& args) {
     }
   std::string events_mode;
   auto config = resolve_run_config(args, &events_mode, nullptr);
+  // A model_family run caches with the settings its pipeline folder gives (VAE, text conditioning), as the run.
+  const auto pipeline = train::prepare_family_run(config);
   auto report = [](const std::string& level, const std::string& message) {
     std::fprintf(stderr, "%s: %s\n", level.c_str(), message.c_str());
   };
@@ -49,7 +52,7 @@ int cache_command(const Args& args) {
   const auto data = train::prepare_training_data(config, latent_space, teacher.get(), report);
   std::printf("%zu images ready (%zu corrupt skipped); caches under %s\n", data.folder.images.size(),
               data.folder.corrupt.size(), data.cache_root.c_str());
-  if (train::text_or(train::studio_settings(config), "architecture", "sit") == "unet2d_condition") {
+  if (pipeline || train::text_or(train::studio_settings(config), "architecture", "sit") == "unet2d_condition") {
     const auto start = std::chrono::steady_clock::now();
     auto bar = [&start](int64_t done, int64_t total) {
       const int width = 30, filled = static_cast<int>(width * done / std::max<int64_t>(1, total));
@@ -58,9 +61,9 @@ int cache_command(const Args& args) {
                    std::string(width - filled, '.').c_str(), static_cast<long long>(done),
                    static_cast<long long>(total), seconds > 0 ? done / seconds : 0.0, done == total ? "\n" : "");
     };
-    const train::CaptionConditioning captions(
-        train::CaptionConditioningOptions::from_config(config, data.backend ? &*data.backend : nullptr), data, report,
-        bar);
+    auto options = train::CaptionConditioningOptions::from_config(config, data.backend ? &*data.backend : nullptr);
+    if (pipeline) options.extra_prompts = train::family_extra_prompts(config, data::read_captions(data.folder, options.captions));
+    const train::CaptionConditioning captions(std::move(options), data, report, bar);
     const auto& filled = captions.fill_report();
     std::printf("text embeddings: %lld prompts, %lld reused, %lld encoded, in %s\n",
                 static_cast<long long>(filled.prompts), static_cast<long long>(filled.reused),

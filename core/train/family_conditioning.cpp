@@ -7,8 +7,24 @@
 #include "core/data/image.h"
 #include "core/train/caption_conditioning.h"
 #include "core/train/config_values.h"
+#include "core/train/demo_t2i_pipeline.h"
 
 namespace repa::train {
+
+std::optional<repa::config::FamilyPipeline> prepare_family_run(nlohmann::json& config) {
+  if (!repa::config::is_pipeline_family(config)) return std::nullopt;
+  ensure_demo_t2i_pipeline(config);
+  auto pipeline = repa::config::resolve_family_pipeline(config);
+  config = repa::config::with_family_settings(config, pipeline);
+  return pipeline;
+}
+
+std::vector<std::string> family_extra_prompts(const nlohmann::json& config,
+                                              const std::vector<std::vector<std::string>>& captions) {
+  auto prompts = validation_prompts(config, captions);
+  prompts.push_back(validation_negative_prompt(config));
+  return prompts;
+}
 
 torch::Tensor sdxl_time_ids(const data::ImageFolder& folder, int64_t resolution) {
   auto out = torch::empty({static_cast<int64_t>(folder.images.size()), 6}, torch::kFloat32);

@@ -4,11 +4,13 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/config/family_pipeline.h"
 #include "core/data/image_folder.h"
 #include "core/text/text_conditioning.h"
 #include "core/train/backbone.h"
@@ -16,6 +18,15 @@
 namespace repa::train {
 
 class CaptionConditioning;
+
+// A model_family run's set-up, shared by the trainer and `repa-train cache`: makes the demo's tiny pipeline when
+// asked ("@demo-t2i"), resolves the pipeline folder and writes the family's settings into `config`. nullopt (and
+// `config` untouched) for runs without a pipeline family.
+std::optional<repa::config::FamilyPipeline> prepare_family_run(nlohmann::json& config);
+
+// What a family run caches beside the captions: its validation prompts and the negative prompt.
+std::vector<std::string> family_extra_prompts(const nlohmann::json& config,
+                                              const std::vector<std::vector<std::string>>& captions);
 
 // (N, 6) fp32 time_ids of every image of `folder` at `resolution`: resized height and width (the size the crop is
 // cut from), crop top and left, target height and width. Reads only the image headers.

@@ -69,11 +69,7 @@ Trainer::Trainer(nlohmann::json resolved_config, TrainerOptions options)
   if (!family.empty()) throw InputError(family);
   // A family run takes its encoders, VAE, objective and denoiser from its pipeline folder; the run's config
   // records what they resolved to.
-  if (repa::config::is_pipeline_family(config_)) {
-    ensure_demo_t2i_pipeline(config_);  // "@demo-t2i": the demo's tiny pipeline, made on first use
-    pipeline_ = repa::config::resolve_family_pipeline(config_);
-    config_ = repa::config::with_family_settings(config_, *pipeline_);
-  }
+  pipeline_ = prepare_family_run(config_);  // "@demo-t2i" makes the demo's tiny pipeline on first use
   try {
     setup();
   } catch (const StopRequested& e) {
@@ -277,6 +273,11 @@ void Trainer::setup() {
                                 pipeline_->scheduler, pipeline_->family == "sd2x" ||
                                                           flag_or(config_, "rescale_betas_zero_snr", false)));
   timestep_sampler_ = diffusion::TimestepSampler::from_json(config_);
+  if (pipeline_) {
+    vp_noise_ = diffusion::VpNoiseSettings::from_config(config_);
+    if (!objective_->is_flow())
+      vp_timesteps_ = diffusion::VpTimestepSampler::from_config(config_, objective_->schedule().num_train_timesteps);
+  }
   // Flow families draw their sigmas as SimpleTuner does (flow_* options, the scheduler's resolution shift).
   if (pipeline_ && objective_->is_flow())
     flow_sigmas_ = diffusion::FlowSigmaSampler::from_config(
@@ -312,6 +313,8 @@ void Trainer::setup() {
     // Identical starting state everywhere: rank 0's weights, projector, EMA and random generator.
     std::vector<torch::Tensor> state = backbone_->module().parameters();
     for (const auto& b : backbone_->module().buffers()) state.push_back(b);
+    if (lora_)
+      for (const auto& p : lora_->parameters()) state.push_back(p);
     if (auto* projectors = alignment_->projectors())
       for (const auto& p : projectors->parameters()) state.push_back(p);
     if (ema_)
@@ -458,11 +461,24 @@ Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
                                   : batch.cached.at(token_key);
     teacher = teacher.to(device_, torch::kFloat32);
   }
-  const auto noise = global_randn_like(x0);
-  const auto time = flow_sigmas_ ? my_rows(family_training_sigmas(
-                                       config_, flow_sigmas_->sample(global_n, x0.size(-2), x0.size(-1), device_)))
-                                 : my_rows(objective_->sample_time(timestep_sampler_, global_n, device_));
-  const auto noised = objective_->noise(x0, noise, time);
+  auto noise = global_randn_like(x0);
+  torch::Tensor time;
+  if (flow_sigmas_) {
+    time = my_rows(
+        family_training_sigmas(config_, flow_sigmas_->sample(global_n, x0.size(-2), x0.size(-1), device_)));
+  } else if (vp_timesteps_) {
+    // SimpleTuner's VP families: offset noise, then biased / segmented timesteps.
+    noise = vp_noise_->offset_noise(noise);
+    time = my_rows(vp_timesteps_->sample(global_n)).to(device_);
+  } else {
+    time = my_rows(objective_->sample_time(timestep_sampler_, global_n, device_));
+  }
+  auto noised = objective_->noise(x0, noise, time);
+  // Input perturbation noises the model's input more; the target keeps the drawn noise.
+  if (vp_noise_) {
+    const auto input_noise = vp_noise_->input_noise(noise, step_);
+    if (!input_noise.is_same(noise)) noised.x_t = objective_->noise(x0, input_noise, time).x_t;
+  }
   Conditioning conditioning;
   conditioning.labels = labels;
   if (captions_) {

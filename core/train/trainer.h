@@ -16,6 +16,7 @@
 #include "core/diffusion/flow_sigmas.h"
 #include "core/diffusion/loss.h"
 #include "core/diffusion/objective.h"
+#include "core/diffusion/vp_timesteps.h"
 #include "core/encoders/teacher.h"
 #include "core/train/alignment.h"
 #include "core/train/backbone.h"
@@ -121,7 +122,9 @@ class Trainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<diffusion::Objective> objective_;
   diffusion::TimestepSampler timestep_sampler_;
-  std::optional<diffusion::FlowSigmaSampler> flow_sigmas_;  // flow families: SimpleTuner's sigma sampling and shift
+  std::optional<diffusion::FlowSigmaSampler> flow_sigmas_;   // flow families: SimpleTuner's sigma sampling and shift
+  std::optional<diffusion::VpTimestepSampler> vp_timesteps_;  // VP families: timestep bias, segmented selection
+  std::optional<diffusion::VpNoiseSettings> vp_noise_;        // family runs: offset noise, input perturbation
   diffusion::LossConfig loss_config_;
   LrSchedule lr_schedule_;
   std::vector<torch::Tensor> trainable_;

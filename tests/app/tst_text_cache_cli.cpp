@@ -8,11 +8,14 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/data/demo_dataset.h"
 #include "core/text/random_text_encoder.h"
+#include "core/train/tiny_pipeline.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -132,4 +135,33 @@ TEST_CASE("repa-train cache reads the dataset from SimpleTuner's multidatabacken
   CHECK(contains(result.output, "(\"shapes\"): crop_style \"random\""));
   // The prefix applies to the instance prompt too: "demo: a shape" and the empty caption.
   CHECK(contains(result.output, "text embeddings: 2 prompts, 0 reused, 2 encoded"));
+}
+
+TEST_CASE("repa-train cache on a model_family config fills what its run reads: a run after it encodes nothing") {
+  repa::test::ScratchDir dir;
+  repa::data::generate_demo_dataset(dir.file("data"), {1, 16, 2});  // 6 images, 6 captions
+  repa::train::write_tiny_sd_pipeline(dir.file("sd"), "sd1x", repa::test::fixture_path("tokenizers/clip"), 4);
+  nlohmann::json config = {{"model_family", "sd1x"},
+                           {"pretrained_model_name_or_path", dir.file("sd")},
+                           {"resolution", 16},
+                           {"train_batch_size", 2},
+                           {"max_train_steps", 1},
+                           {"caption_strategy", "textfile"},
+                           {"validation_prompt", "a red disc"},
+                           {"output_dir", dir.file("runs")},
+                           {"studio", {{"dataset_dir", dir.file("data")}, {"class_labels", false}, {"device", "cpu"},
+                                       {"num_workers", 0}, {"run_name", "family"}}}};
+  repa::test::write_bytes(dir.file("family.json"), config.dump(2));
+  // 6 captions, the empty one, the validation prompt and the negative prompt.
+  const auto cached = run("cache " + dir.file("family.json"));
+  INFO(cached.output);
+  REQUIRE(cached.code == 0);
+  CHECK(contains(cached.output, "text embeddings: 9 prompts, 0 reused, 9 encoded"));
+  CHECK(contains(cached.output, "6 images ready"));
+  const auto trained = run("run " + dir.file("family.json"));
+  INFO(trained.output);
+  REQUIRE(trained.code == 0);
+  std::ifstream log(dir.file("runs/family/train.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(contains(text, "9 reused, 0 encoded"));
 }
