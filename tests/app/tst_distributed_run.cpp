@@ -29,11 +29,13 @@ namespace {
 struct Launch {
   pid_t pid = -1;
   FILE* events = nullptr;  // rank 0's stdout through the launcher
+  int commands = -1;       // the launcher's stdin (rank 0's commands)
 };
 
 Launch start(const std::vector<std::string>& args, const std::string& stderr_path, bool clean_env = true) {
-  int out[2];
+  int out[2], in[2];
   REQUIRE(::pipe(out) == 0);
+  REQUIRE(::pipe(in) == 0);
   std::fflush(nullptr);
   Launch l;
   l.pid = ::fork();
@@ -42,8 +44,8 @@ Launch start(const std::vector<std::string>& args, const std::string& stderr_pat
     ::dup2(out[1], STDOUT_FILENO);
     const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (err >= 0) ::dup2(err, STDERR_FILENO);
-    const int null_fd = ::open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(in[0], STDIN_FILENO);
+    ::close(in[1]);
     ::close(out[0]);
     if (clean_env)
       for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(name);
@@ -54,11 +56,15 @@ Launch start(const std::vector<std::string>& args, const std::string& stderr_pat
     ::_exit(127);
   }
   ::close(out[1]);
+  ::close(in[0]);
   l.events = ::fdopen(out[0], "r");
+  l.commands = in[1];
   return l;
 }
 
 int finish(Launch& l) {
+  if (l.commands >= 0) ::close(l.commands);
+  l.commands = -1;
   std::array<char, 1 << 16> line{};
   while (std::fgets(line.data(), line.size(), l.events)) {
   }
@@ -214,4 +220,57 @@ TEST_CASE("launcher arguments: a bad process count and a launch inside a launche
   CHECK(code == 2);
   CHECK(repa::test::contains(repa::test::read_bytes(dir.file("nested.err")),
                              "--nproc-per-node inside a launched process (WORLD_SIZE is set)"));
+}
+
+TEST_CASE(
+    "commands reach rank 0, which holds the other rank through a pause longer than the timeout; SIGTERM to "
+    "the launcher stops both ranks at the same step with a checkpoint") {
+  repa::test::ScratchDir dir("repa-dp-control");
+  write_config(dir);
+  auto args = run_args(dir.file("run.json"), "paused", 500);
+  args.insert(args.end(), {"--set", "studio.distributed_timeout=5"});
+  Launch paused = start(args, dir.file("paused.err"));
+  std::array<char, 1 << 16> line{};
+  auto send = [&](const std::string& command) {
+    const std::string text = "{\"command\":\"" + command + "\"}\n";
+    REQUIRE(::write(paused.commands, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  };
+  bool sent_pause = false, resumed = false, finished_stopped = false;
+  int64_t paused_at = -1, last_step = 0;
+  std::chrono::steady_clock::time_point pause_started;
+  while (std::fgets(line.data(), line.size(), paused.events)) {
+    const auto event = nlohmann::json::parse(line.data(), nullptr, false);
+    if (!event.is_object()) continue;
+    if (event["type"] == "metrics") last_step = event["step"];
+    if (!sent_pause && event["type"] == "metrics" && last_step >= 2) {
+      send("pause");
+      sent_pause = true;
+    }
+    if (event["type"] == "state" && event["state"] == "paused") {
+      paused_at = event["step"];
+      pause_started = std::chrono::steady_clock::now();
+      std::this_thread::sleep_for(std::chrono::seconds(7));  // past studio.distributed_timeout
+      send("resume");
+    }
+    if (event["type"] == "state" && event["state"] == "running" && paused_at >= 0 && !resumed) {
+      resumed = true;
+      CHECK(std::chrono::steady_clock::now() - pause_started >= std::chrono::seconds(7));
+    }
+    if (resumed && event["type"] == "metrics" && last_step == paused_at + 2) ::kill(paused.pid, SIGTERM);
+    if (event["type"] == "state" && event["state"] == "finished") finished_stopped = event["reason"] == "stopped";
+  }
+  CHECK(finish(paused) == 0);
+  CHECK(resumed);
+  CHECK(finished_stopped);
+  REQUIRE(paused_at >= 2);
+  const auto losses = losses_of(dir.file("runs/paused"));
+  const int64_t stopped_at = losses.rbegin()->first;
+  CHECK(stopped_at >= paused_at + 2);
+  CHECK(stopped_at < 500);
+  CHECK(
+      fs::exists(dir.file("runs/paused/checkpoints/checkpoint-" + std::to_string(stopped_at) + "/trainer_state.json")));
+  // Rank 1 stopped at the same step (its own status under ranks/).
+  const auto rank1 = nlohmann::json::parse(repa::test::read_bytes(dir.file("runs/paused/ranks/rank-1/status.json")));
+  CHECK(rank1["step"] == stopped_at);
+  CHECK(rank1["state"] == "finished");
 }
