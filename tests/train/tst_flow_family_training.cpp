@@ -18,6 +18,7 @@
 #include "core/io/safetensors.h"
 #include "core/train/backbone_flow_families.h"
 #include "core/train/family_conditioning.h"
+#include "core/train/tiny_pipeline.h"
 #include "core/train/tiny_pipeline_flow.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
@@ -240,6 +241,12 @@ TEST_CASE("flux dev: packed 2x2 tokens, guidance embedding, T5 512, REPA on a si
   check_resume(s.dir, resume, "flux-resume");
   CHECK(contains(error_of([&] { Trainer t(family_config(s.dir, "flux", "flux", "bad", 1, 3)); }),
                  "it has 1 double-stream and 2 single-stream blocks"));
+  // A 4-channel VAE under a 16-channel transformer.
+  write_tiny_vae(s.dir.file("vae4"), 4, 3);
+  auto foreign = family_config(s.dir, "flux", "flux", "bad", 1, 0);
+  foreign["pretrained_vae_model_name_or_path"] = s.dir.file("vae4");
+  CHECK(contains(error_of([&] { Trainer t(foreign); }),
+                 "takes 16-channel latents (64 channels packed 2x2), the VAE gives 4 channels"));
   auto mode = family_config(s.dir, "flux", "flux", "bad", 1, 0);
   mode["flux_guidance_mode"] = "cfg-distilled";
   CHECK(contains(error_of([&] { Trainer t(mode); }), "flux_guidance_mode 'cfg-distilled' is unknown"));
