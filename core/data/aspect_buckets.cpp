@@ -490,7 +490,8 @@ SampleGeometry AspectBucketer::prepare(int W, int H, std::mt19937_64& rng) {
 }
 
 std::array<int64_t, 6> sdxl_time_ids(const SampleGeometry& g) {
-  return {g.original_height, g.original_width, g.crop_top, g.crop_left, g.target_height, g.target_width};
+  // collate.py's compute_time_ids takes the intermediary size as the "original" size.
+  return {g.intermediary_height, g.intermediary_width, g.crop_top, g.crop_left, g.target_height, g.target_width};
 }
 
 BucketBatchSampler::BucketBatchSampler(const std::vector<std::string>& image_buckets, int64_t batch_size, uint64_t seed)

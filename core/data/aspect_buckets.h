@@ -111,7 +111,8 @@ class AspectBucketer {
   std::map<double, std::map<std::string, std::pair<int, int>>> map_;
 };
 
-// SDXL's add_time_ids for one sample: original (H, W), crop (top, left), target (H, W).
+// SDXL's add_time_ids for one sample as SimpleTuner's collate computes them: intermediary (H, W) standing for the
+// original size, crop (top, left), target (H, W).
 std::array<int64_t, 6> sdxl_time_ids(const SampleGeometry& geometry);
 
 struct BucketBatch {

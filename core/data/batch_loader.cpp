@@ -16,7 +16,42 @@ BatchLoader::BatchLoader(const ImageFolder& folder, BatchLoaderOptions options)
   if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size)
     throw InputError("data shard: rank " + std::to_string(options_.rank) + " is not in a world of " +
                      std::to_string(options_.world_size) + " processes");
-  consumed_position_ = shuffle_.state();
+  if (!options_.buckets.empty()) {
+    if (options_.buckets.size() != folder.images.size())
+      throw Error("aspect buckets: " + std::to_string(options_.buckets.size()) + " bucket keys for " +
+                  std::to_string(folder.images.size()) + " images");
+    sampler_ = std::make_unique<BucketBatchSampler>(
+        options_.buckets, static_cast<int64_t>(options_.batch_size) * options_.world_size, options_.seed);
+    bucket_epoch_batches_ = sampler_->epoch(0);
+    consumed_position_ = bucket_position();
+  } else {
+    consumed_position_ = shuffle_.state();
+  }
+  if (!options_.cache_keys.empty() && options_.cache_keys.size() != folder.images.size())
+    throw Error("batch loader: " + std::to_string(options_.cache_keys.size()) + " cache keys for " +
+                std::to_string(folder.images.size()) + " images");
+}
+
+nlohmann::json BatchLoader::bucket_position() const {
+  return {{"epoch", bucket_epoch_}, {"bucket_batch", bucket_batch_}, {"bucketed", true}};
+}
+
+void BatchLoader::draw(std::vector<int64_t>& indices, std::vector<int64_t>& epochs, nlohmann::json& position_after) {
+  if (!sampler_) {
+    const auto d = shuffle_.next(static_cast<int64_t>(options_.batch_size) * options_.world_size);
+    indices = d.indices;
+    epochs = d.epochs;
+    position_after = shuffle_.state();
+    return;
+  }
+  const BucketBatch& batch = bucket_epoch_batches_.at(static_cast<std::size_t>(bucket_batch_));
+  indices = batch.images;
+  epochs.assign(indices.size(), bucket_epoch_);
+  if (++bucket_batch_ == static_cast<int64_t>(bucket_epoch_batches_.size())) {
+    bucket_batch_ = 0;
+    bucket_epoch_batches_ = sampler_->epoch(++bucket_epoch_);
+  }
+  position_after = bucket_position();
 }
 
 BatchLoader::~BatchLoader() { stop_workers(); }
@@ -32,12 +67,14 @@ Batch BatchLoader::build(const std::vector<int64_t>& indices, const std::vector<
     const ImageRecord& record = folder_.images.at(static_cast<std::size_t>(indices[k]));
     labels.push_back(record.label);
     if (options_.load_pixels) {
-      Image crop = adm_center_crop(read_image(record.path), options_.resolution);
+      Image crop = options_.crop ? options_.crop(indices[k], read_image(record.path))
+                                 : adm_center_crop(read_image(record.path), options_.resolution);
       if (flipped[k]) crop = flip_horizontal(crop);
       pixels.push_back(image_to_tensor(crop));
     }
     for (const FeatureCache* cache : options_.caches) {
-      const TensorMap entry = cache->load(record.content_hash);
+      const TensorMap entry = cache->load(
+          options_.cache_keys.empty() ? record.content_hash : options_.cache_keys.at(static_cast<std::size_t>(indices[k])));
       for (const auto& [name, value] : entry) {
         const bool is_flip = name.size() > 5 && name.compare(name.size() - 5, 5, "_flip") == 0;
         if (is_flip != static_cast<bool>(flipped[k])) continue;
@@ -61,15 +98,15 @@ void BatchLoader::plan_jobs() {
   while (static_cast<int>(planned_.size()) < std::max(1, options_.prefetch)) {
     Job job;
     job.sequence = next_plan_++;
-    const auto draw = shuffle_.next(static_cast<int64_t>(options_.batch_size) * options_.world_size);
+    std::vector<int64_t> indices, epochs;
+    draw(indices, epochs, job.position_after);
     const auto first = static_cast<std::size_t>(options_.rank) * static_cast<std::size_t>(options_.batch_size);
     for (std::size_t k = first; k < first + static_cast<std::size_t>(options_.batch_size); ++k) {
-      job.indices.push_back(draw.indices[k]);
+      job.indices.push_back(indices[k]);
       job.flipped.push_back(options_.random_flip &&
-                            (mix_seed(options_.seed ^ 0xf11bull, static_cast<uint64_t>(draw.epochs[k]),
-                                      static_cast<uint64_t>(draw.indices[k])) & 1u));
+                            (mix_seed(options_.seed ^ 0xf11bull, static_cast<uint64_t>(epochs[k]),
+                                      static_cast<uint64_t>(indices[k])) & 1u));
     }
-    job.position_after = shuffle_.state();
     planned_.push_back(job);
     pending_.push_back(std::move(job));
   }
@@ -157,8 +194,22 @@ void BatchLoader::load_state(const nlohmann::json& state) {
   planned_.clear();
   ready_.clear();
   failed_.clear();
-  shuffle_.load_state(state);
-  consumed_position_ = shuffle_.state();
+  if (sampler_) {
+    // A bucketed position: the epoch to rebuild and the batches of it already trained.
+    if (!state.is_object() || !state.value("bucketed", false) || !state.contains("bucket_batch"))
+      throw InputError("the checkpoint's data position " + state.dump() +
+                       " is not an aspect-bucket position (written by a square-crop run?): start a new run");
+    bucket_epoch_ = state.at("epoch").get<int64_t>();
+    bucket_batch_ = state.at("bucket_batch").get<int64_t>();
+    bucket_epoch_batches_ = sampler_->epoch(bucket_epoch_);
+    if (bucket_batch_ < 0 || bucket_batch_ >= static_cast<int64_t>(bucket_epoch_batches_.size()))
+      throw InputError("the checkpoint's data position " + state.dump() + " is past the " +
+                       std::to_string(bucket_epoch_batches_.size()) + " bucket batches of an epoch of this dataset");
+    consumed_position_ = bucket_position();
+  } else {
+    shuffle_.load_state(state);
+    consumed_position_ = shuffle_.state();
+  }
   next_plan_ = next_consume_ = 0;
 }
 

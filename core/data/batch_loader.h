@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,8 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/data/aspect_buckets.h"
 #include "core/data/epoch_shuffle.h"
 #include "core/data/feature_cache.h"
+#include "core/data/image.h"
 #include "core/data/image_folder.h"
 
 namespace repa::data {
@@ -43,6 +46,13 @@ struct BatchLoaderOptions {
   // one-process batch, and the position (a checkpoint's) is the same on every rank.
   int rank = 0;
   int world_size = 1;
+  // Aspect buckets: with one bucket key per image, every global batch comes from one bucket in
+  // BucketBatchSampler's order (built for batch_size·world_size, so ranks split one bucket's batch).
+  std::vector<std::string> buckets;
+  // Each image's cache entry name (default: its content hash), and how its pixels are made from the decoded
+  // file (default: the ADM centre crop at `resolution`).
+  std::vector<std::string> cache_keys;
+  std::function<Image(int64_t index, const Image& decoded)> crop;
 };
 
 class BatchLoader {
@@ -73,10 +83,16 @@ class BatchLoader {
   void stop_workers();
   void plan_jobs();  // keeps `prefetch` jobs queued or running
   void worker_loop();
+  // The next global draw (indices, their epochs) and the position after it.
+  void draw(std::vector<int64_t>& indices, std::vector<int64_t>& epochs, nlohmann::json& position_after);
+  nlohmann::json bucket_position() const;
 
   const ImageFolder& folder_;
   BatchLoaderOptions options_;
   EpochShuffle shuffle_;
+  std::unique_ptr<BucketBatchSampler> sampler_;  // only with options_.buckets
+  std::vector<BucketBatch> bucket_epoch_batches_;
+  int64_t bucket_epoch_ = 0, bucket_batch_ = 0;  // the next batch to plan
   nlohmann::json consumed_position_;
 
   mutable std::mutex mutex_;

@@ -21,6 +21,14 @@ double bicubic_filter(double x) {
   return 0.0;
 }
 
+// Pillow's LANCZOS: sinc(x)·sinc(x/3) on [-3, 3).
+double sinc(double x) {
+  if (x == 0.0) return 1.0;
+  x *= M_PI;
+  return std::sin(x) / x;
+}
+double lanczos_filter(double x) { return (x >= -3.0 && x < 3.0) ? sinc(x) * sinc(x / 3.0) : 0.0; }
+
 struct Taps {
   int first = 0;
   std::vector<double> weights;
@@ -28,7 +36,8 @@ struct Taps {
 
 // One output coordinate's input window and normalised weights (Pillow's precompute_coeffs).
 std::vector<Taps> precompute_taps(int in_size, int out_size, ResampleFilter filter) {
-  const double support_unit = filter == ResampleFilter::Box ? 0.5 : 2.0;
+  const double support_unit =
+      filter == ResampleFilter::Box ? 0.5 : filter == ResampleFilter::Lanczos ? 3.0 : 2.0;
   const double scale = static_cast<double>(in_size) / out_size;
   const double filter_scale = std::max(scale, 1.0);
   const double support = support_unit * filter_scale;
@@ -42,7 +51,9 @@ std::vector<Taps> precompute_taps(int in_size, int out_size, ResampleFilter filt
     double total = 0.0;
     for (int x = xmin; x < xmax; ++x) {
       const double arg = (x - center + 0.5) / filter_scale;
-      const double w = filter == ResampleFilter::Box ? box_filter(arg) : bicubic_filter(arg);
+      const double w = filter == ResampleFilter::Box       ? box_filter(arg)
+                       : filter == ResampleFilter::Lanczos ? lanczos_filter(arg)
+                                                           : bicubic_filter(arg);
       t.weights.push_back(w);
       total += w;
     }

@@ -7,7 +7,7 @@
 
 namespace repa::data {
 
-enum class ResampleFilter { Box, Bicubic };
+enum class ResampleFilter { Box, Bicubic, Lanczos };  // Lanczos: PIL LANCZOS (a = 3), as SimpleTuner resizes
 
 // Resizes to width x height with Pillow's convolution resampling for `filter`.
 Image resize_image(const Image& image, int width, int height, ResampleFilter filter);

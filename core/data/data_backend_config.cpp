@@ -36,6 +36,10 @@ const std::set<std::string> kImageKeys = {
     "resolution",        "resolution_type",  "repeats",         "minimum_image_size",      "crop",
     "crop_style",        "crop_aspect",      "cache_dir_vae"};
 
+// Keys only aspect-bucketed runs read (through read_bucket_settings).
+const std::set<std::string> kBucketKeys = {"maximum_image_size", "target_downsample_size", "crop_aspect_buckets",
+                                           "max_upscale_threshold"};
+
 std::string text_of(const nlohmann::json& entry, const std::string& key, const std::string& where,
                     const std::string& fallback) {
   if (!entry.contains(key) || entry[key].is_null()) return fallback;
@@ -59,8 +63,9 @@ double number_of(const nlohmann::json& entry, const std::string& key, const std:
 }
 
 ImageDatasetBackend read_image_backend(const nlohmann::json& entry, const std::string& where, int64_t run_resolution,
-                                       std::vector<std::string>& warnings) {
+                                       bool aspect_buckets, std::vector<std::string>& warnings) {
   ImageDatasetBackend out;
+  out.entry = entry;
   out.id = text_of(entry, "id", where, "");
   const std::string type = text_of(entry, "type", where, "local");
   if (type != "local")
@@ -77,6 +82,15 @@ ImageDatasetBackend read_image_backend(const nlohmann::json& entry, const std::s
   out.captions.prepend_instance_prompt = flag_of(entry, "prepend_instance_prompt", where, false);
   if (flag_of(entry, "only_instance_prompt", where, false)) out.captions.strategy = CaptionStrategy::InstancePrompt;
 
+  out.repeats = static_cast<int64_t>(number_of(entry, "repeats", where, 0));
+  if (out.repeats < 0) throw InputError(where + ": repeats must be 0 or more, got " + std::to_string(out.repeats));
+  if (aspect_buckets) {
+    for (const auto& [name, value] : entry.items())
+      if (!kImageKeys.count(name) && !kBookkeepingKeys.count(name) && !kBucketKeys.count(name))
+        warnings.push_back(where + ": \"" + name + "\" = " + json_excerpt(value) +
+                           " is not used by the studio's trainer");
+    return out;
+  }
   const std::string resolution_type = text_of(entry, "resolution_type", where, "pixel");
   if (resolution_type != "pixel")
     throw InputError(where + ": resolution_type \"" + resolution_type +
@@ -88,8 +102,6 @@ ImageDatasetBackend read_image_backend(const nlohmann::json& entry, const std::s
     throw InputError(where + ": resolution " + json_excerpt(entry["resolution"]) +
                      " differs from the run's resolution " + std::to_string(run_resolution) +
                      "; set both to the same value");
-  out.repeats = static_cast<int64_t>(number_of(entry, "repeats", where, 0));
-  if (out.repeats < 0) throw InputError(where + ": repeats must be 0 or more, got " + std::to_string(out.repeats));
   out.minimum_image_size = static_cast<int64_t>(number_of(entry, "minimum_image_size", where, 0));
   if (out.minimum_image_size < 0)
     throw InputError(where + ": minimum_image_size must be 0 or more, got " + std::to_string(out.minimum_image_size));
@@ -117,7 +129,7 @@ ImageDatasetBackend read_image_backend(const nlohmann::json& entry, const std::s
 
 }  // namespace
 
-DataBackendConfig read_data_backend_config(const std::string& path, int64_t run_resolution) {
+DataBackendConfig read_data_backend_config(const std::string& path, int64_t run_resolution, bool aspect_buckets) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("data_backend_config '" + path + "' cannot be read");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -139,7 +151,7 @@ DataBackendConfig read_data_backend_config(const std::string& path, int64_t run_
         throw InputError(where +
                          ": a second enabled image dataset; the studio's trainer reads one (set "
                          "\"disabled\": true on the others)");
-      out.image = read_image_backend(entry, where, run_resolution, out.warnings);
+      out.image = read_image_backend(entry, where, run_resolution, aspect_buckets, out.warnings);
     } else if (kind == "text_embeds") {
       if (out.text_embeds_cache_dir.empty() || flag_of(entry, "default", where, false))
         out.text_embeds_cache_dir = text_of(entry, "cache_dir", where, "");

@@ -661,7 +661,7 @@ TEST_CASE("SDXL time ids are original (H, W), crop (top, left), target (H, W)") 
   AspectBucketer b(read_bucket_settings(d, json::object(), "sdxl", "t"));
   std::mt19937_64 rng(0);
   const auto ids = sdxl_time_ids(b.prepare(1920, 1080, rng));
-  CHECK(ids == std::array<int64_t, 6>{1080, 1920, 0, 14, 1024, 1792});
+  CHECK(ids == std::array<int64_t, 6>{1024, 1820, 0, 14, 1024, 1792});  // the intermediary size, not 1080x1920
 }
 
 TEST_CASE("bad settings are named") {
