@@ -92,6 +92,11 @@ std::string fetch_hint(const std::string& family) {
 std::string vae_override(const nlohmann::json& config, const std::string& family, std::string* note) {
   const std::string value = text_or(config, "pretrained_vae_model_name_or_path", "");
   if (value.empty() || value == "''") return "";
+  if (family == "sd3") {  // SimpleTuner's SD3 check_user_config drops custom VAEs
+    if (note)
+      *note = "pretrained_vae_model_name_or_path is ignored for sd3, as SimpleTuner does: the pipeline's vae/ is used";
+    return "";
+  }
   const bool sdxl_vae_family = family == "sdxl" || family == "pixart" || family == "kolors";
   if (!sdxl_vae_family && value.find("sdxl") != std::string::npos) {
     if (note) *note = "pretrained_vae_model_name_or_path '" + value + "' is an SDXL VAE, which model_family '" +

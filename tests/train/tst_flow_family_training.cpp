@@ -181,6 +181,14 @@ TEST_CASE("sd3: CLIP-L + CLIP-G + T5, 16-channel VAE with its shift, timestep 10
     CHECK(c.text.slice(1, 0, 77).slice(2, 48).abs().max().item<double>() == 0.0);
     CHECK(c.pooled.sizes() == torch::IntArrayRef({1, 48}));
   }
+  {
+    // SimpleTuner's SD3 ignores a custom VAE; so does the studio.
+    write_tiny_vae(s.dir.file("vae4"), 4, 3);
+    auto custom = family_config(s.dir, "sd3", "sd3", "sd3-vae", 1, 1);
+    custom["pretrained_vae_model_name_or_path"] = s.dir.file("vae4");
+    Trainer trainer(custom);
+    CHECK(written_config(trainer.run_directory().path())["studio"]["vae_path"] == s.dir.file("sd3") + "/vae");
+  }
   check_training_run(family_config(s.dir, "sd3", "sd3", "sd3-run", 12, 1), 12);
   check_resume(s.dir, family_config(s.dir, "sd3", "sd3", "sd3-resume", 6, 0), "sd3-resume");
 
