@@ -15,7 +15,7 @@
 #include "core/base/memory.h"
 #include "core/base/threads.h"
 #include "core/base/version.h"
-#include "core/models/ldm_single_file.h"
+#include "core/models/sd_pipeline_folder.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include "core/adapters/lora_merge.h"
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
-#include "core/models/ldm_single_file.h"
+#include "core/models/sd_pipeline_folder.h"
 #include "core/models/official_single_file.h"
 
 namespace repa::app {

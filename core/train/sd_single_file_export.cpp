@@ -4,7 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/config/family_pipeline.h"
-#include "core/models/ldm_single_file.h"
+#include "core/models/sd_pipeline_folder.h"
 #include "core/train/checkpoint.h"
 
 namespace repa::train {

@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "core/io/safetensors.h"
-#include "core/models/ldm_single_file.h"
+#include "core/models/sd_pipeline_folder.h"
 #include "core/train/tiny_pipeline.h"
 #include "tests/test_support.h"
 

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "core/data/demo_dataset.h"
-#include "core/models/ldm_single_file.h"
+#include "core/models/sd_pipeline_folder.h"
 #include "core/train/tiny_pipeline.h"
 #include "tests/test_support.h"
 

@@ -15,7 +15,7 @@
 #include "core/config/sd_single_file.h"
 #include "core/data/demo_dataset.h"
 #include "core/io/safetensors.h"
-#include "core/models/ldm_single_file.h"
+#include "core/models/sd_pipeline_folder.h"
 #include "core/train/sd_single_file_export.h"
 #include "core/train/tiny_pipeline.h"
 #include "core/train/trainer.h"
