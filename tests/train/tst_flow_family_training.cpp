@@ -241,6 +241,14 @@ TEST_CASE("flux dev: packed 2x2 tokens, guidance embedding, T5 512, REPA on a si
     const auto out = backbone.forward_conditioned(x, sigma, c, true);
     CHECK(out.prediction.sizes() == x.sizes());
     CHECK(out.tapped.sizes() == torch::IntArrayRef({1, 64, 16}));
+    // Samples: without validation_guidance_real > 1 the sampler's negative rows repeat their prompts (SimpleTuner's
+    // Flux validation has no true CFG), so the guided result is the prompt's prediction.
+    const auto pair = torch::cat({x, x});
+    const auto null = backbone.null_label();
+    const auto sampled = backbone.forward(pair, torch::full({2}, 0.6), torch::tensor({int64_t{0}, null}), false);
+    CHECK(torch::allclose(sampled.prediction[0], sampled.prediction[1], 1e-5, 1e-6));
+    const auto negative = backbone.forward(x, torch::full({1}, 0.6), torch::tensor({null}), false).prediction;
+    CHECK((negative[0] - sampled.prediction[1]).abs().max().item<double>() > 1e-5);  // the negative prompt differs
   }
   check_training_run(config, 12);
   auto resume = config;
