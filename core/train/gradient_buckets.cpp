@@ -1,11 +1,14 @@
 #include "core/train/gradient_buckets.h"
 
+#include <algorithm>
+
 #include "core/base/error.h"
 #include "core/train/distributed.h"
 
 namespace repa::train {
 
-GradientBuckets::GradientBuckets(DataParallel& group, std::vector<torch::Tensor> parameters, int64_t bucket_bytes)
+GradientBuckets::GradientBuckets(DataParallel& group, std::vector<torch::Tensor> parameters, int64_t bucket_bytes,
+                                 int64_t first_bucket_bytes)
     : group_(group), parameters_(std::move(parameters)) {
   const std::size_t n = parameters_.size();
   bucket_of_.assign(n, 0);
@@ -16,7 +19,8 @@ GradientBuckets::GradientBuckets(DataParallel& group, std::vector<torch::Tensor>
     const auto& p = parameters_[k];
     if (!p.requires_grad()) throw Error("GradientBuckets: parameter " + std::to_string(k) + " does not require grad");
     const int64_t size = p.numel() * static_cast<int64_t>(p.element_size());
-    const bool new_bucket = buckets_.empty() || bytes + size > bucket_bytes ||
+    const int64_t cap = buckets_.size() == 1 ? std::min(first_bucket_bytes, bucket_bytes) : bucket_bytes;
+    const bool new_bucket = buckets_.empty() || bytes + size > cap ||
                             parameters_[buckets_.back().members.front()].scalar_type() != p.scalar_type();
     if (new_bucket) {
       buckets_.emplace_back();

@@ -334,3 +334,18 @@ TEST_CASE("rank 0 shares the run folder, the random state, and when to stop; any
   CHECK(codes[0] == codes[1]);
   CHECK((codes[0] == 43 || codes[0] == 44));
 }
+
+TEST_CASE("the first bucket closes at 1 MiB, as DDP's, so the last layers' gradients travel early") {
+  const auto codes = run_ranks(1, [](const DistributedEnv& env) {
+    DataParallel group(env, quick());
+    torch::nn::Linear big(512, 512), head(512, 8);  // 1 MiB + 2 KiB, then 16 KiB + 32 B
+    std::vector<torch::Tensor> params = big->parameters();
+    for (auto& p : head->parameters()) params.push_back(p);
+    GradientBuckets by_default(group, params);
+    GradientBuckets one_size(group, params, 25ll << 20, 25ll << 20);
+    if (by_default.bucket_count() != 2 || one_size.bucket_count() != 1) return 40;
+    if (by_default.bytes_per_step() != (512 * 512 + 512 + 512 * 8 + 8) * 4) return 41;
+    return 0;
+  });
+  CHECK(codes == std::vector<int>{0});
+}
