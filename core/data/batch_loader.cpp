@@ -33,7 +33,8 @@ BatchLoader::BatchLoader(const ImageFolder& folder, BatchLoaderOptions options)
 }
 
 nlohmann::json BatchLoader::bucket_position() const {
-  return {{"epoch", bucket_epoch_}, {"bucket_batch", bucket_batch_}, {"bucketed", true}};
+  // "offset" counts the epoch's bucket batches already drawn (the checkpoint reader checks epoch and offset).
+  return {{"epoch", bucket_epoch_}, {"offset", bucket_batch_}, {"bucketed", true}};
 }
 
 void BatchLoader::draw(std::vector<int64_t>& indices, std::vector<int64_t>& epochs, nlohmann::json& position_after) {
@@ -196,17 +197,21 @@ void BatchLoader::load_state(const nlohmann::json& state) {
   failed_.clear();
   if (sampler_) {
     // A bucketed position: the epoch to rebuild and the batches of it already trained.
-    if (!state.is_object() || !state.value("bucketed", false) || !state.contains("bucket_batch"))
+    if (!state.is_object() || !state.value("bucketed", false) || !state.contains("offset"))
       throw InputError("the checkpoint's data position " + state.dump() +
                        " is not an aspect-bucket position (written by a square-crop run?): start a new run");
     bucket_epoch_ = state.at("epoch").get<int64_t>();
-    bucket_batch_ = state.at("bucket_batch").get<int64_t>();
+    bucket_batch_ = state.at("offset").get<int64_t>();
     bucket_epoch_batches_ = sampler_->epoch(bucket_epoch_);
     if (bucket_batch_ < 0 || bucket_batch_ >= static_cast<int64_t>(bucket_epoch_batches_.size()))
       throw InputError("the checkpoint's data position " + state.dump() + " is past the " +
                        std::to_string(bucket_epoch_batches_.size()) + " bucket batches of an epoch of this dataset");
     consumed_position_ = bucket_position();
   } else {
+    if (state.is_object() && state.value("bucketed", false))
+      throw InputError("the checkpoint's data position " + state.dump() +
+                       " is an aspect-bucket position (written by a bucketed run), but this run crops squares: start "
+                       "a new run");
     shuffle_.load_state(state);
     consumed_position_ = shuffle_.state();
   }

@@ -40,6 +40,16 @@ torch::Tensor sdxl_time_ids(const data::ImageFolder& folder, int64_t resolution)
   return out;
 }
 
+torch::Tensor sdxl_time_ids(const data::BucketedImages& images) {
+  auto out = torch::empty({static_cast<int64_t>(images.geometry.size()), 6}, torch::kFloat32);
+  auto rows = out.accessor<float, 2>();
+  for (std::size_t i = 0; i < images.geometry.size(); ++i) {
+    const auto ids = data::sdxl_time_ids(images.geometry[i]);
+    for (int k = 0; k < 6; ++k) rows[static_cast<int64_t>(i)][k] = static_cast<float>(ids[static_cast<std::size_t>(k)]);
+  }
+  return out;
+}
+
 torch::Tensor default_time_ids(int64_t resolution, int64_t rows) {
   const float r = static_cast<float>(resolution);
   return torch::tensor({r, r, 0.0f, 0.0f, r, r}).unsqueeze(0).repeat({rows, 1});

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config/family_pipeline.h"
+#include "core/data/bucketed_images.h"
 #include "core/data/image_folder.h"
 #include "core/text/text_conditioning.h"
 #include "core/train/backbone.h"
@@ -31,6 +32,9 @@ std::vector<std::string> family_extra_prompts(const nlohmann::json& config,
 // (N, 6) fp32 time_ids of every image of `folder` at `resolution`: resized height and width (the size the crop is
 // cut from), crop top and left, target height and width. Reads only the image headers.
 torch::Tensor sdxl_time_ids(const data::ImageFolder& folder, int64_t resolution);
+
+// (N, 6) fp32 time_ids of aspect-bucketed images, each from its geometry (data::sdxl_time_ids).
+torch::Tensor sdxl_time_ids(const data::BucketedImages& images);
 
 // The time_ids of a generated sample: (resolution, resolution, 0, 0, resolution, resolution).
 torch::Tensor default_time_ids(int64_t resolution, int64_t rows);

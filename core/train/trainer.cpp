@@ -217,7 +217,8 @@ void Trainer::setup() {
     else
       prepare_captions();
   }
-  if (pipeline_ && pipeline_->family == "sdxl") time_ids_ = sdxl_time_ids(data_.folder, resolution);
+  if (pipeline_ && pipeline_->family == "sdxl")
+    time_ids_ = data_.buckets ? sdxl_time_ids(*data_.buckets) : sdxl_time_ids(data_.folder, resolution);
   BackboneShape shape;
   shape.input_size = resolution / latent_space_->downsampling();
   shape.in_channels = latent_space_->channels();
@@ -295,6 +296,13 @@ void Trainer::setup() {
   loader.threads = static_cast<int>(std::max<int64_t>(0, integer_or(studio, "num_workers", 2)));
   if (data_.latents) loader.caches.push_back(data_.latents.get());
   if (data_.tokens) loader.caches.push_back(data_.tokens.get());
+  if (data_.buckets) {  // batches from one aspect bucket each, the caches keyed by each image's geometry
+    loader.buckets = data_.buckets->buckets();
+    loader.cache_keys = data_.buckets->cache_keys;
+    loader.crop = [this](int64_t i, const data::Image& image) {
+      return data::bucket_crop(image, data_.buckets->geometry.at(static_cast<std::size_t>(i)));
+    };
+  }
   loader_ = std::make_unique<data::BatchLoader>(data_.folder, loader);
 
   throw_if_stop_requested("building the model");
@@ -442,6 +450,7 @@ void Trainer::set_teacher_every_step(bool on) {
 
 Trainer::MicroBatchLosses Trainer::next_micro_batch_losses() {
   data::Batch batch = loader_->next();
+  if (batch_observer_) batch_observer_(batch);
   torch::Tensor x0 = latent_space_->is_pixel_space()
                          ? batch.pixels
                          : latent_space_->model_input(batch.cached.at("mean"), batch.cached.at("std"),

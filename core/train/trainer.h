@@ -77,6 +77,10 @@ class Trainer {
   int64_t trainable_parameter_count() const;
   encoders::Teacher* teacher() { return teacher_.get(); }  // null without alignment
   const CaptionConditioning* captions() const { return captions_.get(); }  // null unless text-conditioned
+  const TrainingData& training_data() const { return data_; }
+  const torch::Tensor& time_ids() const { return time_ids_; }  // SDXL: (N, 6) per image, else undefined
+  // Tests: sees every batch the loader gives, before the step uses it.
+  void set_batch_observer(std::function<void(const data::Batch&)> observer) { batch_observer_ = std::move(observer); }
 
   // Data parallelism (RANK/WORLD_SIZE in the environment): null in a one-process run.
   DataParallel* data_parallel() { return parallel_.get(); }
@@ -115,6 +119,7 @@ class Trainer {
   torch::Tensor time_ids_;                          // SDXL: (N, 6) per image
   std::vector<std::string> sample_prompts_;         // text runs: what each sample label stands for
   std::unique_ptr<data::BatchLoader> loader_;
+  std::function<void(const data::Batch&)> batch_observer_;
   std::unique_ptr<Backbone> backbone_;
   std::unique_ptr<Alignment> alignment_;
   std::unique_ptr<LoraTraining> lora_;

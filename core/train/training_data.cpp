@@ -3,9 +3,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <map>
 
 #include "core/base/error.h"
 #include "core/base/stop_request.h"
+#include "core/config/family_pipeline.h"
 #include "core/data/demo_dataset.h"
 #include "core/train/config_values.h"
 
@@ -74,6 +76,10 @@ nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encode
   return settings;
 }
 
+bool uses_aspect_buckets(const nlohmann::json& config) {
+  return !text_or(config, "data_backend_config", "").empty() && repa::config::is_pipeline_family(config);
+}
+
 TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
                                    encoders::Teacher* teacher, const Reporter& report) {
   const auto& studio = studio_settings(config);
@@ -81,7 +87,8 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
   // A multidatabackend.json (data_backend_config) names the folder and how to read it; it has no classes.
   const std::string backend_path = text_or(config, "data_backend_config", "");
   if (!backend_path.empty()) {
-    out.backend = data::read_data_backend_config(backend_path, integer_or(config, "resolution", 256));
+    out.backend =
+        data::read_data_backend_config(backend_path, integer_or(config, "resolution", 256), uses_aspect_buckets(config));
     for (const auto& warning : out.backend->warnings)
       if (report) report("warning", warning);
   }
@@ -95,6 +102,26 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
     if (report && small > 0)
       report("info", std::to_string(small) + " images smaller than minimum_image_size " +
                          std::to_string(out.backend->image.minimum_image_size) + " skipped");
+  }
+  if (uses_aspect_buckets(config)) {
+    // SimpleTuner's bucketing: the dataset entry's keys, the run's as fallbacks; geometry in the folder's order.
+    std::vector<std::string> warnings;
+    const std::string where = "data_backend_config '" + backend_path + "' dataset \"" + out.backend->image.id + "\"";
+    const auto settings =
+        data::read_bucket_settings(out.backend->image.entry, config, text_or(config, "model_family", ""), where, &warnings);
+    for (const auto& warning : warnings)
+      if (report) report("warning", warning);
+    out.buckets = data::assign_buckets(out.folder, settings, static_cast<uint64_t>(integer_or(config, "seed", 0)));
+    for (const auto& small : out.buckets->too_small)
+      if (report) report("warning", "skipped too small image " + small.path + ": " + small.reason);
+    if (report) {
+      std::map<std::string, int64_t> counts;
+      for (const auto& g : out.buckets->geometry) ++counts[g.bucket + " (" + std::to_string(g.target_width) + "x" +
+                                                            std::to_string(g.target_height) + ")"];
+      std::string text;
+      for (const auto& [bucket, n] : counts) text += (text.empty() ? "" : ", ") + bucket + ": " + std::to_string(n);
+      report("info", "aspect buckets: " + text);
+    }
   }
   throw_if_stop_requested("reading the dataset");
   for (const auto& bad : out.folder.corrupt)
@@ -125,13 +152,17 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
     };
   };
   if (!latent_space.is_pixel_space()) {
-    out.latents = std::make_unique<data::FeatureCache>(out.cache_root, "latents", latent_space.cache_settings(resolution));
-    auto r = data::fill_cache(*out.latents, out.folder, static_cast<int>(resolution), flips, batch,
-                              [&](const torch::Tensor& pixels) {
-                                throw_if_stop_requested("caching VAE latents");
-                                return latent_space.encode(pixels);
-                              },
-                              progress("VAE latents"));
+    auto settings = latent_space.cache_settings(resolution);
+    if (out.buckets) settings["buckets"] = data::bucket_cache_settings(*out.buckets);
+    out.latents = std::make_unique<data::FeatureCache>(out.cache_root, "latents", settings);
+    const auto encode = [&](const torch::Tensor& pixels) {
+      throw_if_stop_requested("caching VAE latents");
+      return latent_space.encode(pixels);
+    };
+    auto r = out.buckets ? data::fill_bucketed_cache(*out.latents, out.folder, *out.buckets, flips, encode,
+                                                     progress("VAE latents"))
+                         : data::fill_cache(*out.latents, out.folder, static_cast<int>(resolution), flips, batch,
+                                            encode, progress("VAE latents"));
     if (report)
       report("info", "latent cache " + out.latents->folder() + ": " + std::to_string(r.reused) + " reused, " +
                          std::to_string(r.computed) + " computed");
@@ -146,15 +177,18 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
         report("warning", "a tiny autoencoder (TAE) is asked for by crepa_use_tae / urepa_use_tae, but the studio "
                           "has none: the full VAE decodes the teacher's input");
     }
-    out.tokens = std::make_unique<data::FeatureCache>(out.cache_root, "teacher_tokens",
-                                                      teacher_cache_settings(config, *teacher, &latent_space));
-    auto r = data::fill_cache(
-        *out.tokens, out.folder, static_cast<int>(resolution), flips, batch,
-        [&](const torch::Tensor& pixels) {
-          throw_if_stop_requested("caching teacher tokens");
-          return teacher_tokens(*teacher, decode ? latent_space.reconstruct(pixels) : pixels);
-        },
-        progress("teacher tokens"));
+    auto settings = teacher_cache_settings(config, *teacher, &latent_space);
+    // The teacher sees each bucket crop resized to its square input, as SimpleTuner's U-REPA / CREPA feed it.
+    if (out.buckets) settings["crop"] = data::bucket_cache_settings(*out.buckets);
+    out.tokens = std::make_unique<data::FeatureCache>(out.cache_root, "teacher_tokens", settings);
+    const auto encode = [&](const torch::Tensor& pixels) {
+      throw_if_stop_requested("caching teacher tokens");
+      return teacher_tokens(*teacher, decode ? latent_space.reconstruct(pixels) : pixels);
+    };
+    auto r = out.buckets ? data::fill_bucketed_cache(*out.tokens, out.folder, *out.buckets, flips, encode,
+                                                     progress("teacher tokens"))
+                         : data::fill_cache(*out.tokens, out.folder, static_cast<int>(resolution), flips, batch,
+                                            encode, progress("teacher tokens"));
     if (report)
       report("info", "teacher-token cache " + out.tokens->folder() + ": " + std::to_string(r.reused) + " reused, " +
                          std::to_string(r.computed) + " computed in " + std::to_string(r.seconds) + " s");

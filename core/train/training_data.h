@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/data/bucketed_images.h"
 #include "core/data/data_backend_config.h"
 #include "core/data/feature_cache.h"
 #include "core/data/image_folder.h"
@@ -27,6 +28,9 @@ struct TrainingData {
   std::string cache_root;
   int64_t num_classes = 0;                      // 0: unconditional
   std::optional<data::DataBackendConfig> backend;  // when data_backend_config names a multidatabackend.json
+  // Aspect buckets (a model_family run reading a multidatabackend.json): each image's geometry and cache key;
+  // the caches hold the bucket crops. Absent: ADM square crops at `resolution`.
+  std::optional<data::BucketedImages> buckets;
 };
 
 using Reporter = std::function<void(const std::string& level, const std::string& message)>;
@@ -50,6 +54,9 @@ struct TeacherInputOptions {
 
 // The dataset folder a config names (generating the demo dataset when asked).
 std::string resolve_dataset_dir(const nlohmann::json& config, const Reporter& report);
+
+// Whether a run trains on aspect buckets: a model_family run whose images come from a data_backend_config.
+bool uses_aspect_buckets(const nlohmann::json& config);
 
 // Scans, decodes and caches. `teacher` may be null (no alignment). Corrupt files are reported by name. With
 // studio.teacher_input "vae_decode" the teacher's tokens are those of latent_space.reconstruct(image).

@@ -163,7 +163,7 @@ TEST_CASE("a bucketed loader resumes at the exact next batch, across epochs and 
   BatchLoader first(d.folder, bucketed(d, 2, 0, 1, 2));
   for (int k = 0; k < 7; ++k) first.next();
   const auto position = first.state();
-  CHECK(position.value("bucket_batch", -1) == 7);
+  CHECK(position.value("offset", -1) == 7);
   BatchLoader resumed(d.folder, bucketed(d, 2, 0, 1, 0));
   resumed.load_state(position);
   for (int k = 0; k < 12; ++k) {  // through the end of epoch 0 and into epochs 1 and 2
@@ -180,6 +180,7 @@ TEST_CASE("a bucketed loader resumes at the exact next batch, across epochs and 
   BatchLoader plain(d.folder, square);
   plain.next();
   CHECK(contains(error_of([&] { resumed.load_state(plain.state()); }), "not an aspect-bucket position"));
+  CHECK(contains(error_of([&] { plain.load_state(position); }), "is an aspect-bucket position"));
 }
 
 TEST_CASE("2 ranks of batch 1 are the rows of 1 rank's batch of 2 from one bucket") {
