@@ -87,7 +87,7 @@ void write_transformer(const fs::path& folder, const nlohmann::json& config, uin
 
 }  // namespace
 
-void write_tiny_sd3_pipeline(const std::string& folder, const TinyTokenizers& tokenizers, uint64_t seed) {
+void write_tiny_sd3_pipeline(const std::string& folder, const TinyTokenizers& tokenizers, uint64_t seed, bool sd35) {
   const fs::path root(folder);
   fs::create_directories(root);
   write_json_file((root / "model_index.json").string(),
@@ -108,20 +108,23 @@ void write_tiny_sd3_pipeline(const std::string& folder, const TinyTokenizers& to
   text::write_random_clip_text_encoder((root / "text_encoder").string(), clip_config(16, true), seed + 1);
   text::write_random_clip_text_encoder((root / "text_encoder_2").string(), clip_config(32, true), seed + 2);
   write_t5(root, "text_encoder_3", "tokenizer_3", 64, tokenizers, seed + 3);
-  write_transformer<models::SD3Transformer, models::SD3TransformerConfig>(root / "transformer",
-                                                                          {{"_class_name", "SD3Transformer2DModel"},
-                                                                           {"sample_size", 16},
-                                                                           {"patch_size", 2},
-                                                                           {"in_channels", 16},
-                                                                           {"num_layers", 2},
-                                                                           {"attention_head_dim", 8},
-                                                                           {"num_attention_heads", 2},
-                                                                           {"joint_attention_dim", 64},
-                                                                           {"caption_projection_dim", 16},
-                                                                           {"pooled_projection_dim", 16 + 32},
-                                                                           {"out_channels", 16},
-                                                                           {"pos_embed_max_size", 16}},
-                                                                          seed + 4);
+  nlohmann::json transformer = {{"_class_name", "SD3Transformer2DModel"},
+                                {"sample_size", 16},
+                                {"patch_size", 2},
+                                {"in_channels", 16},
+                                {"num_layers", 2},
+                                {"attention_head_dim", 8},
+                                {"num_attention_heads", 2},
+                                {"joint_attention_dim", 64},
+                                {"caption_projection_dim", 16},
+                                {"pooled_projection_dim", 16 + 32},
+                                {"out_channels", 16},
+                                {"pos_embed_max_size", 16}};
+  if (sd35) {
+    transformer["dual_attention_layers"] = {0};
+    transformer["qk_norm"] = "rms_norm";
+  }
+  write_transformer<models::SD3Transformer, models::SD3TransformerConfig>(root / "transformer", transformer, seed + 4);
   write_tiny_vae((root / "vae").string(), 16, seed + 5, {{"scaling_factor", 1.5305}, {"shift_factor", 0.0609}});
 }
 

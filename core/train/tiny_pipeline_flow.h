@@ -14,8 +14,10 @@ struct TinyTokenizers {
   std::string t5_spiece;    // spiece.model
 };
 
-// CLIP-L (16 wide) and CLIP-G (32 wide) with projections, T5 64 wide; SD3Transformer2DModel with 2 joint blocks.
-void write_tiny_sd3_pipeline(const std::string& folder, const TinyTokenizers& tokenizers, uint64_t seed);
+// CLIP-L (16 wide) and CLIP-G (32 wide) with projections, T5 64 wide; SD3Transformer2DModel with 2 joint blocks
+// (`sd35`: SD3.5's dual attention in block 0 and RMS qk-norm).
+void write_tiny_sd3_pipeline(const std::string& folder, const TinyTokenizers& tokenizers, uint64_t seed,
+                             bool sd35 = false);
 
 // CLIP-L (16 wide, pooled), T5 32 wide; FluxTransformer2DModel with 1 double and 2 single blocks; `dev` gives it
 // the guidance embedding (guidance_embeds), schnell has none.

@@ -212,6 +212,20 @@ TEST_CASE("sd3: CLIP-L + CLIP-G + T5, 16-channel VAE with its shift, timestep 10
                  "is a FluxTransformer2DModel (a flux model); model_family sd3 needs a SD3Transformer2DModel"));
 }
 
+TEST_CASE("sd3.5: dual attention and RMS qk-norm train the same way") {
+  torch::set_num_threads(1);
+  Setup s;
+  write_tiny_sd3_pipeline(s.dir.file("sd35"), tokenizers(), 33, true);
+  auto config = family_config(s.dir, "sd3", "sd35", "sd35", 6, 0);
+  Trainer trainer(config);
+  CHECK(contains(trainer.backbone().describe(), "SD3.5 dual attention"));
+  REQUIRE(trainer.run() == 0);
+  const auto m = metrics_of(trainer.run_directory().path());
+  REQUIRE(m.size() == 6);
+  MESSAGE("sd3.5: loss first " << m.front()["loss"] << " last " << m.back()["loss"]);
+  CHECK(mean_of(m, "loss", 3, 6) < mean_of(m, "loss", 0, 3));
+}
+
 TEST_CASE("flux dev: packed 2x2 tokens, guidance embedding, T5 512, REPA on a single block (text cut)") {
   torch::set_num_threads(1);
   Setup s;
