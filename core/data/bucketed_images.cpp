@@ -89,8 +89,8 @@ nlohmann::json bucket_cache_settings(const BucketedImages& images) {
           {"seed", images.seed}};
 }
 
-CacheFillReport fill_bucketed_cache(const FeatureCache& cache, const ImageFolder& folder,
-                                    const BucketedImages& images, bool flips, const BatchEncoder& encode,
+CacheFillReport fill_bucketed_cache(const FeatureCache& cache, const ImageFolder& folder, const BucketedImages& images,
+                                    bool flips, const BatchEncoder& encode,
                                     const std::function<void(int64_t, int64_t)>& progress) {
   const auto start = std::chrono::steady_clock::now();
   CacheFillReport report;

@@ -5,10 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/data/aspect_buckets.h"
 #include "core/data/feature_cache.h"
@@ -39,8 +38,8 @@ nlohmann::json bucket_cache_settings(const BucketedImages& images);
 
 // fill_cache for bucketed images: one image per encode call (sizes differ between buckets), entries stored
 // under cache_keys[i]; with `flips` also the mirrored crop under "<name>_flip".
-CacheFillReport fill_bucketed_cache(const FeatureCache& cache, const ImageFolder& folder,
-                                    const BucketedImages& images, bool flips, const BatchEncoder& encode,
+CacheFillReport fill_bucketed_cache(const FeatureCache& cache, const ImageFolder& folder, const BucketedImages& images,
+                                    bool flips, const BatchEncoder& encode,
                                     const std::function<void(int64_t, int64_t)>& progress = {});
 
 }  // namespace repa::data

@@ -44,7 +44,8 @@ struct Dataset {
   explicit Dataset(const std::string& crop_style = "center") {
     int n = 0;
     auto add = [&](int w, int h, int count) {
-      for (int k = 0; k < count; ++k, ++n) write_png(dir.file("pics/img" + std::to_string(10 + n) + ".png"), pattern(w, h, n));
+      for (int k = 0; k < count; ++k, ++n)
+        write_png(dir.file("pics/img" + std::to_string(10 + n) + ".png"), pattern(w, h, n));
     };
     add(48, 32, 5);
     add(32, 48, 5);
@@ -55,9 +56,8 @@ struct Dataset {
     images = assign_buckets(folder, settings(crop_style), 3);
   }
   static BucketSettings settings(const std::string& crop_style) {
-    const nlohmann::json entry = {{"resolution", 32},      {"resolution_type", "pixel"},
-                                  {"crop", true},          {"crop_style", crop_style},
-                                  {"crop_aspect", "preserve"}, {"minimum_image_size", 24}};
+    const nlohmann::json entry = {{"resolution", 32},         {"resolution_type", "pixel"}, {"crop", true},
+                                  {"crop_style", crop_style}, {"crop_aspect", "preserve"},  {"minimum_image_size", 24}};
     return read_bucket_settings(entry, {{"aspect_bucket_alignment", 8}}, "", "test dataset");
   }
 };
@@ -202,10 +202,15 @@ TEST_CASE("2 ranks of batch 1 are the rows of 1 rank's batch of 2 from one bucke
 
 TEST_CASE("a model_family run's multidatabackend.json keeps area resolutions and non-square crops for buckets") {
   repa::test::ScratchDir dir;
-  const nlohmann::json datasets = nlohmann::json::array(
-      {{{"id", "pics"},       {"type", "local"},         {"instance_data_dir", dir.file("pics")},
-        {"resolution", 0.25}, {"resolution_type", "area"}, {"crop", true},
-        {"crop_aspect", "preserve"}, {"crop_style", "random"}, {"minimum_image_size", 0.1}}});
+  const nlohmann::json datasets = nlohmann::json::array({{{"id", "pics"},
+                                                          {"type", "local"},
+                                                          {"instance_data_dir", dir.file("pics")},
+                                                          {"resolution", 0.25},
+                                                          {"resolution_type", "area"},
+                                                          {"crop", true},
+                                                          {"crop_aspect", "preserve"},
+                                                          {"crop_style", "random"},
+                                                          {"minimum_image_size", 0.1}}});
   const std::string path = dir.file("multidatabackend.json");
   std::ofstream(path) << datasets.dump();
   CHECK(contains(error_of([&] { read_data_backend_config(path, 512); }), "resolution_type \"area\""));

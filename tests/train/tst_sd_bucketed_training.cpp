@@ -52,11 +52,16 @@ struct Setup {
     add(64, 128, 4, "a tall red disc");
     add(80, 80, 4, "a square red disc");
     add(40, 40, 1, "too small to train");  // img22.png
-    const nlohmann::json datasets = nlohmann::json::array(
-        {{{"id", "pics"},        {"type", "local"},        {"instance_data_dir", dir.file("pics")},
-          {"caption_strategy", "textfile"}, {"resolution", 64},  {"resolution_type", "pixel"},
-          {"crop", true},        {"crop_style", "center"}, {"crop_aspect", "preserve"},
-          {"minimum_image_size", 48}}});
+    const nlohmann::json datasets = nlohmann::json::array({{{"id", "pics"},
+                                                            {"type", "local"},
+                                                            {"instance_data_dir", dir.file("pics")},
+                                                            {"caption_strategy", "textfile"},
+                                                            {"resolution", 64},
+                                                            {"resolution_type", "pixel"},
+                                                            {"crop", true},
+                                                            {"crop_style", "center"},
+                                                            {"crop_aspect", "preserve"},
+                                                            {"minimum_image_size", 48}}});
     std::ofstream(dir.file("multidatabackend.json")) << datasets.dump(2);
     write_tiny_sd_pipeline(dir.file("sdxl"), "sdxl", test::fixture_path("tokenizers/clip"), 21);
   }
@@ -81,7 +86,10 @@ struct Setup {
             {"urepa_model", "dinov2_vits14"},
             {"urepa_encoder_image_size", 28},
             {"studio",
-             {{"class_labels", false}, {"run_name", name}, {"encoder_random_init", true}, {"device", "cpu"},
+             {{"class_labels", false},
+              {"run_name", name},
+              {"encoder_random_init", true},
+              {"device", "cpu"},
               {"num_workers", 0}}}};
   }
 };
@@ -156,10 +164,21 @@ TEST_CASE("sdxl on aspect buckets: one bucket per batch, real time_ids, too-smal
     REQUIRE(resumed.run() == 0);
     bool reused = false;
     for (const auto& e : events_of(resumed.run_directory().path(), "log"))
-      reused |= contains(e.value("message", ""), "latent cache") && contains(e.value("message", ""), "12 reused, 0 computed");
+      reused |=
+          contains(e.value("message", ""), "latent cache") && contains(e.value("message", ""), "12 reused, 0 computed");
     CHECK(reused);
   }
   const auto tail = losses_of(s.dir.file("runs/xl"));
   REQUIRE(tail.size() == 3);
   for (int i = 0; i < 3; ++i) CHECK(tail[static_cast<std::size_t>(i)] == full[static_cast<std::size_t>(3 + i)]);
+
+  // A changed crop setting keys new caches: the latents and teacher tokens are computed again.
+  auto datasets = nlohmann::json::parse(std::ifstream(s.dir.file("multidatabackend.json")));
+  datasets[0]["crop_style"] = "random";
+  std::ofstream(s.dir.file("multidatabackend.json")) << datasets.dump(2);
+  Trainer changed(s.config("changed", 1));
+  int recomputed = 0;
+  for (const auto& e : events_of(changed.run_directory().path(), "log"))
+    recomputed += contains(e.value("message", ""), "0 reused, 12 computed");
+  CHECK(recomputed == 2);  // the latent cache and the teacher-token cache
 }
