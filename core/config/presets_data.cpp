@@ -35,8 +35,8 @@ const std::vector<EmbeddedPreset>& embedded_presets() {
 }
 )preset"},
       {"demo-t2i", R"preset({
-  "description": "Text-to-image demo: a tiny SD 1.x-shaped UNet with a random CLIP text encoder and VAE on generated captioned 32 px shapes, U-REPA with a random DINOv2-S/14 teacher: a few minutes on a CPU, nothing downloaded",
-  "notes": "pretrained_model_name_or_path \"@demo-t2i\" makes the tiny pipeline under <output_dir>/demo-t2i-pipeline on first use (a generated CLIP tokenizer for the captions' words, random weights); \"@demo\" makes the captioned shapes under <output_dir>/demo-dataset. The text encoder, VAE and teacher are random, so the alignment numbers only show the machinery working; the UNet still learns which colour and shape each prompt asks for. urepa_encoder_image_size 28 gives the teacher a 2x2 patch grid, resampled to the mid block's 8x8.",
+  "description": "Text-to-image demo: a tiny SD 1.x-shaped UNet with a random CLIP text encoder and a pass-through VAE on generated captioned 32 px shapes, U-REPA with a random DINOv2-S/14 teacher: a few minutes on a CPU, nothing downloaded",
+  "notes": "pretrained_model_name_or_path \"@demo-t2i\" makes the tiny pipeline under <output_dir>/demo-t2i-pipeline on first use (a generated CLIP tokenizer for the captions' words, a random UNet and text encoder, and a VAE set by hand to pass pixels through: latents are the 2x2-averaged colours, so the samples show what the UNet learnt); \"@demo\" makes the captioned shapes under <output_dir>/demo-dataset. The text encoder and teacher are random, so the alignment numbers only show the machinery working; the UNet still learns which colour and shape each prompt asks for (a red disc is red after a few hundred steps). urepa_encoder_image_size 28 gives the teacher a 2x2 patch grid, resampled to the mid block's 8x8.",
   "config": {
     "model_family": "sd1x",
     "pretrained_model_name_or_path": "@demo-t2i",

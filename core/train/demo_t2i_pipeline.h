@@ -9,7 +9,8 @@
 namespace repa::train {
 
 // Writes a tiny `family` pipeline (write_tiny_sd_pipeline) whose tokenizer is the demo vocabulary and whose text
-// encoders' vocab_size and bos/eos ids match it.
+// encoders' vocab_size and bos/eos ids match it; its VAE passes pixels through (latent channels 0-2 are the 2x2
+// averaged R, G, B), so the samples show the colours the UNet learnt.
 void write_demo_t2i_pipeline(const std::string& folder, const std::string& family, uint64_t seed);
 
 // For a config with "@demo-t2i": makes the folder unless it already holds the same generation; returns the folder.

@@ -13,6 +13,7 @@
 #include "core/config/loader.h"
 #include "core/data/demo_dataset.h"
 #include "core/data/image.h"
+#include "core/models/autoencoder_kl.h"
 #include "core/text/clip_tokenizer.h"
 #include "core/text/demo_clip_vocabulary.h"
 #include "core/train/demo_t2i_pipeline.h"
@@ -116,6 +117,20 @@ TEST_CASE("@demo-t2i: the pipeline is made under output_dir on first use, then r
   const auto encoder = config::read_json_file(folder + "/text_encoder/config.json");
   CHECK(encoder["vocab_size"] == tokenizer.vocab_size());
   CHECK(encoder["eos_token_id"] == tokenizer.eos_id());
+  // The VAE passes pixels through: latents are the 2x2 averages of R, G, B (channel 3 zero), decoding repeats them.
+  {
+    torch::NoGradGuard no_grad;
+    auto vae = models::load_autoencoder_kl(folder + "/vae");
+    const auto pixels = torch::rand({2, 3, 32, 32}) * 2 - 1;
+    const auto posterior = vae->encode(pixels);
+    const auto averaged = torch::avg_pool2d(pixels, 2);
+    CHECK((posterior.mean.slice(1, 0, 3) - averaged).abs().max().item<double>() < 1e-3);
+    CHECK(posterior.mean.select(1, 3).abs().max().item<double>() < 1e-5);
+    CHECK(posterior.std().max().item<double>() < 1e-6);
+    const auto decoded = vae->decode(posterior.mean);
+    const auto repeated = torch::upsample_nearest2d(averaged, {32, 32});
+    CHECK((decoded - repeated).abs().max().item<double>() < 2e-3);
+  }
   // Reused: a second call leaves the weights alone.
   const auto written = fs::last_write_time(folder + "/unet/diffusion_pytorch_model.safetensors");
   CHECK(ensure_demo_t2i_pipeline(config) == folder);
@@ -133,19 +148,19 @@ TEST_CASE("@demo-t2i: the pipeline is made under output_dir on first use, then r
   CHECK(fs::exists(dir.file("mine/demo-t2i-pipeline/notes.txt")));
 }
 
-TEST_CASE("the demo-t2i preset trains on 1 thread: the diffusion loss falls and samples are drawn per prompt") {
+TEST_CASE("the demo-t2i preset trains on 1 thread: the loss falls and the samples follow the prompt's colour") {
   torch::set_num_threads(1);
   test::ScratchDir dir;
   auto config = config::resolve_json(nlohmann::json::object(), "demo-t2i");
   CHECK(config["model_family"] == "sd1x");
   CHECK(config["pretrained_model_name_or_path"] == config::kDemoT2iPipelineName);
   CHECK(config["urepa_enabled"] == true);
-  const int64_t steps = 160;
+  const int64_t steps = 400;  // about 30 s on 1 thread; the colours separate from about 300 steps
   config["output_dir"] = dir.file("runs");
   config["max_train_steps"] = steps;
   config["checkpoint_step_interval"] = 0;
   config["validation_step_interval"] = steps;
-  config["validation_num_inference_steps"] = 8;
+  config["validation_num_inference_steps"] = 20;
   config["studio"]["device"] = "cpu";
   config["studio"]["num_workers"] = 0;
   config["studio"]["validation_prompts"] = {"a large red disc in the centre, on a dark background",
@@ -183,4 +198,16 @@ TEST_CASE("the demo-t2i preset trains on 1 thread: the diffusion loss falls and 
   CHECK(samples[0]["prompts"] == true);
   const auto grid = data::read_image(samples[0]["path"].get<std::string>());
   CHECK(grid.width == 8 * 34 + 2);
+  // The samples follow the prompt's colour: the red-prompt cells lean to red, the blue-prompt cells far less (0-255).
+  double red_cells = 0, blue_cells = 0;
+  for (int k = 0; k < 8; ++k) {
+    double red_minus_blue = 0;
+    for (int y = 8; y < 24; ++y)  // the centre, where both prompts put their shape
+      for (int x = 8; x < 24; ++x)
+        red_minus_blue += (grid.at(2 + k * 34 + x, 2 + y, 0) - grid.at(2 + k * 34 + x, 2 + y, 2)) / 256.0;
+    (k % 2 ? blue_cells : red_cells) += red_minus_blue / 4;
+  }
+  INFO("mean red - blue of the red-prompt cells " << red_cells << ", of the blue-prompt cells " << blue_cells);
+  CHECK(red_cells > 20);
+  CHECK(red_cells - blue_cells > 40);
 }
