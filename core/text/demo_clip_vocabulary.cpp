@@ -88,10 +88,10 @@ ClipVocabulary make_clip_vocabulary(const std::vector<std::string>& words) {
 }
 
 const std::vector<std::string>& demo_caption_words() {
-  static const std::vector<std::string> words = {
-      "a",     "large",  "small",  "red",      "green", "blue",   "yellow", "purple", "cyan",  "disc",
-      "square", "triangle", "ring", "cross",   "striped", "in",   "the",    "centre", "upper", "lower",
-      "middle", "on",    "left",   "right",    "dark",  "background", ","};
+  static const std::vector<std::string> words = {"a",       "large", "small", "red",    "green",      "blue",  "yellow",
+                                                 "purple",  "cyan",  "disc",  "square", "triangle",   "ring",  "cross",
+                                                 "striped", "in",    "the",   "centre", "upper",      "lower", "middle",
+                                                 "on",      "left",  "right", "dark",   "background", ","};
   return words;
 }
 

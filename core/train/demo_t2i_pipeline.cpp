@@ -1,19 +1,19 @@
 #include "core/train/demo_t2i_pipeline.h"
 
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include <torch/torch.h>
-
 #include "core/base/bounded_json.h"
 #include "core/base/error.h"
 #include "core/config/demo_t2i_source.h"
+#include "core/io/safetensors.h"
+#include "core/models/autoencoder_kl.h"
 #include "core/text/clip_tokenizer.h"
 #include "core/text/demo_clip_vocabulary.h"
-#include "core/models/autoencoder_kl.h"
 #include "core/text/random_text_encoder.h"
-#include "core/io/safetensors.h"
 #include "core/train/ema.h"
 #include "core/train/tiny_pipeline.h"
 
@@ -115,8 +115,8 @@ std::string ensure_demo_t2i_pipeline(const nlohmann::json& config) {
                      "' makes a tiny SD pipeline (model_family sd1x, sd2x or sdxl), not one for model_family '" +
                      family + "'");
   const std::string folder = config::demo_t2i_pipeline_folder(config);
-  const nlohmann::json stamp = {{"generator", "repa-studio demo-t2i pipeline"}, {"version", 2}, {"family", family},
-                                {"seed", 0}};
+  const nlohmann::json stamp = {
+      {"generator", "repa-studio demo-t2i pipeline"}, {"version", 2}, {"family", family}, {"seed", 0}};
   const fs::path stamp_path = fs::path(folder) / kStampName;
   if (fs::exists(stamp_path)) {
     nlohmann::json existing;

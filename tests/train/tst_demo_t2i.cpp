@@ -98,9 +98,8 @@ TEST_CASE("the demo CLIP tokenizer reads as CLIP's and makes each caption word o
 
 TEST_CASE("@demo-t2i: the pipeline is made under output_dir on first use, then reused") {
   test::ScratchDir dir;
-  nlohmann::json config = {{"model_family", "sd1x"},
-                           {"pretrained_model_name_or_path", "@demo-t2i"},
-                           {"output_dir", dir.file("runs")}};
+  nlohmann::json config = {
+      {"model_family", "sd1x"}, {"pretrained_model_name_or_path", "@demo-t2i"}, {"output_dir", dir.file("runs")}};
   // Before Start the window has nothing to complain about: the folder is made when the run starts.
   CHECK(config::pipeline_folder_problem(config).empty());
   const auto folder = ensure_demo_t2i_pipeline(config);
