@@ -13,16 +13,18 @@ Alignment::Alignment(const nlohmann::json& config, const std::string& architectu
   const bool crepa = flag_or(config, "crepa_enabled", false);
   const bool urepa = flag_or(config, "urepa_enabled", false);
   // A family run's denoiser is a UNet when its pipeline has unet/ (SD, Kolors), a transformer otherwise.
-  const auto parts = architecture == "family" ? config::family_components(text_or(config, "model_family", ""))
-                                               : std::vector<std::string>{};
-  const bool is_unet =
-      architecture == "family" ? std::count(parts.begin(), parts.end(), "unet") > 0 : architecture != "sit";
+  const bool family = architecture == "family";
+  const auto parts =
+      family ? config::family_components(text_or(config, "model_family", "")) : std::vector<std::string>{};
+  const bool is_unet = family ? std::count(parts.begin(), parts.end(), "unet") > 0 : architecture != "sit";
+  const std::string what = family ? "model_family '" + text_or(config, "model_family", "") + "'"
+                                  : "studio.architecture '" + architecture + "'";
   if (crepa && is_unet)
-    throw InputError("crepa_enabled is set for a UNet (studio.architecture '" + architecture +
-                     "'): REPA taps transformer blocks; use urepa_enabled for UNets");
+    throw InputError("crepa_enabled is set for a UNet (" + what +
+                     "): REPA taps transformer blocks; use urepa_enabled for UNets");
   if (urepa && !is_unet)
-    throw InputError("urepa_enabled is set for a transformer (studio.architecture 'sit'): U-REPA taps a UNet's mid "
-                     "block; use crepa_enabled for transformers");
+    throw InputError("urepa_enabled is set for a transformer (" + what +
+                     "): U-REPA taps a UNet's mid block; use crepa_enabled for transformers");
   cls_ = text_or(studio_settings(config), "teacher_tokens", "patch") == "cls";
   if (crepa) {
     repa_ = std::make_unique<align::RepaRegularizer>(align::RepaOptions::from_json(config, max_train_steps), tap_width,

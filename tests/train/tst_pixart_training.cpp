@@ -127,6 +127,14 @@ TEST_CASE("pixart: native family; a foreign folder, a foreign transformer and a 
   const auto message = error_of([&] { Trainer t(bad); });
   CHECK(contains(message, "crepa_block_index 3 is not a block"));
   CHECK(contains(message, "it has 3 transformer_blocks (0-based indices 0..2)"));
+  // U-REPA taps a UNet's mid block, which PixArt has not.
+  auto urepa = pixart_config(s.dir, "urepa", 1);
+  urepa["crepa_enabled"] = false;
+  urepa["urepa_enabled"] = true;
+  urepa["urepa_model"] = "dinov2_vits14";  // the check comes after the teacher tokens are cached: keep them small
+  urepa["urepa_encoder_image_size"] = 28;
+  CHECK(
+      contains(error_of([&] { Trainer t(urepa); }), "urepa_enabled is set for a transformer (model_family 'pixart')"));
   // A T5 of another width than caption_channels.
   write_tiny_pixart_pipeline(s.dir.file("wide"), test::fixture_path("tokenizers/t5/spiece.model"), 31, {});
   fs::remove_all(s.dir.file("wide/text_encoder"));
