@@ -1,6 +1,8 @@
 // A text-to-image run's sample grid: its event lists each cell's prompt ("classes" with "prompts": true); the
 // gallery's tooltip names the prompts, the viewer's caption reads "prompt “…”" with the full prompt in its
-// tooltip, and a class-labelled grid keeps "class “…”".
+// tooltip, and a class-labelled grid keeps "class “…”". The demo-t2i preset starts from the window with nothing
+// downloaded: no "export only" mark, nothing said before Start (its pipeline folder is made when the run starts).
+#include <QAction>
 #include <QImage>
 #include <QLabel>
 #include <QListWidget>
@@ -9,8 +11,12 @@
 #include <QtTest>
 #include <nlohmann/json.hpp>
 
+#include "ui/main_window.h"
+#include "ui/native_support.h"
+#include "ui/option_form.h"
 #include "ui/sample_viewer.h"
 #include "ui/samples_gallery.h"
+#include "ui/settings_panel.h"
 
 class SamplePromptsTest : public QObject {
   Q_OBJECT
@@ -57,6 +63,23 @@ class SamplePromptsTest : public QObject {
     viewer = gallery.open_viewer(0);
     QVERIFY2(viewer->caption().startsWith(QStringLiteral("class “disc” · step 20")), qPrintable(viewer->caption()));
     QVERIFY(caption->toolTip().isEmpty());
+  }
+
+  void the_demo_t2i_preset_can_start_from_the_window() {
+    repa::ui::MainWindow window;
+    QAction* action = window.findChild<QAction*>(QStringLiteral("preset_demo-t2i"));
+    QVERIFY(action);
+    QCOMPARE(action->text(), QStringLiteral("demo-t2i"));  // trains here, no "export only" mark
+    QVERIFY(window.settings()->load_preset(QStringLiteral("demo-t2i")));
+    const auto config = window.settings()->form()->config();
+    QCOMPARE(QString::fromStdString(config.value("pretrained_model_name_or_path", std::string())),
+             QStringLiteral("@demo-t2i"));
+    QVERIFY2(window.native_support()->blocker().isEmpty(), qPrintable(window.native_support()->blocker()));
+    QVERIFY2(window.start_action()->isEnabled(), qPrintable(window.settings()->problem_summary()));
+    // Unlike a family preset without its folder, which says how to fetch one before Start.
+    QVERIFY(window.settings()->load_preset(QStringLiteral("sd1x")));
+    QVERIFY2(window.native_support()->blocker().contains(QStringLiteral("repa-train fetch")),
+             qPrintable(window.native_support()->blocker()));
   }
 };
 
