@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/config/demo_t2i_source.h"
 #include "core/config/registry.h"
 #include "core/config/simpletuner_fields.h"
 #include "core/config/values.h"
@@ -80,6 +81,12 @@ SimpleTunerExport export_simpletuner(const nlohmann::json& resolved, const std::
     if (field != nullptr) out.config[key] = value;  // kept unchanged: the studio does not use it
   }
 
+  if (uses_demo_t2i_pipeline(resolved)) {  // SimpleTuner cannot make it: the folder a studio run made is what it loads
+    out.config.erase("pretrained_model_name_or_path");
+    out.dropped.push_back("pretrained_model_name_or_path = \"" + std::string(kDemoT2iPipelineName) +
+                          "\": the studio's generated tiny pipeline; after a studio run, point it at " +
+                          demo_t2i_pipeline_folder(resolved) + " for SimpleTuner");
+  }
   const std::string dataset_dir = studio_string(resolved, "dataset_dir");
   if (dataset_dir.rfind("@", 0) == 0) {
     out.dropped.push_back("studio.dataset_dir = " + describe_value(dataset_dir) +

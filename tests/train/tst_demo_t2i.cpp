@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/config/demo_t2i_source.h"
+#include "core/config/export.h"
 #include "core/config/family_pipeline.h"
 #include "core/config/loader.h"
 #include "core/data/demo_dataset.h"
@@ -145,6 +146,18 @@ TEST_CASE("@demo-t2i: the pipeline is made under output_dir on first use, then r
   test::write_bytes(dir.file("mine/demo-t2i-pipeline/notes.txt"), "mine");
   CHECK(contains(error_of([&] { ensure_demo_t2i_pipeline(foreign); }), "not the generated demo-t2i pipeline"));
   CHECK(fs::exists(dir.file("mine/demo-t2i-pipeline/notes.txt")));
+}
+
+TEST_CASE("a SimpleTuner export of the demo-t2i preset names the generated pipeline instead of passing \"@demo-t2i\"") {
+  test::ScratchDir dir;
+  auto config = config::resolve_json(nlohmann::json::object(), "demo-t2i");
+  config["output_dir"] = dir.file("runs");
+  const auto exported = config::export_simpletuner(config, dir.file("export"));
+  CHECK_FALSE(exported.config.contains("pretrained_model_name_or_path"));
+  bool named = false;
+  for (const auto& line : exported.dropped)
+    named = named || contains(line, "point it at " + dir.file("runs") + "/demo-t2i-pipeline");
+  CHECK(named);
 }
 
 TEST_CASE("the demo-t2i preset trains on 1 thread: the loss falls and the samples follow the prompt's colour") {
