@@ -29,6 +29,7 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
 const std::vector<FamilyLora>& table() {
   static const std::vector<FamilyLora> families = {
       {"sd1x", "unet", ComfyNaming::Kohya, kAttention, false},
+      {"sd2x", "unet", ComfyNaming::Kohya, kAttention, false},  // SimpleTuner's SD 2.x class derives from SD 1.x's
       {"sdxl", "unet", ComfyNaming::Kohya, kAttention, false},
       {"sd3", "transformer", ComfyNaming::KeepPrefix, kAttention, false},
       {"flux", "transformer", ComfyNaming::KeepPrefix, kFluxAll, true},

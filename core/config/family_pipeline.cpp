@@ -189,18 +189,20 @@ nlohmann::json with_family_settings(const nlohmann::json& config, const FamilyPi
   nlohmann::json out = with_pixart_family_rules(with_flow_family_rules(config, pipeline), pipeline);
   if (!out.contains("studio") || !out["studio"].is_object()) out["studio"] = nlohmann::json::object();
   auto& studio = out["studio"];
-  auto set_default = [&](const char* key, const nlohmann::json& value) {
-    if (!studio.contains(key) || studio[key].is_null() || studio[key] == "") studio[key] = value;
-  };
+  // What the family decides overrides the studio settings of from-scratch runs: a resolved config carries their
+  // registry defaults (text_conditioning "sd1x", objective "linear", sampler "euler"), which are not the user's.
+  // The VAE is chosen with pretrained_vae_model_name_or_path, the objective with prediction_type.
   studio["architecture"] = "family";
-  set_default("text_conditioning", pipeline.family);
-  set_default("text_encoder_path", pipeline.folder);
-  set_default("vae_path", pipeline.vae_folder);
-  const auto vae_config = read_json_object(fs::path(studio["vae_path"].get<std::string>()) / "config.json");
-  if (vae_config.contains("scaling_factor") && vae_config["scaling_factor"].is_number())
-    set_default("latent_scaling_factor", vae_config["scaling_factor"]);
-  if (vae_config.contains("shift_factor") && vae_config["shift_factor"].is_number())
-    set_default("latent_shift_factor", vae_config["shift_factor"]);
+  studio["text_conditioning"] = pipeline.family;
+  studio["text_encoder_path"] = pipeline.folder;
+  studio["vae_path"] = pipeline.vae_folder;
+  const auto vae_config = read_json_object(fs::path(pipeline.vae_folder) / "config.json");
+  studio["latent_scaling_factor"] = vae_config.contains("scaling_factor") && vae_config["scaling_factor"].is_number()
+                                        ? vae_config["scaling_factor"]
+                                        : nlohmann::json(0.18215);
+  studio["latent_shift_factor"] = vae_config.contains("shift_factor") && vae_config["shift_factor"].is_number()
+                                      ? vae_config["shift_factor"]
+                                      : nlohmann::json(0.0);
   std::string objective = traits_of(pipeline.family).objective;
   const std::string prediction = text_or(config, "prediction_type", "");
   if (objective != "linear") {
@@ -210,9 +212,12 @@ nlohmann::json with_family_settings(const nlohmann::json& config, const FamilyPi
       throw InputError("prediction_type '" + prediction + "' is not one model_family '" + pipeline.family +
                        "' trains with here (epsilon, v_prediction)");
   }
-  set_default("objective", objective);
-  // The VP families sample with DDIM unless the run names another sampler (Euler is the flow sampler here).
-  if (objective != "linear") set_default("sampler", "ddim");
+  studio["objective"] = objective;
+  // Euler and Euler-Maruyama integrate flows: the VP families sample with DDIM unless the run names DDIM or
+  // DPM++ 2M Karras; the flow families with Euler unless the run names Euler-Maruyama.
+  const std::string sampler = studio.value("sampler", std::string());
+  if (objective != "linear" && sampler != "ddim" && sampler != "dpmpp_2m_karras") studio["sampler"] = "ddim";
+  if (objective == "linear" && sampler != "euler_maruyama") studio["sampler"] = "euler";
   return out;
 }
 

@@ -8,8 +8,7 @@
 
 namespace repa::train {
 
-Alignment::Alignment(const nlohmann::json& config, const std::string& architecture, int64_t tap_width,
-                     int64_t teacher_dim, int64_t max_train_steps, const torch::Device& device) {
+void Alignment::check_fits(const nlohmann::json& config, const std::string& architecture) {
   const bool crepa = flag_or(config, "crepa_enabled", false);
   const bool urepa = flag_or(config, "urepa_enabled", false);
   // A family run's denoiser is a UNet when its pipeline has unet/ (SD, Kolors), a transformer otherwise.
@@ -25,6 +24,13 @@ Alignment::Alignment(const nlohmann::json& config, const std::string& architectu
   if (urepa && !is_unet)
     throw InputError("urepa_enabled is set for a transformer (" + what +
                      "): U-REPA taps a UNet's mid block; use crepa_enabled for transformers");
+}
+
+Alignment::Alignment(const nlohmann::json& config, const std::string& architecture, int64_t tap_width,
+                     int64_t teacher_dim, int64_t max_train_steps, const torch::Device& device) {
+  check_fits(config, architecture);
+  const bool crepa = flag_or(config, "crepa_enabled", false);
+  const bool urepa = flag_or(config, "urepa_enabled", false);
   cls_ = text_or(studio_settings(config), "teacher_tokens", "patch") == "cls";
   if (crepa) {
     repa_ = std::make_unique<align::RepaRegularizer>(align::RepaOptions::from_json(config, max_train_steps), tap_width,

@@ -24,6 +24,9 @@ class Alignment {
   Alignment(const nlohmann::json& config, const std::string& architecture, int64_t tap_width, int64_t teacher_dim,
             int64_t max_train_steps, const torch::Device& device);
 
+  // The constructor's fit check alone, so a run stops before it loads a teacher and fills caches.
+  static void check_fits(const nlohmann::json& config, const std::string& architecture);
+
   bool enabled() const { return repa_ || urepa_; }
   const char* name() const { return repa_ ? "crepa" : urepa_ ? "urepa" : ""; }
   bool uses_cls_token() const { return cls_; }

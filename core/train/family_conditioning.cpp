@@ -19,6 +19,38 @@ std::optional<repa::config::FamilyPipeline> prepare_family_run(nlohmann::json& c
   return pipeline;
 }
 
+diffusion::Objective family_objective(const nlohmann::json& config, const repa::config::FamilyPipeline& pipeline) {
+  const auto objective = diffusion::Objective::from_json(config);
+  if (objective.is_flow()) return objective;
+  return diffusion::Objective(
+      objective.kind(), diffusion::VpSchedule::from_scheduler_config(
+                            pipeline.scheduler,
+                            pipeline.family == "sd2x" || flag_or(config, "rescale_betas_zero_snr", false)));
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> prompt_table_tensors(const Conditioning& table) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, tensor] : {std::pair<std::string, torch::Tensor>{"text", table.text},
+                                     {"pooled", table.pooled},
+                                     {"mask", table.text_mask},
+                                     {"time_ids", table.time_ids}})
+    if (tensor.defined()) out.emplace_back(name, tensor.cpu().contiguous());
+  return out;
+}
+
+Conditioning prompt_table_from(const std::map<std::string, torch::Tensor>& tensors) {
+  auto get = [&](const char* name) {
+    const auto it = tensors.find(name);
+    return it == tensors.end() ? torch::Tensor() : it->second;
+  };
+  Conditioning table;
+  table.text = get("text");
+  table.pooled = get("pooled");
+  table.text_mask = get("mask");
+  table.time_ids = get("time_ids");
+  return table;
+}
+
 std::vector<std::string> family_extra_prompts(const nlohmann::json& config,
                                               const std::vector<std::vector<std::string>>& captions) {
   auto prompts = validation_prompts(config, captions);

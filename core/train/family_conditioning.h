@@ -4,7 +4,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <map>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "core/config/family_pipeline.h"
 #include "core/data/bucketed_images.h"
 #include "core/data/image_folder.h"
+#include "core/diffusion/objective.h"
 #include "core/text/text_conditioning.h"
 #include "core/train/backbone.h"
 
@@ -24,6 +27,14 @@ class CaptionConditioning;
 // asked ("@demo-t2i"), resolves the pipeline folder and writes the family's settings into `config`. nullopt (and
 // `config` untouched) for runs without a pipeline family.
 std::optional<repa::config::FamilyPipeline> prepare_family_run(nlohmann::json& config);
+
+// The objective a family run trains and samples with: studio.objective on the pipeline scheduler's betas (SD 2.x
+// and rescale_betas_zero_snr: zero terminal SNR), or the flow path.
+diffusion::Objective family_objective(const nlohmann::json& config, const repa::config::FamilyPipeline& pipeline);
+
+// The prompt table as checkpoint tensors ("text", "pooled", "mask", "time_ids" where defined), and back.
+std::vector<std::pair<std::string, torch::Tensor>> prompt_table_tensors(const Conditioning& table);
+Conditioning prompt_table_from(const std::map<std::string, torch::Tensor>& tensors);
 
 // What a family run caches beside the captions: its validation prompts and the negative prompt.
 std::vector<std::string> family_extra_prompts(const nlohmann::json& config,

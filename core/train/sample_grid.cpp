@@ -12,6 +12,7 @@
 #include "core/train/checkpoint.h"
 #include "core/train/config_values.h"
 #include "core/train/ema.h"
+#include "core/train/family_conditioning.h"
 #include "core/train/lora_training.h"
 
 namespace repa::train {
@@ -80,7 +81,22 @@ std::string sample_checkpoint(const std::string& checkpoint_dir, const std::stri
   shape.input_size = integer_or(config, "resolution", 256) / latent_space.downsampling();
   shape.in_channels = latent_space.channels();
   shape.num_classes = state.value("num_classes", int64_t{0});
+  // A family run's checkpoint holds its samples' prompt states: the text encoders are not needed here.
+  const bool family = state.contains("sample_prompts");
+  Conditioning prompts;
+  std::optional<repa::config::FamilyPipeline> pipeline;
+  if (family) {
+    const auto file = open_checkpoint_part(checkpoint_dir, "prompts");
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& name : file.names()) tensors[name] = file.tensor(name);
+    prompts = prompt_table_from(tensors);
+    if (!prompts.text.defined()) throw InputError("checkpoint " + checkpoint_dir + ": prompts.safetensors has no text");
+    shape.text_width = prompts.text.size(-1);
+    shape.num_classes = 0;
+    pipeline = repa::config::resolve_family_pipeline(config);
+  }
   auto backbone = make_backbone(config, shape);
+  if (family) backbone->set_prompt_table(prompts);
   // A LoRA checkpoint holds the adapters only: the base comes from where the run took it.
   std::unique_ptr<LoraTraining> lora;
   if (state.contains("lora")) {
@@ -88,7 +104,7 @@ std::string sample_checkpoint(const std::string& checkpoint_dir, const std::stri
     const std::string pretrained = encoders::resolve_model_source(
         text_or(config, "pretrained_model_name_or_path", ""), "pretrained_model_name_or_path",
         text_or(config, "model_family", ""));
-    if (!pretrained.empty()) backbone->load_weights(pretrained);
+    if (!pretrained.empty() && !family) backbone->load_weights(pretrained);  // a family's loads with its pipeline
     backbone->module().to(device);  // the adapters are made where the base weights are
     const std::string architecture = text_or(studio_settings(config), "architecture", "sit");
     lora = LoraTraining::from_config(config, backbone->module(), architecture);
@@ -105,8 +121,9 @@ std::string sample_checkpoint(const std::string& checkpoint_dir, const std::stri
   }
   backbone->module().to(device);
   backbone->module().eval();
-  const auto objective = diffusion::Objective::from_json(config);
-  const auto grid = draw_sample_grid(*backbone, latent_space, objective, config, shape.num_classes, device);
+  const auto objective = family ? family_objective(config, *pipeline) : diffusion::Objective::from_json(config);
+  const int64_t rows = family ? static_cast<int64_t>(state.at("sample_prompts").size()) : shape.num_classes;
+  const auto grid = draw_sample_grid(*backbone, latent_space, objective, config, rows, device);
   const std::string path =
       out_path.empty() ? checkpoint_dir + "/sample-step-" + std::to_string(state.value("step", int64_t{0})) + ".png"
                        : out_path;

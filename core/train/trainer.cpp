@@ -163,6 +163,8 @@ void Trainer::setup() {
     control_.listen(options_.command_fd, [this](const std::string& error) { report("warning", error); });
   if (options_.handle_signals) control_.install_signal_handlers();
 
+  // A regularizer that does not fit the backbone stops the run before a teacher is loaded or a cache filled.
+  Alignment::check_fits(config_, text_or(studio, "architecture", "sit"));
   latent_space_ = std::make_unique<LatentSpace>(config_, device_);
   const bool aligning = flag_or(config_, "crepa_enabled", false) || flag_or(config_, "urepa_enabled", false);
   if (aligning) {
@@ -219,6 +221,9 @@ void Trainer::setup() {
   }
   if (pipeline_ && pipeline_->family == "sdxl")
     time_ids_ = data_.buckets ? sdxl_time_ids(*data_.buckets) : sdxl_time_ids(data_.folder, resolution);
+  // The training stream starts here, whatever filling the caches drew, so a run on a warm cache repeats one on a
+  // cold cache.
+  torch::manual_seed(seed);
   BackboneShape shape;
   shape.input_size = resolution / latent_space_->downsampling();
   shape.in_channels = latent_space_->channels();
@@ -228,9 +233,11 @@ void Trainer::setup() {
   backbone_->module().to(device_);
   backbone_->module().train();
   if (captions_) backbone_->set_unconditional_text(captions_->unconditional().at("hidden").to(device_));
-  if (pipeline_)
-    backbone_->set_prompt_table(prompt_table(*captions_, sample_prompts_, validation_negative_prompt(config_),
-                                             resolution, time_ids_.defined()));
+  if (pipeline_) {
+    prompt_table_ = prompt_table(*captions_, sample_prompts_, validation_negative_prompt(config_), resolution,
+                                 time_ids_.defined());
+    backbone_->set_prompt_table(prompt_table_);
+  }
   // A Hub repo id names the folder `repa-train fetch` filled; an unfetched one says the command.
   const std::string pretrained = encoders::resolve_model_source(
       text_or(config_, "pretrained_model_name_or_path", ""), "pretrained_model_name_or_path",
@@ -266,13 +273,9 @@ void Trainer::setup() {
   // Under LoRA the average is of the adapters (SimpleTuner's EMA follows what trains).
   if (flag_or(config_, "use_ema", false))
     ema_ = std::make_unique<ExponentialMovingAverage>(averaged_module(), number_or(config_, "ema_decay", 0.9999));
-  objective_ = std::make_unique<diffusion::Objective>(diffusion::Objective::from_json(config_));
   // The family's training schedule is its scheduler's; SimpleTuner forces zero-terminal-SNR betas on SD 2.x.
-  if (pipeline_ && !objective_->is_flow())
-    objective_ = std::make_unique<diffusion::Objective>(
-        objective_->kind(), diffusion::VpSchedule::from_scheduler_config(
-                                pipeline_->scheduler, pipeline_->family == "sd2x" ||
-                                                          flag_or(config_, "rescale_betas_zero_snr", false)));
+  objective_ = std::make_unique<diffusion::Objective>(pipeline_ ? family_objective(config_, *pipeline_)
+                                                                : diffusion::Objective::from_json(config_));
   timestep_sampler_ = diffusion::TimestepSampler::from_json(config_);
   if (pipeline_) {
     vp_noise_ = diffusion::VpNoiseSettings::from_config(config_);
@@ -587,6 +590,8 @@ void Trainer::save_checkpoint() {
     parts.tensors["model"] = module_state(backbone_->module());
   }
   if (ema_) parts.tensors["ema"] = ema_->named_tensors();
+  // Family runs: the samples' prompt states, so `repa-train sample` draws them without the text encoders.
+  if (pipeline_) parts.tensors["prompts"] = prompt_table_tensors(prompt_table_);
   if (auto* projectors = alignment_->projectors()) parts.tensors["align"] = module_state(*projectors);
   nlohmann::json optimizer_steps;
   parts.tensors["optimizer"] = adamw_state(*optimizer_, optimizer_steps);
@@ -604,6 +609,7 @@ void Trainer::save_checkpoint() {
                  {"data_position", loader_->state()},
                  {"num_classes", data_.num_classes},
                  {"class_names", data_.folder.class_names}};
+  if (pipeline_) parts.state["sample_prompts"] = sample_prompts_;
   if (lora_) parts.state["lora"] = {{"base_fingerprint", lora_->base_fingerprint()}, {"adapter", lora_->describe()}};
   last_checkpoint_ = write_checkpoint(run_dir_->checkpoints(), step_, parts, keep_checkpoints_);
   events_.emit("checkpoint", {{"step", step_}, {"path", last_checkpoint_}});

@@ -118,6 +118,7 @@ class Trainer {
   std::optional<repa::config::FamilyPipeline> pipeline_;          // text-to-image family runs: the diffusers pipeline folder
   torch::Tensor time_ids_;                          // SDXL: (N, 6) per image
   std::vector<std::string> sample_prompts_;         // text runs: what each sample label stands for
+  Conditioning prompt_table_;                       // family runs: the prompts' states (+ negative), for samples
   std::unique_ptr<data::BatchLoader> loader_;
   std::function<void(const data::Batch&)> batch_observer_;
   std::unique_ptr<Backbone> backbone_;

@@ -12,9 +12,11 @@
 #include "core/config/native_training.h"
 #include "core/data/center_crop.h"
 #include "core/data/demo_dataset.h"
+#include "core/data/image.h"
 #include "core/train/family_conditioning.h"
 #include "core/config/family_pipeline.h"
 #include "core/train/tiny_pipeline.h"
+#include "core/train/sample_grid.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
 
@@ -129,6 +131,11 @@ TEST_CASE("sd1x: CLIP-L last state, epsilon on scaled-linear betas, U-REPA on th
   REQUIRE(samples.size() == 1);
   CHECK(samples[0]["classes"][0] == "a large red disc in the upper left, on a dark background");
   CHECK(fs::exists(samples[0]["path"].get<std::string>()));
+  // `repa-train sample` on the checkpoint draws the same prompts from the states the checkpoint keeps.
+  const auto again = sample_checkpoint(run + "/checkpoints/checkpoint-24", s.dir.file("again.png"), {});
+  const auto drawn = data::read_image(again), during = data::read_image(samples[0]["path"].get<std::string>());
+  CHECK(drawn.width == during.width);
+  CHECK(drawn.pixels == during.pixels);
 }
 
 TEST_CASE("sdxl: pooled text and per-image time_ids reach the UNet; resume reproduces the losses") {
@@ -182,6 +189,25 @@ TEST_CASE("sdxl: pooled text and per-image time_ids reach the UNet; resume repro
   CHECK((a - b).abs().max().item<double>() > 1e-6);
 }
 
+TEST_CASE("the family's settings win over the from-scratch defaults a resolved config carries") {
+  torch::set_num_threads(1);
+  Setup s("sdxl");
+  auto config = family_config(s.dir, "sdxl", "resolved", 1);
+  // What the option registry fills in for runs without a family.
+  config["studio"]["text_conditioning"] = "sd1x";
+  config["studio"]["objective"] = "linear";
+  config["studio"]["sampler"] = "euler";
+  config["studio"]["vae_path"] = "";
+  config["studio"]["latent_scaling_factor"] = 0.5;
+  Trainer trainer(config);
+  REQUIRE(trainer.run() == 0);
+  const auto written = nlohmann::json::parse(std::ifstream(s.dir.file("runs/resolved/config.json")));
+  CHECK(written["studio"]["text_conditioning"] == "sdxl");
+  CHECK(written["studio"]["objective"] == "vp_epsilon");
+  CHECK(written["studio"]["sampler"] == "ddim");
+  CHECK(written["studio"]["latent_scaling_factor"] == 0.18215);
+}
+
 TEST_CASE("sd2x: v-prediction on zero-terminal-SNR betas, as SimpleTuner forces for SD 2.x") {
   torch::set_num_threads(1);
   Setup s("sd2x");
@@ -215,4 +241,39 @@ TEST_CASE("a pipeline of the wrong family or with a foreign VAE is named before 
   // Missing tokenizer files are named.
   fs::remove(s.dir.file("sdxl/tokenizer_2/merges.txt"));
   CHECK(contains(error_of([&] { Trainer t(family_config(s.dir, "sdxl", "tok", 1)); }), "merges.txt"));
+}
+
+TEST_CASE("a run on a warm cache repeats the run that filled it; a misfit regularizer stops before any cache") {
+  torch::set_num_threads(1);
+  Setup s("sd1x");
+  auto misfit = family_config(s.dir, "sd1x", "misfit", 1);
+  misfit["urepa_enabled"] = false;
+  misfit["crepa_enabled"] = true;
+  CHECK(contains(error_of([&] { Trainer t(misfit); }), "crepa_enabled is set for a UNet (model_family 'sd1x')"));
+  CHECK_FALSE(fs::exists(s.dir.file("data/.repa-cache")));
+
+  {
+    Trainer cold(family_config(s.dir, "sd1x", "cold", 3));
+    REQUIRE(cold.run() == 0);
+  }
+  {
+    Trainer warm(family_config(s.dir, "sd1x", "warm", 3));
+    REQUIRE(warm.run() == 0);
+  }
+  const auto a = losses_of(s.dir.file("runs/cold")), b = losses_of(s.dir.file("runs/warm"));
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(a[i] == b[i]);
+}
+
+TEST_CASE("LoRA on the SD families: SD 2.x takes SD 1.x's targets") {
+  torch::set_num_threads(1);
+  Setup s("sd2x");
+  auto config = family_config(s.dir, "sd2x", "lora", 2);
+  config["model_type"] = "lora";
+  config["lora_rank"] = 4;
+  Trainer trainer(config);
+  REQUIRE(trainer.run() == 0);
+  CHECK(fs::exists(s.dir.file("runs/lora/pytorch_lora_weights.safetensors")));
+  CHECK(fs::exists(sample_checkpoint(s.dir.file("runs/lora/checkpoints/checkpoint-2"), s.dir.file("lora.png"), {})));
 }
