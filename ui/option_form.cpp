@@ -170,6 +170,7 @@ QWidget* OptionForm::make_editor(const OptionSpec& spec, QWidget* parent) {
       if (is_nullable(spec)) combo->addItem(tr("(not set)"), QString());
       // SimpleTuner's labels ("Linear Decay"); the stored value stays the choice itself.
       for (const nlohmann::json& choice : spec.choices) {
+        if (choice.is_null()) continue;  // SimpleTuner's "unset" choice: the "(not set)" item above
         combo->addItem(QString::fromStdString(repa::config::choice_label(spec, choice)), text_of(choice));
         combo->setItemData(combo->count() - 1, text_of(choice), Qt::ToolTipRole);
       }

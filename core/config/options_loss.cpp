@@ -24,6 +24,9 @@ Declare loss_advanced(const char* key, OptionType type, nlohmann::json default_v
   return Declare(key, type, std::move(default_value)).at("training", "loss_functions", "advanced", order).label(label);
 }
 
+// The families whose sigmas the worker draws from the flow_* options (core/diffusion/flow_sigmas.h).
+nlohmann::json flow_families() { return nlohmann::json::array({"sd3", "flux", "chroma"}); }
+
 }  // namespace
 
 std::vector<OptionSpec> loss_options() {
@@ -413,28 +416,28 @@ std::vector<OptionSpec> loss_options() {
           .min(0)
           .help("Scale of the logits before the sigmoid when drawing flow-matching timesteps."),
       loss_advanced("flow_use_uniform_schedule", Bool, false, 21, "Use Uniform Schedule")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .help("Draw flow-matching timesteps uniformly instead of from a sigmoid."),
       loss_advanced("flow_use_beta_schedule", Bool, false, 22, "Use Beta Schedule")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .help("Draw flow-matching timesteps from a Beta distribution."),
       loss_advanced("flow_beta_schedule_alpha", Float, 2.0, 23, "Beta Schedule Alpha")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .min(0)
           .help("Alpha of the Beta distribution that timesteps are drawn from (with flow_use_beta_schedule)."),
       loss_advanced("flow_beta_schedule_beta", Float, 2.0, 24, "Beta Schedule Beta")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .min(0)
           .help("Beta of the Beta distribution that timesteps are drawn from (with flow_use_beta_schedule)."),
       loss_advanced("flow_cubic_schedule_weights", Json, nullptr, 24.5, "Cubic Schedule Weights")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .help("Weights (a JSON list) of a cubic timestep schedule that shapes where training timesteps fall."),
       loss_advanced("flow_schedule_shift", Float, 3.0, 25, "Schedule Shift")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .min(0)
           .help("Shift of the flow-matching timesteps towards noise (higher) or detail (lower)."),
       loss_advanced("flow_schedule_auto_shift", Bool, false, 26, "Auto Shift Schedule")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .help("Derive the shift from the image's pixel count."),
       loss_advanced("mixflow_enabled", Bool, false, 26.05, "MixFlow Training")
           .export_only()
@@ -450,10 +453,10 @@ std::vector<OptionSpec> loss_options() {
           .min(0)
           .help("Flow-matching timestep shift used for audio models instead of flow_schedule_shift."),
       loss_advanced("flow_custom_timesteps", String, nullptr, 26.5, "Custom Flow Timesteps")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .help("Fixed list of timesteps to train on, comma-separated."),
       loss_advanced("flow_timesteps_mode", Choice, "fixed-list", 26.6, "Flow Timesteps Mode")
-          .export_only()
+          .honoured_when("model_family", "in", flow_families())
           .choices({"fixed-list", "round-robin"})
           .help("Whether custom timesteps are drawn from the list or visited in turn."),
       loss_advanced("diff2flow_enabled", Bool, false, 27, "Enable Diff2Flow Bridge")

@@ -100,7 +100,7 @@ std::vector<OptionSpec> noise_options() {
           .at("model", "architecture", "advanced", 10)
           .label("Prediction Type")
           .show_if("i_know_what_i_am_doing", "equals", true)
-          .choices({"epsilon", "v_prediction", "sample", "flow_matching"})
+          .choices({nullptr, "epsilon", "v_prediction", "sample", "flow_matching"})
           .help("What the model predicts, overriding the family's own (SD 2.x: v_prediction; SD 1.x, SDXL, PixArt: "
                 "epsilon). The studio trains epsilon and v_prediction; flow families always predict the flow."),
       Declare("rescale_betas_zero_snr", Bool, false)

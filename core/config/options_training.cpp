@@ -374,7 +374,7 @@ std::vector<OptionSpec> training_options() {
           .max(10)
           .help("Validation images drawn per prompt or class at each validation."),
       Declare("gradient_checkpointing", Bool, true)
-          .export_only()
+          .honoured_when("model_family", "not_equals", "")
           .at("model", "memory_optimization", "", 1)
           .label("Enable Gradient Checkpointing")
           .help("Recompute activations in the backward pass to save memory."),

@@ -381,7 +381,7 @@ class SettingsPanelsTest : public QObject {
     auto* page = form->tabs()->widget(static_cast<int>(Panel::LossFunctions));
     QWidget* group = page->findChild<QWidget*>(QStringLiteral("exportOnlyGroup"));
     QVERIFY(group);
-    QVERIFY(group->findChild<QToolButton*>()->text().startsWith(QStringLiteral("Exported to SimpleTuner only (63)")));
+    QVERIFY(group->findChild<QToolButton*>()->text().startsWith(QStringLiteral("Exported to SimpleTuner only (54)")));
     QVERIFY(group->isAncestorOf(form->row("xm_enabled")));
     QVERIFY(group->isAncestorOf(form->row("scheduled_sampling_max_step_offset")));  // advanced, folded inside
     QVERIFY(!group->isAncestorOf(form->row("crepa_lambda")));
