@@ -221,9 +221,6 @@ void Trainer::setup() {
   }
   if (pipeline_ && pipeline_->family == "sdxl")
     time_ids_ = data_.buckets ? sdxl_time_ids(*data_.buckets) : sdxl_time_ids(data_.folder, resolution);
-  // The training stream starts here, whatever filling the caches drew, so a run on a warm cache repeats one on a
-  // cold cache.
-  torch::manual_seed(seed);
   BackboneShape shape;
   shape.input_size = resolution / latent_space_->downsampling();
   shape.in_channels = latent_space_->channels();
