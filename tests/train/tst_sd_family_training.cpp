@@ -243,6 +243,25 @@ TEST_CASE("a pipeline of the wrong family or with a foreign VAE is named before 
   CHECK(contains(error_of([&] { Trainer t(family_config(s.dir, "sdxl", "tok", 1)); }), "merges.txt"));
 }
 
+TEST_CASE("a run on a warm cache repeats the run that filled it") {
+  torch::set_num_threads(1);
+  Setup s("sd1x");
+  {
+    Trainer cold(family_config(s.dir, "sd1x", "cold", 3));
+    REQUIRE(cold.captions()->fill_report().computed > 0);
+    REQUIRE(cold.run() == 0);
+  }
+  {
+    Trainer warm(family_config(s.dir, "sd1x", "warm", 3));
+    REQUIRE(warm.captions()->fill_report().computed == 0);
+    REQUIRE(warm.run() == 0);
+  }
+  const auto a = losses_of(s.dir.file("runs/cold")), b = losses_of(s.dir.file("runs/warm"));
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(a[i] == b[i]);
+}
+
 TEST_CASE("a misfit regularizer stops before the teacher loads or any cache fills") {
   Setup s("sd1x");
   auto misfit = family_config(s.dir, "sd1x", "misfit", 1);
