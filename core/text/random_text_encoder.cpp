@@ -1,10 +1,10 @@
 #include "core/text/random_text_encoder.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 
 #include <filesystem>
 #include <functional>
 
+#include "core/base/generator_scope.h"
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"
 #include "core/text/clip_text_model.h"
@@ -18,11 +18,11 @@ template <class Model>
 void write_random(const std::string& folder, const nlohmann::json& config, uint64_t seed,
                   const std::function<Model()>& make) {
   std::filesystem::create_directories(folder);
-  auto generator = at::detail::getDefaultCPUGenerator();
-  const auto saved_rng = generator.get_state();
-  torch::manual_seed(seed);
-  Model model = make();
-  generator.set_state(saved_rng);
+  Model model{nullptr};
+  {
+    GeneratorScope seeded(seed);
+    model = make();
+  }
   io::NamedTensors tensors;
   for (const auto& item : model->named_parameters()) tensors.emplace_back(item.key(), item.value().detach());
   io::save_safetensors(folder + "/model.safetensors", tensors);

@@ -1,8 +1,5 @@
 #include "core/text/text_conditioning.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-#include <mutex>
-
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -10,6 +7,7 @@
 #include <set>
 
 #include "core/base/error.h"
+#include "core/base/generator_scope.h"
 #include "core/data/image_folder.h"
 #include "core/text/clip_text_model.h"
 #include "core/text/clip_tokenizer.h"
@@ -159,32 +157,13 @@ struct TextEmbedder::Encoder {
   }
 };
 
-namespace {
-
-// Building an encoder initialises its modules from the global generator before the weights replace them. A run
-// builds encoders only when its text cache lacks a prompt, so the draws are undone: a run on a warm cache and one
-// on a cold cache then continue with the same random stream.
-class GeneratorRestore {
- public:
-  GeneratorRestore() : state_(at::detail::getDefaultCPUGenerator().get_state()) {}
-  ~GeneratorRestore() {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(state_);
-  }
-  GeneratorRestore(const GeneratorRestore&) = delete;
-  GeneratorRestore& operator=(const GeneratorRestore&) = delete;
-
- private:
-  torch::Tensor state_;
-};
-
-}  // namespace
-
 TextEmbedder::TextEmbedder(TextConditioningSpec spec, const std::string& pipeline_folder, torch::Device device)
     : spec_(std::move(spec)), device_(device) {
   if (spec_.encoders.empty()) throw InputError("text conditioning '" + spec_.family + "' names no text encoder");
-  GeneratorRestore keep_stream;
+  // Building an encoder initialises its modules from the global generator before the weights replace them. A
+  // run builds encoders only when its text cache lacks a prompt, so the draws are undone: a run on a warm cache
+  // and one on a cold cache then continue with the same random stream.
+  GeneratorScope keep_stream;
   for (const auto& e : spec_.encoders) {
     auto encoder = std::make_unique<Encoder>();
     encoder->spec = e;

@@ -1,10 +1,9 @@
 #include "core/train/sample_grid.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <filesystem>
 
 #include "core/base/error.h"
+#include "core/base/generator_scope.h"
 #include "core/data/image.h"
 #include "core/encoders/hub_repo.h"
 #include "core/data/image_tensor.h"
@@ -17,25 +16,10 @@
 
 namespace repa::train {
 
-namespace {
-class GeneratorStateGuard {
- public:
-  GeneratorStateGuard() : state_(at::detail::getDefaultCPUGenerator().get_state()) {}
-  ~GeneratorStateGuard() {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(state_);
-  }
-
- private:
-  torch::Tensor state_;
-};
-}  // namespace
-
 SampleGrid draw_sample_grid(Backbone& backbone, LatentSpace& latent_space, const diffusion::Objective& objective,
                             const nlohmann::json& config, int64_t num_classes, const torch::Device& device) {
   torch::NoGradGuard no_grad;
-  GeneratorStateGuard keep_training_stream;
+  GeneratorScope keep_training_stream;
   const int64_t count = num_classes > 0 ? std::min<int64_t>(16, std::max<int64_t>(8, 2 * num_classes)) : 8;
   // validation_seed, when set, fixes the starting noise by itself (as SimpleTuner seeds its validation images).
   const auto validation_seed = config.find("validation_seed");

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/base/generator_scope.h"
 #include "core/io/safetensors.h"
 #include "core/models/autoencoder_kl.h"
 #include "core/models/unet_2d_condition.h"
@@ -16,38 +17,14 @@ namespace repa::train {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// Restores the global generator, so writing a pipeline never changes a caller's random stream.
-class SeedScope {
- public:
-  explicit SeedScope(uint64_t seed) : state_(torch::randint(0, 1 << 30, {1}).item<int64_t>()) {
-    torch::manual_seed(seed);
-  }
-  ~SeedScope() { torch::manual_seed(static_cast<uint64_t>(state_)); }
-
- private:
-  int64_t state_;
-};
-
-nlohmann::json clip_config(int64_t width, bool projection) {
-  nlohmann::json c = {{"vocab_size", 49408},
-                      {"hidden_size", width},
-                      {"intermediate_size", 2 * width},
-                      {"num_hidden_layers", 3},
-                      {"num_attention_heads", 2},
-                      {"max_position_embeddings", 77},
-                      {"hidden_act", "quick_gelu"},
-                      {"bos_token_id", 49406},
-                      {"eos_token_id", 49407}};
-  if (projection) {
-    c["architectures"] = {"CLIPTextModelWithProjection"};
-    c["projection_dim"] = width;
-  }
+nlohmann::json tiny_clip_config(int64_t width, bool projection) {
+  nlohmann::json c = {{"vocab_size", 49408},        {"hidden_size", width},     {"intermediate_size", 2 * width},
+                      {"num_hidden_layers", 3},     {"num_attention_heads", 2}, {"max_position_embeddings", 77},
+                      {"hidden_act", "quick_gelu"}, {"bos_token_id", 49406},    {"eos_token_id", 49407}};
+  c["architectures"] = {projection ? "CLIPTextModelWithProjection" : "CLIPTextModel"};
+  if (projection) c["projection_dim"] = width;
   return c;
 }
-
-}  // namespace
 
 void write_json_file(const std::string& path, const nlohmann::json& value) {
   fs::create_directories(fs::path(path).parent_path());
@@ -82,7 +59,7 @@ void write_tiny_vae(const std::string& folder, int64_t latent_channels, uint64_t
                            {"scaling_factor", 0.18215}};
   for (const auto& [key, value] : extra.items()) config[key] = value;
   write_json_file((fs::path(folder) / "config.json").string(), config);
-  SeedScope scope(seed);
+  GeneratorScope scope(seed);
   models::AutoencoderKL vae(models::AutoencoderKLConfig::from_json(config));
   io::save_safetensors((fs::path(folder) / "diffusion_pytorch_model.safetensors").string(), module_state(*vae));
 }
@@ -115,7 +92,7 @@ void write_tiny_sd_pipeline(const std::string& folder, const std::string& family
   copy_clip_tokenizer(tokenizer_source, (root / "tokenizer").string(),
                       family == "sd2x" ? "!" : "<|endoftext|>");
   int64_t text_width = 32;
-  text::write_random_clip_text_encoder((root / "text_encoder").string(), clip_config(xl ? 16 : 32, false), seed + 1);
+  text::write_random_clip_text_encoder((root / "text_encoder").string(), tiny_clip_config(xl ? 16 : 32, false), seed + 1);
   nlohmann::json unet = {{"_class_name", "UNet2DConditionModel"},
                          {"sample_size", 16},
                          {"in_channels", 4},
@@ -128,7 +105,7 @@ void write_tiny_sd_pipeline(const std::string& folder, const std::string& family
                          {"norm_num_groups", 8}};
   if (xl) {
     copy_clip_tokenizer(tokenizer_source, (root / "tokenizer_2").string(), "!");
-    text::write_random_clip_text_encoder((root / "text_encoder_2").string(), clip_config(32, true), seed + 2);
+    text::write_random_clip_text_encoder((root / "text_encoder_2").string(), tiny_clip_config(32, true), seed + 2);
     text_width = 16 + 32;  // CLIP-L's and bigG's penultimate states side by side
     unet["addition_embed_type"] = "text_time";
     unet["addition_time_embed_dim"] = 8;
@@ -143,7 +120,7 @@ void write_tiny_sd_pipeline(const std::string& folder, const std::string& family
   unet["cross_attention_dim"] = text_width;
   write_json_file((root / "unet" / "config.json").string(), unet);
   {
-    SeedScope scope(seed + 3);
+    GeneratorScope scope(seed + 3);
     models::UNet2DConditionModel model(models::UNet2DConditionConfig::from_json(unet));
     io::save_safetensors((root / "unet" / "diffusion_pytorch_model.safetensors").string(), module_state(*model));
   }

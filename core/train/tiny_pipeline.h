@@ -19,5 +19,8 @@ void write_tiny_vae(const std::string& folder, int64_t latent_channels, uint64_t
                     const nlohmann::json& extra_config = nlohmann::json::object());
 void copy_clip_tokenizer(const std::string& source, const std::string& folder, const std::string& pad_token);
 void write_json_file(const std::string& path, const nlohmann::json& value);
+// A transformers CLIPTextConfig `width` wide, 3 layers, CLIP's vocabulary and special ids; with `projection`
+// a CLIPTextModelWithProjection (projection_dim = width).
+nlohmann::json tiny_clip_config(int64_t width, bool projection);
 
 }  // namespace repa::train

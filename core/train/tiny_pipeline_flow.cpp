@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/base/error.h"
+#include "core/base/generator_scope.h"
 #include "core/io/safetensors.h"
 #include "core/models/chroma_transformer.h"
 #include "core/models/flux_transformer.h"
@@ -18,27 +19,6 @@ namespace repa::train {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Restores the global generator, so writing a pipeline never changes a caller's random stream.
-class SeedScope {
- public:
-  explicit SeedScope(uint64_t seed) : state_(torch::randint(0, 1 << 30, {1}).item<int64_t>()) {
-    torch::manual_seed(seed);
-  }
-  ~SeedScope() { torch::manual_seed(static_cast<uint64_t>(state_)); }
-
- private:
-  int64_t state_;
-};
-
-nlohmann::json clip_config(int64_t width, bool projection) {
-  nlohmann::json c = {{"vocab_size", 49408},        {"hidden_size", width},     {"intermediate_size", 2 * width},
-                      {"num_hidden_layers", 3},     {"num_attention_heads", 2}, {"max_position_embeddings", 77},
-                      {"hidden_act", "quick_gelu"}, {"bos_token_id", 49406},    {"eos_token_id", 49407}};
-  c["architectures"] = {projection ? "CLIPTextModelWithProjection" : "CLIPTextModel"};
-  if (projection) c["projection_dim"] = width;
-  return c;
-}
 
 nlohmann::json t5_config(int64_t width) {
   return {{"architectures", {"T5EncoderModel"}},
@@ -80,7 +60,7 @@ nlohmann::json flow_scheduler(bool dynamic) {
 template <typename Model, typename Config>
 void write_transformer(const fs::path& folder, const nlohmann::json& config, uint64_t seed) {
   write_json_file((folder / "config.json").string(), config);
-  SeedScope scope(seed);
+  GeneratorScope scope(seed);
   Model model(Config::from_json(config));
   io::save_safetensors((folder / "diffusion_pytorch_model.safetensors").string(), module_state(*model));
 }
@@ -105,8 +85,8 @@ void write_tiny_sd3_pipeline(const std::string& folder, const TinyTokenizers& to
   // SD3's CLIP-G tokenizer pads with "!", CLIP-L's with the end token.
   copy_clip_tokenizer(tokenizers.clip_folder, (root / "tokenizer").string(), "<|endoftext|>");
   copy_clip_tokenizer(tokenizers.clip_folder, (root / "tokenizer_2").string(), "!");
-  text::write_random_clip_text_encoder((root / "text_encoder").string(), clip_config(16, true), seed + 1);
-  text::write_random_clip_text_encoder((root / "text_encoder_2").string(), clip_config(32, true), seed + 2);
+  text::write_random_clip_text_encoder((root / "text_encoder").string(), tiny_clip_config(16, true), seed + 1);
+  text::write_random_clip_text_encoder((root / "text_encoder_2").string(), tiny_clip_config(32, true), seed + 2);
   write_t5(root, "text_encoder_3", "tokenizer_3", 64, tokenizers, seed + 3);
   nlohmann::json transformer = {{"_class_name", "SD3Transformer2DModel"},
                                 {"sample_size", 16},
@@ -142,7 +122,7 @@ void write_tiny_flux_pipeline(const std::string& folder, const TinyTokenizers& t
                    {"scheduler", {"diffusers", "FlowMatchEulerDiscreteScheduler"}}});
   write_json_file((root / "scheduler" / "scheduler_config.json").string(), flow_scheduler(true));
   copy_clip_tokenizer(tokenizers.clip_folder, (root / "tokenizer").string(), "<|endoftext|>");
-  text::write_random_clip_text_encoder((root / "text_encoder").string(), clip_config(16, false), seed + 1);
+  text::write_random_clip_text_encoder((root / "text_encoder").string(), tiny_clip_config(16, false), seed + 1);
   write_t5(root, "text_encoder_2", "tokenizer_2", 32, tokenizers, seed + 2);
   write_transformer<models::FluxTransformer, models::FluxTransformerConfig>(root / "transformer",
                                                                             {{"_class_name", "FluxTransformer2DModel"},

@@ -22,10 +22,13 @@
 #include "core/train/tiny_pipeline_flow.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
+#include "tests/run_files.h"
 
 using namespace repa;
 using namespace repa::train;
 namespace fs = std::filesystem;
+using repa::test::events_of;
+using repa::test::metrics_of;
 using repa::test::contains;
 using repa::test::error_of;
 
@@ -63,25 +66,6 @@ nlohmann::json family_config(const test::ScratchDir& dir, const std::string& fam
             {"encoder_random_init", true},
             {"device", "cpu"},
             {"num_workers", 0}}}};
-}
-
-std::vector<nlohmann::json> events_of(const std::string& run_dir, const std::string& type) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(run_dir + "/events.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto e = nlohmann::json::parse(line);
-    if (e.value("type", "") == type) out.push_back(e);
-  }
-  return out;
-}
-
-std::vector<nlohmann::json> metrics_of(const std::string& run_dir) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
 }
 
 double mean_of(const std::vector<nlohmann::json>& m, const char* key, std::size_t begin, std::size_t end) {

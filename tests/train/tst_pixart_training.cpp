@@ -23,10 +23,15 @@
 #include "core/train/tiny_pipeline_pixart.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
+#include "tests/run_files.h"
 
 using namespace repa;
 using namespace repa::train;
 namespace fs = std::filesystem;
+using repa::test::events_of;
+using repa::test::metrics_of;
+using repa::test::losses_of;
+using repa::test::mean;
 using repa::test::contains;
 using repa::test::error_of;
 
@@ -61,37 +66,6 @@ nlohmann::json pixart_config(const test::ScratchDir& dir, const std::string& nam
             {"encoder_random_init", true},
             {"device", "cpu"},
             {"num_workers", 0}}}};
-}
-
-std::vector<nlohmann::json> events_of(const std::string& run_dir, const std::string& type) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(run_dir + "/events.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto e = nlohmann::json::parse(line);
-    if (e.value("type", "") == type) out.push_back(e);
-  }
-  return out;
-}
-
-std::vector<nlohmann::json> metrics_of(const std::string& run_dir) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
-std::vector<double> losses_of(const std::string& run_dir) {
-  std::vector<double> out;
-  for (const auto& m : metrics_of(run_dir)) out.push_back(m["loss"].get<double>());
-  return out;
-}
-
-double mean(const std::vector<double>& v, std::size_t begin, std::size_t end) {
-  double sum = 0.0;
-  for (std::size_t i = begin; i < end; ++i) sum += v[i];
-  return sum / static_cast<double>(end - begin);
 }
 
 struct Setup {

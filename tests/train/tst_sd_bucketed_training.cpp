@@ -13,10 +13,13 @@
 #include "core/train/tiny_pipeline.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
+#include "tests/run_files.h"
 
 using namespace repa;
 using namespace repa::train;
 namespace fs = std::filesystem;
+using repa::test::events_of;
+using repa::test::losses_of;
 using repa::test::contains;
 
 namespace {
@@ -93,25 +96,6 @@ struct Setup {
               {"num_workers", 0}}}};
   }
 };
-
-std::vector<nlohmann::json> events_of(const std::string& run_dir, const std::string& type) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(run_dir + "/events.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto e = nlohmann::json::parse(line);
-    if (e.value("type", "") == type) out.push_back(e);
-  }
-  return out;
-}
-
-std::vector<double> losses_of(const std::string& run_dir) {
-  std::vector<double> out;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
-  return out;
-}
 
 }  // namespace
 

@@ -16,10 +16,13 @@
 #include "core/text/text_conditioning.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
+#include "tests/run_files.h"
 
 using namespace repa;
 using namespace repa::train;
 namespace fs = std::filesystem;
+using repa::test::losses_of;
+using repa::test::mean;
 using repa::test::contains;
 using repa::test::error_of;
 
@@ -62,20 +65,6 @@ nlohmann::json text_config(const test::ScratchDir& dir, const std::string& name,
             {"text_conditioning", "sd1x"},
             {"device", "cpu"},
             {"num_workers", 0}}}};
-}
-
-std::vector<double> losses_of(const std::string& run_dir) {
-  std::vector<double> out;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line)["loss"].get<double>());
-  return out;
-}
-
-double mean(const std::vector<double>& v, std::size_t begin, std::size_t end) {
-  double sum = 0.0;
-  for (std::size_t i = begin; i < end; ++i) sum += v[i];
-  return sum / static_cast<double>(end - begin);
 }
 
 }  // namespace

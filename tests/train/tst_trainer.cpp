@@ -17,9 +17,11 @@
 #include "core/train/sample_grid.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
+#include "tests/run_files.h"
 
 using namespace repa::train;
 namespace fs = std::filesystem;
+using repa::test::events_of;
 
 namespace {
 
@@ -66,17 +68,6 @@ std::map<int64_t, double> losses_of(const std::string& run_dir) {
   while (std::getline(in, line)) {
     const auto m = nlohmann::json::parse(line);
     out[m["step"].get<int64_t>()] = m["loss"].get<double>();
-  }
-  return out;
-}
-
-std::vector<nlohmann::json> events_of(const std::string& run_dir, const std::string& type) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(run_dir + "/events.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto e = nlohmann::json::parse(line);
-    if (e["type"] == type) out.push_back(e);
   }
   return out;
 }
