@@ -74,6 +74,13 @@ CaptionConditioning::CaptionConditioning(CaptionConditioningOptions options, con
     for (const auto& caption : captions_[i])
       prompts.push_back({caption, source_of(options_.captions, data.folder.images[i], data.folder.root)});
   for (const auto& prompt : options_.extra_prompts) prompts.push_back({prompt, "a validation prompt"});
+  if (options_.shard_world > 1) {
+    std::vector<text::PromptSource> share;
+    for (std::size_t i = 0; i < prompts.size(); ++i)
+      if (i == 0 || static_cast<int>(i % static_cast<std::size_t>(options_.shard_world)) == options_.shard_rank)
+        share.push_back(prompts[i]);
+    prompts = std::move(share);
+  }
   cache_ = std::make_unique<text::TextEmbeddingCache>(data.cache_root, options_.spec, options_.text_encoder_path);
   auto progress = [&](int64_t done, int64_t total) {
     if (progress_callback) return progress_callback(done, total);

@@ -27,6 +27,10 @@ struct CaptionConditioningOptions {
   int batch_size = 16;  // prompts per encoder call while filling
   // Prompts cached beside the captions: the validation prompts and the negative prompt of the samples.
   std::vector<std::string> extra_prompts;
+  // Under data parallelism this rank encodes prompts i with i % shard_world == shard_rank (and the empty one,
+  // which every rank reads at once); the run waits for every rank before reading the others' entries.
+  int shard_rank = 0;
+  int shard_world = 1;
 
   // InputError naming the key for a missing text_encoder_path, a probability outside [0,1], an unknown
   // family or caption strategy. A dataset read from multidatabackend.json brings its own caption settings.

@@ -399,6 +399,33 @@ void DataParallel::main_first(const std::string& what, const std::function<void(
   work();
 }
 
+void DataParallel::each_share(const std::string& what, const std::function<void()>& work) {
+  try {
+    work();
+  } catch (const std::exception& e) {
+    report_failure(e.what());
+    throw;
+  }
+  const auto done_key = [&](int r) { return "repa/done/" + what + "/" + std::to_string(r); };
+  impl_->store->set(done_key(env_.rank), bytes_of("1"));
+  try {
+    for (int r = 0; r < env_.world_size; ++r) {
+      while (!impl_->store->check({done_key(r)})) {
+        if (impl_->store->check({store_key_failed(r)}))
+          throw DistributedError("rank " + std::to_string(r) + " of " + std::to_string(env_.world_size) +
+                                 " failed while " + what + ": " + text_of(impl_->store->get(store_key_failed(r))) +
+                                 "; rank " + std::to_string(env_.rank) + " stops too");
+        throw_if_stop_requested(what);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    rethrow_named("waiting for the other ranks " + what, e);
+  }
+}
+
 std::string DataParallel::share_from_main(const std::string& key, const std::string& value) {
   const std::string store_key = "repa/shared/" + key;
   try {

@@ -86,6 +86,10 @@ class DataParallel {
   // a collective timeout (a cache may take hours) but stop when rank 0 fails or dies.
   void main_first(const std::string& what, const std::function<void()>& work);
 
+  // Runs `work` on every rank at once (each filling its share of a cache), then waits, without a collective
+  // timeout, until every rank has finished; stops when any rank fails or dies, naming it.
+  void each_share(const std::string& what, const std::function<void()>& work);
+
   // Tells the other ranks why this rank is about to fail, so their message names it.
   void report_failure(const std::string& message) noexcept;
 

@@ -182,13 +182,15 @@ void Trainer::setup() {
     }
   }
   throw_if_stop_requested("loading the teacher");
-  // Caches are filled once: rank 0 first, then the other ranks find them full.
+  // Caches are filled once, split across the ranks: each fills its share, and all wait for the others.
+  CacheShard shard;
+  if (parallel_) shard = {parallel_->rank(), parallel_->world_size()};
   const auto prepare_data = [&] {
     data_ = prepare_training_data(teacher_ ? teacher_config(config_) : config_, *latent_space_, teacher_.get(),
-                                  [this](const std::string& level, const std::string& m) { report(level, m); });
+                                  [this](const std::string& level, const std::string& m) { report(level, m); }, shard);
   };
   if (parallel_)
-    parallel_->main_first("filling the latent and teacher caches", prepare_data);
+    parallel_->each_share("filling the latent and teacher caches", prepare_data);
   else
     prepare_data();
   // SimpleTuner's decode-only mode: every latent and teacher token is cached now, only sampling decodes.
@@ -210,12 +212,14 @@ void Trainer::setup() {
       options.extra_prompts = sample_prompts_;
       options.extra_prompts.push_back(validation_negative_prompt(config_));
     }
+    options.shard_rank = shard.rank;
+    options.shard_world = shard.world_size;
     const auto prepare_captions = [&] {
       captions_ = std::make_unique<CaptionConditioning>(
           std::move(options), data_, [this](const std::string& level, const std::string& m) { report(level, m); });
     };
     if (parallel_)
-      parallel_->main_first("filling the text-embedding cache", prepare_captions);
+      parallel_->each_share("filling the text-embedding cache", prepare_captions);
     else
       prepare_captions();
   }

@@ -81,7 +81,7 @@ bool uses_aspect_buckets(const nlohmann::json& config) {
 }
 
 TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
-                                   encoders::Teacher* teacher, const Reporter& report) {
+                                   encoders::Teacher* teacher, const Reporter& report, CacheShard shard) {
   const auto& studio = studio_settings(config);
   TrainingData out;
   // A multidatabackend.json (data_backend_config) names the folder and how to read it; it has no classes.
@@ -144,6 +144,16 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
   const int64_t resolution = integer_or(config, "resolution", 256);
   const bool flips = flag_or(studio, "random_flip", false);
   const int batch = static_cast<int>(std::max<int64_t>(1, integer_or(config, "train_batch_size", 16)));
+  // This process's share of the images to cache (all of them without data parallelism).
+  data::ImageFolder share = out.folder;
+  if (shard.world_size > 1) {
+    share.images.clear();
+    for (std::size_t i = 0; i < out.folder.images.size(); ++i)
+      if (static_cast<int>(i % static_cast<std::size_t>(shard.world_size)) == shard.rank)
+        share.images.push_back(out.folder.images[i]);
+  }
+  // Bucket geometry is indexed by the whole folder: rank 0 fills bucketed caches alone.
+  const bool fill_buckets = shard.rank == 0;
   auto progress = [&](const char* what) {
     return [&report, what](int64_t done, int64_t total) {
       throw_if_stop_requested(std::string("caching ") + what);
@@ -159,10 +169,11 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
       throw_if_stop_requested("caching VAE latents");
       return latent_space.encode(pixels);
     };
-    auto r = out.buckets ? data::fill_bucketed_cache(*out.latents, out.folder, *out.buckets, flips, encode,
-                                                     progress("VAE latents"))
-                         : data::fill_cache(*out.latents, out.folder, static_cast<int>(resolution), flips, batch,
-                                            encode, progress("VAE latents"));
+    data::CacheFillReport r;
+    if (!out.buckets)
+      r = data::fill_cache(*out.latents, share, static_cast<int>(resolution), flips, batch, encode, progress("VAE latents"));
+    else if (fill_buckets)
+      r = data::fill_bucketed_cache(*out.latents, out.folder, *out.buckets, flips, encode, progress("VAE latents"));
     if (report)
       report("info", "latent cache " + out.latents->folder() + ": " + std::to_string(r.reused) + " reused, " +
                          std::to_string(r.computed) + " computed");
@@ -185,10 +196,11 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
       throw_if_stop_requested("caching teacher tokens");
       return teacher_tokens(*teacher, decode ? latent_space.reconstruct(pixels) : pixels);
     };
-    auto r = out.buckets ? data::fill_bucketed_cache(*out.tokens, out.folder, *out.buckets, flips, encode,
-                                                     progress("teacher tokens"))
-                         : data::fill_cache(*out.tokens, out.folder, static_cast<int>(resolution), flips, batch,
-                                            encode, progress("teacher tokens"));
+    data::CacheFillReport r;
+    if (!out.buckets)
+      r = data::fill_cache(*out.tokens, share, static_cast<int>(resolution), flips, batch, encode, progress("teacher tokens"));
+    else if (fill_buckets)
+      r = data::fill_bucketed_cache(*out.tokens, out.folder, *out.buckets, flips, encode, progress("teacher tokens"));
     if (report)
       report("info", "teacher-token cache " + out.tokens->folder() + ": " + std::to_string(r.reused) + " reused, " +
                          std::to_string(r.computed) + " computed in " + std::to_string(r.seconds) + " s");

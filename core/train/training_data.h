@@ -60,8 +60,15 @@ bool uses_aspect_buckets(const nlohmann::json& config);
 
 // Scans, decodes and caches. `teacher` may be null (no alignment). Corrupt files are reported by name. With
 // studio.teacher_input "vae_decode" the teacher's tokens are those of latent_space.reconstruct(image).
+// Which images this process fills the caches for: under data parallelism rank r of w fills images i with
+// i % w == r (bucketed runs: rank 0 fills them all), and every rank reads them all once all have finished.
+struct CacheShard {
+  int rank = 0;
+  int world_size = 1;
+};
+
 TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
-                                   encoders::Teacher* teacher, const Reporter& report);
+                                   encoders::Teacher* teacher, const Reporter& report, CacheShard shard = {});
 
 // The teacher's tokens for a batch of pixels in [-1,1]: {"patch": (B,N,D) fp16, "cls": (B,D) fp16}.
 data::TensorMap teacher_tokens(encoders::Teacher& teacher, const torch::Tensor& pixels);

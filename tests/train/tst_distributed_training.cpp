@@ -18,6 +18,7 @@
 
 #include "core/data/demo_dataset.h"
 #include "core/train/distributed.h"
+#include "core/train/tiny_pipeline.h"
 #include "core/train/trainer.h"
 #include "tests/test_support.h"
 
@@ -214,4 +215,43 @@ TEST_CASE("two ranks resume from the latest checkpoint and repeat the uninterrup
     CHECK(torch::equal(a[k], b[k]));
     CHECK(torch::equal(a[k], w[k]));
   }
+}
+
+TEST_CASE("two ranks fill the caches once, each its share, and both train on all of it") {
+  repa::test::ScratchDir dir("repa-dp-share");
+  repa::data::generate_demo_dataset(dir.file("data"), {2, 16, 1});  // 12 images
+  REQUIRE(train_ranks(dir, tiny_config(dir, "share", 2), 2) == std::vector<int>{0, 0});
+  const auto rank0 = repa::test::read_bytes(dir.file("runs/share/train.log"));
+  const auto rank1 = repa::test::read_bytes(dir.file("runs/share/ranks/rank-1/train.log"));
+  INFO(rank0);
+  INFO(rank1);
+  // Images 0, 2, 4 ... on rank 0 and 1, 3, 5 ... on rank 1: 6 teacher-token entries each, none twice.
+  CHECK(repa::test::contains(rank0, "0 reused, 6 computed"));
+  CHECK(repa::test::contains(rank1, "0 reused, 6 computed"));
+  // A second run finds all 12 on either rank.
+  REQUIRE(train_ranks(dir, tiny_config(dir, "again", 2), 2) == std::vector<int>{0, 0});
+  CHECK(repa::test::contains(repa::test::read_bytes(dir.file("runs/again/ranks/rank-1/train.log")),
+                             "6 reused, 0 computed"));
+}
+
+TEST_CASE("an SD 1.x family run on two ranks encodes each caption once across the ranks") {
+  repa::test::ScratchDir dir("repa-dp-text");
+  repa::data::generate_demo_dataset(dir.file("data"), {2, 16, 1});  // 12 images, 12 distinct captions
+  write_tiny_sd_pipeline(dir.file("sd"), "sd1x", repa::test::fixture_path("tokenizers/clip"), 2);
+  auto config = tiny_config(dir, "text", 2);
+  config.erase("crepa_enabled");
+  config["model_family"] = "sd1x";
+  config["pretrained_model_name_or_path"] = dir.file("sd");
+  config["caption_strategy"] = "textfile";
+  config["validation_prompt"] = "a red disc";
+  config["studio"].erase("architecture");
+  REQUIRE(train_ranks(dir, config, 2) == std::vector<int>{0, 0});
+  const auto rank0 = repa::test::read_bytes(dir.file("runs/text/train.log"));
+  const auto rank1 = repa::test::read_bytes(dir.file("runs/text/ranks/rank-1/train.log"));
+  INFO(rank0);
+  INFO(rank1);
+  // 15 prompts (the empty one, 12 captions, the validation and negative prompts): rank 0 encodes 8 (the
+  // empty one and 7 of its share), rank 1 its 7 and the empty one, which both need at once.
+  CHECK(repa::test::contains(rank0, "8 prompts, 0 reused, 8 encoded"));
+  CHECK(repa::test::contains(rank1, "8 prompts, 0 reused, 8 encoded"));
 }
