@@ -2,6 +2,8 @@
 // ranks with batch B give the losses of one process with batch 2B and the same seed, for SiT + REPA and UNet +
 // U-REPA; both ranks hold identical weights after the run; a resume on two ranks repeats the uninterrupted run.
 #include <doctest/doctest.h>
+
+#include <regex>
 #include <signal.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
@@ -250,8 +252,16 @@ TEST_CASE("an SD 1.x family run on two ranks encodes each caption once across th
   const auto rank1 = repa::test::read_bytes(dir.file("runs/text/ranks/rank-1/train.log"));
   INFO(rank0);
   INFO(rank1);
-  // 15 prompts (the empty one, 12 captions, the validation and negative prompts): rank 0 encodes 8 (the
-  // empty one and 7 of its share), rank 1 its 7 and the empty one, which both need at once.
-  CHECK(repa::test::contains(rank0, "8 prompts, 0 reused, 8 encoded"));
-  CHECK(repa::test::contains(rank1, "8 prompts, 0 reused, 8 encoded"));
+  // 15 prompts (the empty one, 12 captions, the validation and negative prompts): rank 0 takes 8 (the empty
+  // one and 7 of its share), rank 1 its 7 and the empty one, which both need at once.
+  // Whichever rank writes the empty caption first, the other may find it already cached.
+  const auto encoded = [](const std::string& log) {
+    std::smatch m;
+    REQUIRE(std::regex_search(log, m, std::regex("8 prompts, ([01]) reused, ([78]) encoded")));
+    CHECK(std::stoi(m[1]) + std::stoi(m[2]) == 8);
+    return std::stoi(m[2]);
+  };
+  const int total = encoded(rank0) + encoded(rank1);
+  CHECK(total >= 15);
+  CHECK(total <= 16);
 }
