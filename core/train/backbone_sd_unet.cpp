@@ -2,7 +2,9 @@
 // family, the run's text encoders and the VAE before the first step.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include "core/base/bounded_json.h"
 #include "core/base/error.h"
 #include "core/models/unet_2d_condition.h"
 #include "core/train/config_values.h"
@@ -75,7 +77,9 @@ class SdUNetBackbone : public TextBackbone {
     const auto path = std::filesystem::path(folder_) / "config.json";
     if (!std::filesystem::exists(path)) throw InputError("'" + folder_ + "' has no config.json (a diffusers unet/ folder)");
     std::ifstream in(path);
-    auto json = nlohmann::json::parse(in, nullptr, false);
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto json = parse_json_bounded(text.str(), path.string());
     if (!json.is_object()) throw InputError("'" + path.string() + "' is not a JSON object");
     return json;
   }
