@@ -20,7 +20,8 @@ torch::Tensor checkpointed(const CheckpointedBlock& block, const std::vector<tor
 // True when checkpointing is asked for and would help: training, with grad recording on.
 bool checkpointing_active(const torch::nn::Module& module, bool requested);
 
-// The trainable parameters of a module (those that require grad), in registration order.
+// The trainable parameters of a module (those that require grad), in registration order, then those of the
+// adapters (LoRA, DoRA) hooked into its layers.
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module);
 
 }  // namespace repa::models::diffusers

@@ -13,7 +13,9 @@
 #include "core/adapters/lora_model.h"
 #include "core/adapters/lora_targets.h"
 #include "core/base/error.h"
+#include "core/io/safetensors.h"
 #include "core/models/diffusers_layers.h"
+#include "core/models/unet_2d_condition.h"
 #include "core/nn/linear.h"
 #include "tests/test_support.h"
 
@@ -404,4 +406,46 @@ TEST_CASE("a bf16 base with fp32 adapters: the layer keeps its dtype, the adapte
   got.to(torch::kFloat32).sum().backward();
   CHECK(lora.layer("proj")->lora_B.grad().defined());
   CHECK((lora.layer("proj")->lora_B.grad().scalar_type() == torch::kFloat32));
+}
+
+TEST_CASE("a LoRA on a frozen UNet under gradient checkpointing gets the gradients it gets without it") {
+  // The adapters are not children of the layers they hook into; the checkpointed blocks must still hand them
+  // their gradients (with the base frozen and the latents constant, nothing else in the graph needs any).
+  const auto config = nlohmann::json::parse(
+      *io::SafetensorsFile::open(test::fixture_path("conformance/unet2d_forward_sdxl_1_1.safetensors"))
+           .meta("config"));
+  torch::manual_seed(3);
+  models::UNet2DConditionModel unet(models::UNet2DConditionConfig::from_json(config));
+  for (auto& p : unet->parameters()) p.set_requires_grad(false);
+  LoraModel lora(*unet, settings(4, 8.0), resolve_targets(family_lora("sdxl"), nlohmann::json::object()));
+  randomise(lora);
+  unet->train();
+  const auto sample = torch::randn({1, config.at("in_channels").get<int64_t>(), 16, 16});
+  const auto context = torch::randn({1, 5, config.at("cross_attention_dim").get<int64_t>()});
+  models::UNetConditioning cond;
+  cond.text_embeds = torch::randn({1, config.at("projection_class_embeddings_input_dim").get<int64_t>() -
+                                          6 * config.at("addition_time_embed_dim").get<int64_t>()});
+  cond.time_ids = torch::tensor({{128.f, 128.f, 0.f, 0.f, 128.f, 128.f}});
+  auto grads = [&](bool checkpointing) {
+    models::UNetMemoryOptions memory;
+    memory.gradient_checkpointing = checkpointing;
+    unet->set_memory_options(memory);
+    for (auto& p : lora.parameters()) p.mutable_grad() = torch::Tensor();
+    unet->forward(sample, torch::tensor({500}), context, cond).sample.square().mean().backward();
+    std::vector<torch::Tensor> out;
+    for (const auto& p : lora.parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
+    return out;
+  };
+  const auto want = grads(false);
+  const auto got = grads(true);
+  REQUIRE(want.size() == got.size());
+  REQUIRE(want.size() > 20);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    CAPTURE(lora.named_parameters()[i].first);
+    REQUIRE(want[i].defined());
+    REQUIRE(got[i].defined());
+    CHECK(want[i].abs().sum().item<double>() > 0);
+    CHECK(torch::allclose(got[i], want[i], 1e-4, 1e-6));
+  }
+  for (const auto& p : unet->parameters()) CHECK_FALSE(p.grad().defined());
 }
