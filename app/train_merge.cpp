@@ -1,7 +1,9 @@
 // repa-train merge --base BASE --lora FILE --out OUT: base weights + a LoRA (diffusers or ComfyUI format) → merged
 // weights under the base's own names. OUT ending in .safetensors is one file; otherwise a diffusers component folder
 // (diffusion_pytorch_model.safetensors, with the base folder's config.json copied beside it) and, for families with
-// an official single-file table (official_single_file.h), OUT.safetensors under the official names.
+// an official single-file table (official_single_file.h: Flux, Chroma, Flux.2, SD3, PixArt; the SD UNets through
+// ldm_single_file.h), OUT.safetensors under the official names. Sana and AuraFlow are merged under diffusers names
+// only.
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -30,8 +32,9 @@ int merge_command(const Args& args) {
           "every other tensor. BASE: a .safetensors file, a sharded index or a diffusers component folder.\n"
           "OUT: a .safetensors file, or a folder that receives diffusion_pytorch_model.safetensors and the\n"
           "base folder's config.json.\n"
-          "Flux, Chroma, Flux.2 and SD3 weights are also written under the official single-file names (as\n"
-          "flux1-dev.safetensors is): to FILE with --single-file, else to OUT.safetensors beside an OUT folder.\n"
+          "Flux, Chroma, Flux.2, SD3 and PixArt weights are also written under the official single-file names\n"
+          "(as flux1-dev.safetensors is): to FILE with --single-file, else to OUT.safetensors beside an OUT folder.\n"
+          "Sana and AuraFlow weights are merged into the diffusers names only.\n"
           "An SD 1.x / 2.x / XL UNet folder as BASE is written the same way in the LDM/SGM names A1111 and\n"
           "ComfyUI load: with the VAE and text encoders of the pipeline that holds it, else the UNet alone.\n");
       return 0;
@@ -71,10 +74,18 @@ int merge_command(const Args& args) {
   const auto family = models::official_single_file_family(names);
   // The SD UNets are told apart by the base folder's config.json, not by their names.
   const auto sd_family = family.empty() ? models::sd_unet_folder_family(base) : std::string();
+  // Sana and AuraFlow: their official names are read, not written.
+  const auto unwritten = family.empty() && sd_family.empty() ? models::unwritten_single_file_family(names) : "";
   if (!single_file.empty() && family.empty() && sd_family.empty())
-    throw InputError(
-        "--single-file: the merged weights are not of a family with an official single-file table "
-        "(flux, chroma, flux2, sd3; sd1x, sd2x and sdxl from a diffusers unet/ folder as --base)");
+    throw InputError("--single-file: the merged weights are " +
+                     (unwritten.empty() ? std::string("not of a family with an official single-file table")
+                                        : unwritten + " weights, which have no official single-file writer") +
+                     " (flux, chroma, flux2, sd3, pixart; sd1x, sd2x and sdxl from a diffusers unet/ folder as "
+                     "--base); the merged diffusers weights are in " +
+                     path);
+  if (!unwritten.empty() && !no_single_file && fs::path(out).extension() != ".safetensors")
+    std::printf("%s weights have no official single-file writer: the merge is in %s only\n", unwritten.c_str(),
+                path.c_str());
   if (no_single_file || (family.empty() && sd_family.empty())) return 0;
   if (single_file.empty()) {
     if (fs::path(out).extension() == ".safetensors") return 0;  // one file asked for: the base's names only

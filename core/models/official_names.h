@@ -1,6 +1,7 @@
 // A family's official single-file names (its authors' tensor names) against diffusers' names: one declarative table
-// per family (flux_official_names, sd3_official_names, ldm_single_file), generated for the weights at hand and read
-// in both directions — official → diffusers to load a single file, diffusers → official to write one.
+// per family (flux_official_names, sd3_official_names, pixart_official_names, ldm_single_file), generated for the
+// weights at hand and read in both directions — official → diffusers to load a single file, diffusers → official to
+// write one.
 #pragma once
 #include <torch/torch.h>
 

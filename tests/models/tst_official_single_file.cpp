@@ -1,18 +1,22 @@
 // Diffusers weights written under the official single-file names (what `repa-train merge` adds beside the merged
 // folder): for the Flux, Chroma and Flux.2 fixtures, reading the written file back through the read tables gives
-// every diffusers tensor bit for bit (SD3 and SD3.5 too), and a Flux model loaded from it reproduces the reference
-// output.
+// every diffusers tensor bit for bit (SD3 and SD3.5, PixArt-Σ and PixArt-α too), and Flux and PixArt models loaded from
+// it reproduce the reference output.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/base/error.h"
 #include "core/io/safetensors.h"
 #include "core/models/flux_official_names.h"
 #include "core/models/flux_transformer.h"
 #include "core/models/official_single_file.h"
+#include "core/models/pixart_official_names.h"
+#include "core/models/pixart_transformer.h"
 #include "core/models/sd3_official_names.h"
 #include "tests/test_support.h"
 
@@ -91,6 +95,64 @@ TEST_CASE("a Flux model loaded from the written official file reproduces the ref
   const auto out = model->forward(in("hidden_states"), in("encoder_hidden_states"), in("pooled_projections"),
                                   in("timestep"), in("img_ids"), in("txt_ids"), in("guidance"));
   CHECK(torch::allclose(out.prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+}
+
+TEST_CASE("PixArt weights round-trip through the official names, and a model loaded from them gives the reference") {
+  // 1_0 as PixArt-Σ (no micro-conditions), 1_1 as PixArt-α 1024 (csize_embedder / ar_embedder).
+  for (const std::string fixture : {"pixart_transformer_forward_1_0", "pixart_transformer_forward_1_1"}) {
+    CAPTURE(fixture);
+    const auto file = io::SafetensorsFile::open(test::fixture_path("text2image/" + fixture + ".safetensors"));
+    const auto d = diffusers_weights(file);
+    REQUIRE(models::official_single_file_family(names_of(d)) == "pixart");
+    const auto official = models::diffusers_to_official("pixart", d, "merged");
+    const auto& q = d.at("transformer_blocks.1.attn1.to_q.weight");
+    CHECK(torch::equal(official.at("blocks.1.attn.qkv.weight"),
+                       torch::cat({q, d.at("transformer_blocks.1.attn1.to_k.weight"),
+                                   d.at("transformer_blocks.1.attn1.to_v.weight")})));
+    CHECK(torch::equal(
+        official.at("blocks.2.cross_attn.kv_linear.bias"),
+        torch::cat({d.at("transformer_blocks.2.attn2.to_k.bias"), d.at("transformer_blocks.2.attn2.to_v.bias")})));
+    CHECK(torch::equal(official.at("final_layer.scale_shift_table"), d.at("scale_shift_table")));
+    CHECK(official.count("t_block.1.weight"));
+    CHECK(official.count("csize_embedder.mlp.0.weight") == (fixture == "pixart_transformer_forward_1_1" ? 1 : 0));
+    // Per block: qkv and kv_linear fused (3 + 2 diffusers tensors → 2), each for weight and bias.
+    CHECK(official.size() + 3 * 3 * 2 == d.size());
+    check_same(models::pixart_official_to_diffusers(official, "merged.safetensors"), d);
+
+    test::ScratchDir dir;
+    io::save_safetensors(dir.file("pixart.safetensors"), io::NamedTensors(official.begin(), official.end()));
+    models::PixArtTransformer model(
+        models::PixArtTransformerConfig::from_diffusers(nlohmann::json::parse(*file.meta("config"))));
+    models::load_pixart_weights(model, dir.file("pixart.safetensors"));
+    model->eval();
+    models::PixArtInputs in;
+    const auto input = [&](const std::string& name) {
+      return file.contains("in." + name) ? file.tensor("in." + name) : torch::Tensor();
+    };
+    in.hidden_states = input("hidden_states");
+    in.encoder_hidden_states = input("encoder_hidden_states");
+    in.timestep = input("timestep");
+    in.encoder_attention_mask = input("encoder_attention_mask");
+    in.resolution = input("resolution");
+    in.aspect_ratio = input("aspect_ratio");
+    torch::NoGradGuard no_grad;
+    CHECK(torch::allclose(model->forward(in, 1).prediction, file.tensor("out.sample"), 1e-4, 1e-4));
+  }
+}
+
+TEST_CASE("Sana and AuraFlow weights are recognised as families whose official names are not written") {
+  const std::vector<std::pair<std::string, std::string>> cases = {{"sana_transformer_forward_1_0", "Sana"},
+                                                                  {"auraflow_transformer_forward_1_0", "AuraFlow"}};
+  for (const auto& [fixture, family] : cases) {
+    CAPTURE(fixture);
+    const auto file = io::SafetensorsFile::open(test::fixture_path("text2image/" + fixture + ".safetensors"));
+    const auto names = names_of(diffusers_weights(file));
+    CHECK(models::official_single_file_family(names) == "");
+    CHECK(models::unwritten_single_file_family(names) == family);
+  }
+  const auto pixart =
+      io::SafetensorsFile::open(test::fixture_path("text2image/pixart_transformer_forward_1_0.safetensors"));
+  CHECK(models::unwritten_single_file_family(names_of(diffusers_weights(pixart))) == "");
 }
 
 TEST_CASE("writing official names: missing and unknown tensors and families without a table are named") {
