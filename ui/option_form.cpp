@@ -133,7 +133,7 @@ Panel panel_of(const OptionSpec& spec) {
   }
   if (spec.tab == "model") return Panel::Model;
   if (spec.tab == "basic" && (spec.section == "training_data" || spec.section == "training_essentials" ||
-                              spec.section == "data_config"))
+                              spec.section == "data_config" || spec.section == "image_processing"))
     return Panel::Dataset;
   if (spec.tab == "training" && (spec.section == "learning_rate" || spec.section == "optimizer_config"))
     return Panel::Optimizer;

@@ -20,7 +20,9 @@ std::string studio_string(const nlohmann::json& resolved, const std::string& nam
 }
 
 // One image dataset read from the studio's folder, with the run's captions (caption_strategy, file names
-// when unset) and the text-embed cache SimpleTuner requires.
+// when unset) and the text-embed cache SimpleTuner requires. A model_family config gets SimpleTuner's own
+// dataset defaults (aspect buckets of the run's resolution_type, no crop), as the studio trains a family on
+// studio.dataset_dir; a config without a family keeps the square centre crops its studio run trains on.
 nlohmann::json dataset_backends(const nlohmann::json& resolved, const std::string& dataset_dir) {
   std::string cache = studio_string(resolved, "cache_dir");
   if (cache.empty()) cache = fs::path(dataset_dir).lexically_normal().string() + "-cache";
@@ -48,6 +50,18 @@ nlohmann::json dataset_backends(const nlohmann::json& resolved, const std::strin
   });
   for (const char* key : {"instance_prompt", "prepend_instance_prompt"})
     if (resolved.contains(key) && !resolved[key].is_null()) backends[0][key] = resolved[key];
+  const auto family = config_value(resolved, "model_family");
+  if (family.is_string() && !family.get<std::string>().empty()) {
+    backends[0]["resolution_type"] = config_value(resolved, "resolution_type");
+    const auto minimum = config_value(resolved, "minimum_image_size");
+    if (minimum.is_null())
+      backends[0].erase("minimum_image_size");
+    else
+      backends[0]["minimum_image_size"] = minimum;
+    backends[0]["crop"] = false;
+    backends[0]["crop_style"] = "random";
+    backends[0]["crop_aspect"] = "square";
+  }
   return backends;
 }
 

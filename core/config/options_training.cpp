@@ -3,8 +3,10 @@
 // export (export_only(): the trainer has its own way, e.g. studio.dataset_dir for data_backend_config). Where the
 // studio's range differs from SimpleTuner's web form the reason is noted (tests/config/tst_simpletuner_options.cpp
 // lists them): resolution goes down to 8 px for small pixel-space models, train_batch_size has no upper bound (the REPA
-// paper trains at 256; SimpleTuner's parser takes any size), validation_step_interval accepts 0 (never), as
-// SimpleTuner's own examples use it. Selects whose choices SimpleTuner fills at run time are strings here.
+// paper trains at 256; SimpleTuner's parser takes any size), validation_step_interval and minimum_image_size
+// accept 0 (never, no minimum), as SimpleTuner's own examples use them. Selects whose choices SimpleTuner fills
+// at run time are strings here.
+#include "core/config/native_training.h"
 #include "core/config/option_builder.h"
 
 namespace repa::config::detail {
@@ -18,6 +20,9 @@ constexpr auto Choice = T::Choice;
 constexpr auto String = T::String;
 constexpr auto Path = T::Path;
 constexpr auto Json = T::Json;
+
+// The families the studio trains natively, each on SimpleTuner's aspect buckets.
+nlohmann::json bucketing_families() { return nlohmann::json(natively_trained_families()); }
 
 }  // namespace
 
@@ -158,6 +163,31 @@ std::vector<OptionSpec> training_options() {
           .min(8)
           .max(4096)
           .help("Training image size in pixels (the side of the square crop); the vision encoder gets its own size."),
+      // Aspect buckets: every natively trained family buckets its images as SimpleTuner does; on studio.dataset_dir
+      // these are the dataset's settings, under a multidatabackend.json its entry's keys win.
+      Declare("resolution_type", Choice, "pixel_area")
+          .honoured_when("model_family", "in", bucketing_families())
+          .at("basic", "image_processing", "advanced", 2)
+          .label("Resolution Type")
+          .choices({"pixel", "area", "pixel_area"})
+          .help("How a family run sizes its aspect buckets from resolution: pixel (the shorter edge is resolution), "
+                "pixel_area (the area of a resolution x resolution square, SimpleTuner's default) or area (resolution "
+                "in megapixels; only in a multidatabackend.json, as studio.dataset_dir runs give resolution in "
+                "pixels)."),
+      Declare("aspect_bucket_rounding", Int, 2)
+          .honoured_when("model_family", "in", bucketing_families())
+          .at("basic", "image_processing", "advanced", 15)
+          .label("Aspect Bucket Rounding Precision")
+          .min(1)
+          .max(9)
+          .help("Decimal places of an aspect bucket's ratio (2: 1.78); more places make more, smaller buckets."),
+      Declare("minimum_image_size", Int, nullptr)
+          .honoured_when("model_family", "in", bucketing_families())
+          .at("basic", "image_processing", "", 69)
+          .label("Minimum Image Size")
+          .min(0)
+          .help("A family run skips images with a side under this many pixels (with pixel_area: under the area of "
+                "this square), naming each in the run log; unset or 0, none is skipped and small images are upscaled."),
       Declare("train_batch_size", Int, 4)
           .at("basic", "training_data", "", 3)
           .label("Training Batch Size")

@@ -67,12 +67,13 @@ std::string text(const json& v, const std::string& where, const std::string& key
 }  // namespace
 
 std::optional<int> required_bucket_alignment(const std::string& family) {
-  // Each family's model class overrides --aspect_bucket_alignment with these values.
+  // Each family's model class overrides --aspect_bucket_alignment with these values ("pixart" is the studio's
+  // name for pixart_sigma; Chroma's config rules force 64 as Flux's do).
   static const std::map<std::string, int> table = {
       {"sd1x", 64},    {"sd2x", 64},         {"sdxl", 64},      {"kolors", 64},   {"sd3", 64},
-      {"flux", 64},    {"pixart_sigma", 64}, {"sana", 64},      {"auraflow", 64}, {"hidream", 64},
-      {"lumina2", 64}, {"ltxvideo", 64},     {"ltxvideo2", 64}, {"flux2", 16},    {"cosmos2image", 16},
-      {"cosmos3", 16}, {"qwen_image", 32},   {"deepfloyd", 32}};
+      {"flux", 64},    {"pixart_sigma", 64}, {"pixart", 64},    {"chroma", 64},   {"sana", 64},
+      {"auraflow", 64}, {"hidream", 64},     {"lumina2", 64},   {"ltxvideo", 64}, {"ltxvideo2", 64},
+      {"flux2", 16},   {"cosmos2image", 16}, {"cosmos3", 16},   {"qwen_image", 32}, {"deepfloyd", 32}};
   const auto it = table.find(family);
   if (it == table.end()) return std::nullopt;
   return it->second;

@@ -8,6 +8,7 @@
 #include "core/base/error.h"
 #include "core/base/stop_request.h"
 #include "core/config/family_pipeline.h"
+#include "core/config/registry.h"
 #include "core/data/demo_dataset.h"
 #include "core/train/config_values.h"
 
@@ -77,8 +78,54 @@ nlohmann::json teacher_cache_settings(const nlohmann::json& config, const encode
 }
 
 bool uses_aspect_buckets(const nlohmann::json& config) {
-  return !text_or(config, "data_backend_config", "").empty() && repa::config::is_pipeline_family(config);
+  return repa::config::is_pipeline_family(config);
 }
+
+namespace {
+
+// The bucket settings of a family run on studio.dataset_dir: SimpleTuner's defaults for a dataset entry that
+// names nothing but its folder (crop false, crop_style random, crop_aspect square), with the run's resolution
+// and its top-level resolution_type (SimpleTuner's default pixel_area), minimum_image_size and
+// aspect_bucket_rounding. The family's aspect_bucket_alignment applies, except that the square bucket keeps the
+// run's resolution: a resolution that is not a multiple of it aligns the buckets to the largest power of two
+// dividing the resolution, said in the run log.
+data::BucketSettings dataset_dir_bucket_settings(const nlohmann::json& config, const Reporter& report) {
+  const std::string family = text_or(config, "model_family", "");
+  const int64_t resolution = integer_or(config, "resolution", 256);
+  nlohmann::json args = {{"resolution", resolution}};
+  for (const char* key :
+       {"resolution_type", "minimum_image_size", "aspect_bucket_rounding", "aspect_bucket_alignment"}) {
+    const auto value = repa::config::config_value(config, key);
+    if (!value.is_null()) args[key] = value;
+  }
+  if (!args.contains("resolution_type")) args["resolution_type"] = "pixel_area";
+  if (args["resolution_type"] == "area")
+    throw InputError(
+        "resolution_type \"area\" reads resolution as megapixels, but a studio.dataset_dir run's "
+        "resolution is the pixel edge it trains and samples at (" +
+        std::to_string(resolution) +
+        "): use \"pixel_area\" (the same area buckets, sized from the pixel edge) or \"pixel\", or "
+        "describe the dataset in a multidatabackend.json (data_backend_config)");
+  std::vector<std::string> warnings;
+  auto settings = data::read_bucket_settings(nlohmann::json::object(), args, family, "aspect buckets", &warnings);
+  for (const auto& warning : warnings)
+    if (report) report("warning", warning);
+  if (resolution % settings.alignment != 0) {
+    int alignment = 1;
+    while (resolution % (alignment * 2) == 0 && alignment * 2 < settings.alignment) alignment *= 2;
+    if (report)
+      report("info",
+             "aspect buckets: resolution " + std::to_string(resolution) + " is not a multiple of " + family +
+                 "'s aspect_bucket_alignment " + std::to_string(settings.alignment) + "; the buckets align to " +
+                 std::to_string(alignment) + " px so that the square bucket stays " + std::to_string(resolution) + "x" +
+                 std::to_string(resolution) + " (SimpleTuner would train it at " +
+                 std::to_string(data::round_to_multiple(static_cast<double>(resolution), settings.alignment)) + " px)");
+    settings.alignment = alignment;
+  }
+  return settings;
+}
+
+}  // namespace
 
 TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& latent_space,
                                    encoders::Teacher* teacher, const Reporter& report, CacheShard shard) {
@@ -104,13 +151,23 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
                          std::to_string(out.backend->image.minimum_image_size) + " skipped");
   }
   if (uses_aspect_buckets(config)) {
-    // SimpleTuner's bucketing: the dataset entry's keys, the run's as fallbacks; geometry in the folder's order.
-    std::vector<std::string> warnings;
-    const std::string where = "data_backend_config '" + backend_path + "' dataset \"" + out.backend->image.id + "\"";
-    const auto settings =
-        data::read_bucket_settings(out.backend->image.entry, config, text_or(config, "model_family", ""), where, &warnings);
-    for (const auto& warning : warnings)
-      if (report) report("warning", warning);
+    // SimpleTuner's bucketing: the dataset entry's keys, the run's as fallbacks (on studio.dataset_dir, the
+    // run's keys and SimpleTuner's dataset defaults); geometry in the folder's order.
+    data::BucketSettings settings;
+    if (out.backend) {
+      std::vector<std::string> warnings;
+      const std::string where = "data_backend_config '" + backend_path + "' dataset \"" + out.backend->image.id + "\"";
+      // An entry without resolution_type takes the run's, whose default is SimpleTuner's pixel_area.
+      nlohmann::json args = config;
+      if (!args.contains("resolution_type") || args["resolution_type"].is_null())
+        args["resolution_type"] = repa::config::config_value(config, "resolution_type");
+      settings = data::read_bucket_settings(out.backend->image.entry, args, text_or(config, "model_family", ""), where,
+                                            &warnings);
+      for (const auto& warning : warnings)
+        if (report) report("warning", warning);
+    } else {
+      settings = dataset_dir_bucket_settings(config, report);
+    }
     out.buckets = data::assign_buckets(out.folder, settings, static_cast<uint64_t>(integer_or(config, "seed", 0)));
     for (const auto& small : out.buckets->too_small)
       if (report) report("warning", "skipped too small image " + small.path + ": " + small.reason);
@@ -145,15 +202,24 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
   const bool flips = flag_or(studio, "random_flip", false);
   const int batch = static_cast<int>(std::max<int64_t>(1, integer_or(config, "train_batch_size", 16)));
   // This process's share of the images to cache (all of them without data parallelism).
+  // Bucketed images keep their geometry and cache key, laid out over the whole folder, in the share.
   data::ImageFolder share = out.folder;
+  std::optional<data::BucketedImages> share_buckets = out.buckets;
   if (shard.world_size > 1) {
     share.images.clear();
+    if (share_buckets) {
+      share_buckets->geometry.clear();
+      share_buckets->cache_keys.clear();
+    }
     for (std::size_t i = 0; i < out.folder.images.size(); ++i)
-      if (static_cast<int>(i % static_cast<std::size_t>(shard.world_size)) == shard.rank)
+      if (static_cast<int>(i % static_cast<std::size_t>(shard.world_size)) == shard.rank) {
         share.images.push_back(out.folder.images[i]);
+        if (share_buckets) {
+          share_buckets->geometry.push_back(out.buckets->geometry[i]);
+          share_buckets->cache_keys.push_back(out.buckets->cache_keys[i]);
+        }
+      }
   }
-  // Bucket geometry is indexed by the whole folder: rank 0 fills bucketed caches alone.
-  const bool fill_buckets = shard.rank == 0;
   auto progress = [&](const char* what) {
     return [&report, what](int64_t done, int64_t total) {
       throw_if_stop_requested(std::string("caching ") + what);
@@ -172,8 +238,8 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
     data::CacheFillReport r;
     if (!out.buckets)
       r = data::fill_cache(*out.latents, share, static_cast<int>(resolution), flips, batch, encode, progress("VAE latents"));
-    else if (fill_buckets)
-      r = data::fill_bucketed_cache(*out.latents, out.folder, *out.buckets, flips, encode, progress("VAE latents"));
+    else
+      r = data::fill_bucketed_cache(*out.latents, share, *share_buckets, flips, encode, progress("VAE latents"));
     if (report)
       report("info", "latent cache " + out.latents->folder() + ": " + std::to_string(r.reused) + " reused, " +
                          std::to_string(r.computed) + " computed");
@@ -199,8 +265,8 @@ TrainingData prepare_training_data(const nlohmann::json& config, LatentSpace& la
     data::CacheFillReport r;
     if (!out.buckets)
       r = data::fill_cache(*out.tokens, share, static_cast<int>(resolution), flips, batch, encode, progress("teacher tokens"));
-    else if (fill_buckets)
-      r = data::fill_bucketed_cache(*out.tokens, out.folder, *out.buckets, flips, encode, progress("teacher tokens"));
+    else
+      r = data::fill_bucketed_cache(*out.tokens, share, *share_buckets, flips, encode, progress("teacher tokens"));
     if (report)
       report("info", "teacher-token cache " + out.tokens->folder() + ": " + std::to_string(r.reused) + " reused, " +
                          std::to_string(r.computed) + " computed in " + std::to_string(r.seconds) + " s");

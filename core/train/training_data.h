@@ -28,8 +28,8 @@ struct TrainingData {
   std::string cache_root;
   int64_t num_classes = 0;                      // 0: unconditional
   std::optional<data::DataBackendConfig> backend;  // when data_backend_config names a multidatabackend.json
-  // Aspect buckets (a model_family run reading a multidatabackend.json): each image's geometry and cache key;
-  // the caches hold the bucket crops. Absent: ADM square crops at `resolution`.
+  // Aspect buckets (every model_family run, on a multidatabackend.json or on studio.dataset_dir): each image's
+  // geometry and cache key; the caches hold the bucket crops. Absent: ADM square crops at `resolution`.
   std::optional<data::BucketedImages> buckets;
 };
 
@@ -55,13 +55,16 @@ struct TeacherInputOptions {
 // The dataset folder a config names (generating the demo dataset when asked).
 std::string resolve_dataset_dir(const nlohmann::json& config, const Reporter& report);
 
-// Whether a run trains on aspect buckets: a model_family run whose images come from a data_backend_config.
+// Whether a run trains on aspect buckets: every natively trained model_family run, whether its images come
+// from a data_backend_config or from studio.dataset_dir. Runs without a family (SiT, class-conditional UNet)
+// train on ADM centre crops.
 bool uses_aspect_buckets(const nlohmann::json& config);
 
 // Scans, decodes and caches. `teacher` may be null (no alignment). Corrupt files are reported by name. With
 // studio.teacher_input "vae_decode" the teacher's tokens are those of latent_space.reconstruct(image).
 // Which images this process fills the caches for: under data parallelism rank r of w fills images i with
-// i % w == r (bucketed runs: rank 0 fills them all), and every rank reads them all once all have finished.
+// i % w == r (bucketed runs too: each image keeps the geometry laid out over the whole folder), and every rank
+// reads them all once all have finished.
 struct CacheShard {
   int rank = 0;
   int world_size = 1;

@@ -144,6 +144,18 @@ TEST_CASE("the studio's dataset folder becomes a multidatabackend.json") {
   CHECK(exported.multidatabackend[1]["dataset_type"] == "text_embeds");
   CHECK(exported.config["data_backend_config"] == (dir.path() / "multidatabackend.json").string());
   CHECK_FALSE(exported.config.contains("studio"));
+  CHECK(exported.multidatabackend[0]["crop"] == true);  // a run without a family trains square centre crops
+  CHECK(exported.multidatabackend[0]["resolution_type"] == "pixel");
+  // A family trains on SimpleTuner's dataset defaults, in the studio as in the export: aspect buckets, no crop.
+  const auto family = export_simpletuner(
+      resolve_json({{"model_family", "sdxl"}, {"resolution", 1024}, {"studio", {{"dataset_dir", "/data/photos"}}}}, "",
+                   {}, Purpose::Export),
+      dir.path().string());
+  CHECK(family.multidatabackend[0]["resolution_type"] == "pixel_area");
+  CHECK(family.multidatabackend[0]["crop"] == false);
+  CHECK(family.multidatabackend[0]["crop_style"] == "random");
+  CHECK_FALSE(family.multidatabackend[0].contains("minimum_image_size"));
+  CHECK(family.config["resolution_type"] == "pixel_area");
   bool said = false;
   for (const auto& line : exported.dropped)
     said |= line.rfind("studio.dataset_dir: written as multidatabackend.json", 0) == 0;

@@ -36,6 +36,7 @@ const std::map<std::string, std::pair<std::optional<double>, std::optional<doubl
     {"resolution", {8, 4096}},                         // small pixel-space models train at 32 px
     {"train_batch_size", {1, std::nullopt}},           // the REPA paper trains at 256; the form stops at 128
     {"validation_step_interval", {0, std::nullopt}},   // 0 = never, as SimpleTuner's own examples write
+    {"minimum_image_size", {0, std::nullopt}},         // 0 = no minimum, as SimpleTuner's own examples write
     {"crepa_encoder_image_size", {14, std::nullopt}},  // one DINOv2 patch; the demo uses 56 px
     {"urepa_encoder_image_size", {14, std::nullopt}},
 };

@@ -264,4 +264,8 @@ TEST_CASE("an SD 1.x family run on two ranks encodes each caption once across th
   const int total = encoded(rank0) + encoded(rank1);
   CHECK(total >= 15);
   CHECK(total <= 16);
+  // The family run's latents are cached per aspect bucket crop, split the same way: 6 of the 12 images each.
+  CHECK(repa::test::contains(rank0, "aspect buckets: 1.0 (16x16): 12"));
+  CHECK(repa::test::contains(rank0, "0 reused, 6 computed"));
+  CHECK(repa::test::contains(rank1, "0 reused, 6 computed"));
 }

@@ -253,6 +253,8 @@ class SettingsPanelsTest : public QObject {
     QVERIFY(has(model, "studio.architecture"));
     QVERIFY(has(model, "model_family"));
     QVERIFY(has(dataset, "studio.dataset_dir"));
+    QVERIFY(has(dataset, "resolution_type"));  // the aspect buckets of a family run
+    QVERIFY(has(dataset, "minimum_image_size"));
     QVERIFY(has(optimizer, "learning_rate"));
     QVERIFY(has(run, "max_train_steps"));
     QVERIFY(has(run, "studio.device"));
