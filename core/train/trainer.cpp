@@ -21,6 +21,7 @@
 #include "core/train/config_values.h"
 #include "core/train/demo_t2i_pipeline.h"
 #include "core/train/family_conditioning.h"
+#include "core/train/fine_tuned_pipeline.h"
 #include "core/train/fused_adamw.h"
 #include "core/nn/embeddings.h"
 #include "core/train/progress_bar.h"
@@ -445,6 +446,25 @@ void Trainer::save_lora_file() {
   }
 }
 
+void Trainer::save_fine_tuned_pipeline() {
+  if (!is_main_rank()) return;
+  // SimpleTuner copies the EMA weights into the model before it saves the final pipeline.
+  const auto weights = ema_ ? ema_->named_tensors() : module_state(backbone_->module());
+  const auto run = fs::path(run_dir_->path());
+  const auto written = write_fine_tuned_pipeline(*pipeline_, weights, (run / "pipeline").string(),
+                                                 (run / (run.filename().string() + ".safetensors")).string());
+  nlohmann::json status = {{"pipeline_folder", written.folder}};
+  report("info", "fine-tuned pipeline written to " + written.folder + " (" +
+                     fs::path(written.denoiser_folder).filename().string() + "/ with the " +
+                     (ema_ ? "EMA" : "trained") + " weights; " + std::to_string(written.linked_files) +
+                     " files of the other components linked, " + std::to_string(written.copied_files) + " copied)");
+  if (!written.single_file.empty()) {
+    status["single_file"] = written.single_file;
+    report("info", "LDM single file (A1111, ComfyUI) written to " + written.single_file);
+  }
+  run_dir_->update_status(status);
+}
+
 void Trainer::set_teacher_every_step(bool on) {
   if (on && !teacher_) throw InputError("no teacher: enable crepa_enabled or urepa_enabled first");
   teacher_every_step_ = on;
@@ -706,6 +726,7 @@ int Trainer::run() {
     if (!have_final) save_checkpoint();
     if (!stop && (sample_interval_ <= 0 || step_ % sample_interval_ != 0)) write_samples();
     if (lora_) save_lora_file();
+    else if (pipeline_) save_fine_tuned_pipeline();
     state_ = "finished";
     events_.emit("state", {{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});
     run_dir_->update_status({{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});

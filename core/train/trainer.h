@@ -98,6 +98,8 @@ class Trainer {
   void set_state(const std::string& state);
   void report(const std::string& level, const std::string& message);
   void save_lora_file();
+  // A full family run's end: <run>/pipeline/ (diffusers) and, for the SD families, <run>/<run>.safetensors.
+  void save_fine_tuned_pipeline();
   torch::nn::Module& averaged_module();  // what the EMA follows: the backbone, or its adapters under LoRA
   // This rank's rows of a tensor drawn for the global batch (every rank draws the same), and such a draw.
   torch::Tensor my_rows(const torch::Tensor& global) const;

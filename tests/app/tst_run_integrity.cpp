@@ -1,17 +1,24 @@
 // repa-train against hostile files and a shared run folder: headers whose sizes overflow, a second worker on
-// the same run, damaged checkpoints on resume. Each ends with exit 2 and the thing named, or a named warning.
+// the same run, damaged checkpoints on resume. Each ends with exit 2 and the thing named, or a named warning. An
+// SDXL run killed with SIGKILL resumes to the uninterrupted run's losses, samples and fine-tuned pipeline.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "core/data/demo_dataset.h"
+#include "core/io/safetensors.h"
+#include "core/train/tiny_pipeline.h"
+#include "tests/run_files.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -118,6 +125,18 @@ std::string joined(const std::vector<std::string>& args) {
   return out;
 }
 
+void send(Worker& w, const std::string& command) {
+  const std::string line = "{\"command\":\"" + command + "\"}\n";
+  REQUIRE(::write(w.to_child, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+}
+
+// The loss of every step of a run; a step that ran twice (before a kill and after the resume) keeps its last line.
+std::map<int64_t, double> losses_by_step(const std::string& run_dir) {
+  std::map<int64_t, double> out;
+  for (const auto& m : repa::test::metrics_of(run_dir)) out[m.at("step").get<int64_t>()] = m.at("loss").get<double>();
+  return out;
+}
+
 std::string raw_safetensors(const std::string& header) {
   std::string bytes(8, '\0');
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
@@ -209,4 +228,103 @@ TEST_CASE("resume skips a checkpoint whose file changed, with a warning; a hosti
   CHECK(contains(refused.output, "checkpoint-12/trainer_state.json"));
   CHECK(contains(refused.output, "key 'step'"));
   CHECK(contains(refused.output, "[0, 12]"));
+}
+
+TEST_CASE("an SDXL run killed with SIGKILL after a checkpoint resumes to the same losses, samples and pipeline") {
+  repa::test::ScratchDir dir;
+  repa::data::generate_demo_dataset(dir.file("data"), {2, 48, 3});  // 12 captioned images
+  repa::train::write_tiny_sd_pipeline(dir.file("xl"), "sdxl", repa::test::fixture_path("tokenizers/clip"), 21);
+  const nlohmann::json config = {{"model_family", "sdxl"},
+                                 {"pretrained_model_name_or_path", dir.file("xl")},
+                                 {"output_dir", dir.file("runs")},
+                                 {"resolution", 32},
+                                 {"max_train_steps", 6},
+                                 {"train_batch_size", 2},
+                                 {"learning_rate", 1e-3},
+                                 {"seed", 7},
+                                 {"checkpoint_step_interval", 2},
+                                 {"validation_step_interval", 0},
+                                 {"validation_num_inference_steps", 2},
+                                 {"caption_strategy", "textfile"},
+                                 {"caption_dropout_probability", 0.3},
+                                 {"use_ema", true},
+                                 {"ema_decay", 0.5},
+                                 {"urepa_enabled", true},
+                                 {"urepa_model", "dinov2_vits14"},
+                                 {"urepa_encoder_image_size", 28},
+                                 {"studio",
+                                  {{"dataset_dir", dir.file("data")},
+                                   {"class_labels", false},
+                                   {"encoder_random_init", true},
+                                   {"device", "cpu"},
+                                   {"num_workers", 0}}}};
+  repa::test::write_bytes(dir.file("run.json"), config.dump(2));
+  const auto args = [&](const std::string& name, bool resume) {
+    std::vector<std::string> out = {"--threads", "1", "run", "--config", dir.file("run.json")};
+    out.insert(out.end(), {"--events", "stdio", "--set", "studio.run_name=" + name});
+    if (resume) out.insert(out.end(), {"--set", "resume_from_checkpoint=latest"});
+    return out;
+  };
+
+  {
+    Worker whole = start(args("whole", false));
+    std::string output;
+    const int code = finish(whole, &output);
+    INFO(output);
+    REQUIRE(code == 0);
+  }
+  const auto reference = losses_by_step(dir.file("runs/whole"));
+  REQUIRE(reference.size() == 6);
+
+  // Paused once checkpoint-2 is written, so the kill lands after it and before the end however fast the steps are.
+  Worker killed = start(args("killed", false));
+  int64_t paused_at = -1;
+  REQUIRE(read_until(killed, [&](const nlohmann::json& e) {
+    if (e["type"] == "checkpoint" && e["step"] == 2) send(killed, "pause");
+    if (e["type"] == "state" && e["state"] == "paused") paused_at = e["step"].get<int64_t>();
+    return paused_at >= 0;
+  }));
+  CHECK(paused_at >= 2);
+  CHECK(paused_at < 6);
+  ::kill(killed.pid, SIGKILL);
+  CHECK(finish(killed) == -SIGKILL);
+  const std::string run = dir.file("runs/killed");
+  CHECK(fs::exists(run + "/checkpoints/checkpoint-2/manifest.json"));
+  CHECK_FALSE(fs::exists(run + "/pipeline"));
+
+  int64_t first_step = -1;
+  {
+    Worker resumed = start(args("killed", true));
+    std::string output;
+    read_until(
+        resumed,
+        [&](const nlohmann::json& e) {
+          if (e["type"] == "run_started") first_step = e["step"];
+          return false;
+        },
+        &output);
+    const int code = finish(resumed, &output);
+    INFO(output);
+    REQUIRE(code == 0);
+  }
+  CHECK(first_step == paused_at / 2 * 2);  // the last checkpoint before the kill
+  const auto losses = losses_by_step(run);
+  REQUIRE(losses.size() == 6);
+  for (int64_t step = 1; step <= 6; ++step) {
+    CAPTURE(step);
+    CHECK(losses.at(step) == reference.at(step));
+  }
+  // The end of the run: the sample grid, the EMA UNet and the single file, as the uninterrupted run wrote them.
+  const auto samples = repa::test::events_of(run, "sample");
+  REQUIRE(samples.size() == 1);
+  CHECK(samples[0]["step"] == 6);
+  CHECK(repa::test::read_bytes(run + "/samples/step-000006.png") ==
+        repa::test::read_bytes(dir.file("runs/whole/samples/step-000006.png")));
+  CHECK(repa::test::read_bytes(run + "/pipeline/unet/diffusion_pytorch_model.safetensors") ==
+        repa::test::read_bytes(dir.file("runs/whole/pipeline/unet/diffusion_pytorch_model.safetensors")));
+  const auto single = repa::io::SafetensorsFile::open(run + "/killed.safetensors");
+  CHECK(single.contains("model.diffusion_model.input_blocks.0.0.weight"));
+  const auto names = single.names();
+  CHECK(std::any_of(names.begin(), names.end(),
+                    [](const std::string& n) { return n.rfind("conditioner.embedders.1.model.", 0) == 0; }));
 }

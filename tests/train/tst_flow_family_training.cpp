@@ -1,7 +1,8 @@
 // SD3, Flux (dev / schnell) and Chroma trained natively from diffusers pipeline folders (tiny random ones in the
 // real layout) with REPA on the tapped block: the family's text conditioning, 16-channel VAE with its shift, flow
 // sigmas and timestep convention; the loss falls, the alignment score is reported, resume reproduces the losses,
-// samples are drawn from prompts; past-the-end block indices, wrong-family folders and refused options are named.
+// samples are drawn from prompts, a full run leaves its pipeline folder; past-the-end block indices, wrong-family
+// folders and refused options are named.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
@@ -16,6 +17,7 @@
 #include "core/data/demo_dataset.h"
 #include "core/diffusion/samplers.h"
 #include "core/io/safetensors.h"
+#include "core/models/flux_transformer.h"
 #include "core/train/backbone_flow_families.h"
 #include "core/train/family_conditioning.h"
 #include "core/train/tiny_pipeline.h"
@@ -249,6 +251,25 @@ TEST_CASE("flux dev: packed 2x2 tokens, guidance embedding, T5 512, REPA on a si
     CHECK((negative[0] - sampled.prediction[1]).abs().max().item<double>() > 1e-5);  // the negative prompt differs
   }
   check_training_run(config, 12);
+  {
+    // The end of a full run: pipeline/transformer/ loads back as the trained transformer; no LDM file for Flux.
+    const auto run = s.dir.file("runs/flux");
+    const auto folder = run + "/pipeline/transformer";
+    models::FluxTransformer loaded(models::FluxTransformerConfig::from_json(
+        nlohmann::json::parse(std::ifstream(folder + "/config.json"))));
+    loaded->load_weights(folder);
+    const auto trained = io::SafetensorsFile::open(run + "/checkpoints/checkpoint-12/model.safetensors");
+    std::size_t tensors = 0;
+    for (const auto& item : loaded->named_parameters()) {
+      CAPTURE(item.key());
+      CHECK(torch::equal(item.value(), trained.tensor(item.key())));
+      ++tensors;
+    }
+    CHECK(tensors > 0);
+    CHECK(fs::exists(run + "/pipeline/text_encoder_2/config.json"));
+    CHECK(fs::exists(run + "/pipeline/model_index.json"));
+    CHECK_FALSE(fs::exists(run + "/flux.safetensors"));
+  }
   auto resume = config;
   resume["studio"]["run_name"] = "flux-resume";
   resume["flux_attention_masked_training"] = true;

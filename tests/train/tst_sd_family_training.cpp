@@ -1,7 +1,8 @@
 // SD 1.x, SD 2.x and SDXL trained from diffusers pipeline folders (tiny random ones in the real layout): the
 // family decides the text conditioning, the VAE and its scaling, the objective and the schedule; SDXL's UNet gets
 // the pooled embedding and per-image time_ids; the loss falls, resume is exact, samples are drawn from prompts;
-// a folder of the wrong family, a missing component and a family without its encoder are named.
+// a folder of the wrong family, a missing component and a family without its encoder are named; a full run ends with
+// its pipeline folder and LDM single file.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
@@ -13,6 +14,10 @@
 #include "core/data/center_crop.h"
 #include "core/data/demo_dataset.h"
 #include "core/data/image.h"
+#include "core/io/safetensors.h"
+#include "core/models/ldm_single_file.h"
+#include "core/models/unet_2d_condition.h"
+#include "core/train/ema.h"
 #include "core/train/family_conditioning.h"
 #include "core/config/family_pipeline.h"
 #include "core/train/tiny_pipeline.h"
@@ -259,5 +264,64 @@ TEST_CASE("LoRA on the SD families: SD 2.x takes SD 1.x's targets") {
   Trainer trainer(config);
   REQUIRE(trainer.run() == 0);
   CHECK(fs::exists(s.dir.file("runs/lora/pytorch_lora_weights.safetensors")));
+  CHECK_FALSE(fs::exists(s.dir.file("runs/lora/pipeline")));  // the adapter is the output; the base stays as it is
   CHECK(fs::exists(sample_checkpoint(s.dir.file("runs/lora/checkpoints/checkpoint-2"), s.dir.file("lora.png"), {})));
+}
+
+TEST_CASE("a full sd1x run ends with a pipeline folder holding the EMA UNet and an LDM single file, both read back") {
+  torch::set_num_threads(1);
+  Setup s("sd1x");
+  auto config = family_config(s.dir, "sd1x", "full", 2);
+  config["use_ema"] = true;
+  config["ema_decay"] = 0.5;
+  Trainer trainer(config);
+  REQUIRE(trainer.run() == 0);
+  const auto run = s.dir.file("runs/full");
+  const auto ema = io::SafetensorsFile::open(run + "/checkpoints/checkpoint-2/ema.safetensors");
+  const auto last = io::SafetensorsFile::open(run + "/checkpoints/checkpoint-2/model.safetensors");
+  const auto base = io::SafetensorsFile::open(s.dir.file("sd1x/unet/diffusion_pytorch_model.safetensors"));
+
+  // pipeline/unet/ loads through the loader a pipeline's unet/ goes through, and holds the average.
+  auto unet = models::load_unet_2d_condition(run + "/pipeline/unet");
+  std::size_t tensors = 0, unlike_last = 0, unlike_base = 0;
+  for (const auto& [name, tensor] : module_state(*unet)) {
+    CAPTURE(name);
+    REQUIRE(ema.contains(name));
+    CHECK(torch::equal(tensor, ema.tensor(name)));
+    ++tensors;
+    if (!torch::equal(tensor, last.tensor(name))) ++unlike_last;
+    if (!torch::equal(tensor, base.tensor(name))) ++unlike_base;
+  }
+  CHECK(tensors == ema.names().size());
+  CHECK(unlike_last > 0);  // EMA weights, not the last step's
+  CHECK(unlike_base > 0);  // trained
+  // The rest of the pipeline is the base's, so the folder is a complete pipeline to load or train from.
+  for (const char* file : {"model_index.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
+                           "tokenizer/vocab.json", "scheduler/scheduler_config.json", "unet/config.json"})
+    CHECK(test::read_bytes(run + "/pipeline/" + file) == test::read_bytes(s.dir.file(std::string("sd1x/") + file)));
+  CHECK(pipeline_folder_problem({{"model_family", "sd1x"}, {"pretrained_model_name_or_path", run + "/pipeline"}})
+            .empty());
+  CHECK_FALSE(fs::exists(run + "/pipeline.partial"));
+
+  // The single file: the same UNet under the LDM names, with the pipeline's VAE and text encoder.
+  const auto parts = models::read_ldm_single_file(run + "/full.safetensors", "sd1x");
+  REQUIRE(parts.weights.count("unet"));
+  CHECK(parts.weights.at("unet").size() == tensors);
+  for (const auto& [name, tensor] : parts.weights.at("unet")) {
+    CAPTURE(name);
+    CHECK(torch::equal(tensor, ema.tensor(name)));
+  }
+  const auto vae = io::SafetensorsFile::open(s.dir.file("sd1x/vae/diffusion_pytorch_model.safetensors"));
+  REQUIRE(parts.weights.count("vae"));
+  for (const auto& [name, tensor] : parts.weights.at("vae")) CHECK(torch::equal(tensor, vae.tensor(name)));
+  CHECK(parts.weights.count("text_encoder") == 1);
+
+  // status.json and the log name both.
+  const auto status = nlohmann::json::parse(std::ifstream(run + "/status.json"));
+  CHECK(status["pipeline_folder"] == run + "/pipeline");
+  CHECK(status["single_file"] == run + "/full.safetensors");
+  std::string notes;
+  for (const auto& e : events_of(run, "log")) notes += e.value("message", "") + "\n";
+  CHECK(contains(notes, "fine-tuned pipeline written to " + run + "/pipeline (unet/ with the EMA weights"));
+  CHECK(contains(notes, "LDM single file (A1111, ComfyUI) written to " + run + "/full.safetensors"));
 }
