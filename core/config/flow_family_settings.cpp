@@ -7,6 +7,7 @@
 
 #include "core/base/bounded_json.h"
 #include "core/base/error.h"
+#include "core/config/model_source.h"
 
 namespace repa::config {
 
@@ -89,14 +90,7 @@ void apply_chroma(nlohmann::json& out) {
 }  // namespace
 
 nlohmann::json transformer_config(const std::string& transformer_folder) {
-  const fs::path path = fs::path(transformer_folder) / "config.json";
-  std::ifstream in(path);
-  if (!in) throw InputError("'" + path.string() + "' is missing: a diffusers transformer/ folder has a config.json");
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto config = parse_json_bounded(text.str(), path.string());
-  if (!config.is_object()) throw InputError("'" + path.string() + "' is not a JSON object");
-  return config;
+  return read_model_folder_config(transformer_folder, "a diffusers transformer/ folder");
 }
 
 std::string transformer_class_problem(const std::string& transformer_folder, const std::string& family) {

@@ -121,4 +121,20 @@ std::string resolve_model_source(const std::string& value, const std::string& ke
       value + (family.empty() ? "" : " --family " + family) + "`");
 }
 
+nlohmann::json read_model_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open model config '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto config = parse_json_bounded(text.str(), "model config '" + path + "'");
+  if (!config.is_object()) throw InputError("model config '" + path + "' is not a JSON object");
+  return config;
+}
+
+nlohmann::json read_model_folder_config(const std::string& folder, const std::string& what) {
+  const fs::path path = fs::path(folder) / "config.json";
+  if (!fs::exists(path)) throw InputError("'" + folder + "' has no config.json (" + what + ")");
+  return read_model_config_file(path.string());
+}
+
 }  // namespace repa::config

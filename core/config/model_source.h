@@ -2,6 +2,7 @@
 // local file or folder, or a Hugging Face Hub repository id that `repa-train fetch` put in the studio's model
 // cache; and the diffusers component folders each model family's pipeline holds.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,11 @@ std::string hub_model_folder(const std::string& repo);
 // `repa-train fetch` command; anything else is returned unchanged for the caller's own message.
 std::string resolve_model_source(const std::string& value, const std::string& key = "pretrained_model_name_or_path",
                                  const std::string& family = "");
+
+// A diffusers model's config.json (unet/, transformer/, vae/, ...), read with the bounded parser. InputError naming
+// the file when it cannot be read, is not valid JSON or is not an object.
+nlohmann::json read_model_config_file(const std::string& path);
+// <folder>/config.json; a folder without one is named with `what` it should be, e.g. "a diffusers unet/ folder".
+nlohmann::json read_model_folder_config(const std::string& folder, const std::string& what);
 
 }  // namespace repa::config

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/base/error.h"
+#include "core/config/model_source.h"
 
 namespace repa::models::diffusers {
 namespace {
@@ -118,19 +119,6 @@ void config_require_one_of(const nlohmann::json& config, const std::string& key,
                    (list.empty() ? std::string("unset") : list) + ")");
 }
 
-nlohmann::json read_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot open model config '" + path + "'");
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError("model config '" + path + "' is not valid JSON: " + e.what());
-  }
-  if (!config.is_object()) throw InputError("model config '" + path + "' is not a JSON object");
-  return config;
-}
+nlohmann::json read_config_file(const std::string& path) { return config::read_model_config_file(path); }
 
 }  // namespace repa::models::diffusers

@@ -264,7 +264,10 @@ UNetOutput UNet2DConditionModelImpl::forward(const torch::Tensor& sample, const 
 
 UNet2DConditionModel load_unet_2d_condition(const std::string& folder) {
   const auto config_path = (std::filesystem::path(folder) / "config.json").string();
-  auto config = UNet2DConditionConfig::from_json(read_config_file(config_path));
+  return load_unet_2d_condition(folder, UNet2DConditionConfig::from_json(read_config_file(config_path)));
+}
+
+UNet2DConditionModel load_unet_2d_condition(const std::string& folder, const UNet2DConditionConfig& config) {
   const auto weights = io::SafetensorsCheckpoint::open(find_weights_file(folder));
   ParameterInitScope no_init(ParameterInit::Uninitialized);
   UNet2DConditionModel model(config);

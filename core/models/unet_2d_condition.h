@@ -81,5 +81,7 @@ TORCH_MODULE(UNet2DConditionModel);
 // Builds the model from a diffusers folder (config.json + diffusion_pytorch_model.safetensors or its sharded
 // index) and loads its weights; every missing, unexpected or mis-shaped tensor is named.
 UNet2DConditionModel load_unet_2d_condition(const std::string& folder);
+// The same with the folder's config.json already read (a caller that checked it first does not parse it twice).
+UNet2DConditionModel load_unet_2d_condition(const std::string& folder, const UNet2DConditionConfig& config);
 
 }  // namespace repa::models

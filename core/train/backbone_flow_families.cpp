@@ -145,6 +145,25 @@ class Sd3Backbone : public TextBackbone {
   models::SD3Transformer model_{nullptr};
 };
 
+// Flux and Chroma take 2x2-packed latents through a patch_size 1 transformer, double then single blocks: the same
+// checks of the pipeline's transformer/ before its weights load.
+template <typename Model, typename Config>
+Model load_packed_transformer(const std::string& folder, const Config& config, const BackboneShape& shape,
+                              const FlowBackboneSettings& settings, const std::string& family) {
+  const std::string title = family == "flux" ? "Flux" : "Chroma";
+  if (config.patch_size != 1)
+    throw InputError("the " + title + " transformer in '" + folder + "' has patch_size " + str(config.patch_size) +
+                     "; " + title + "Pipeline packs 2x2 latent patches for a patch_size 1 transformer");
+  check_latent_channels(folder, config.in_channels, shape.in_channels, 4);
+  check_text_width(folder, config.joint_attention_dim, shape.text_width, family);
+  models::check_tap_index(settings.tap, config.num_layers, config.num_single_layers,
+                          "the " + title + " transformer in '" + folder + "'");
+  Model model(config);
+  model->load_weights(folder);
+  model->gradient_checkpointing = settings.checkpointing;
+  return model;
+}
+
 // flux_guidance_mode / _value / _min / _max as SimpleTuner draws the embedded guidance of each training sample.
 struct FluxGuidance {
   bool random_range = false;
@@ -185,16 +204,7 @@ class FluxBackbone : public TextBackbone {
         guidance_(FluxGuidance::from_config(config)),
         masked_(flag_or(config, "flux_attention_masked_training", false)) {
     config_ = models::FluxTransformerConfig::from_json(family_transformer_config(folder_, "flux"));
-    if (config_.patch_size != 1)
-      throw InputError("the Flux transformer in '" + folder_ + "' has patch_size " + str(config_.patch_size) +
-                       "; FluxPipeline packs 2x2 latent patches for a patch_size 1 transformer");
-    check_latent_channels(folder_, config_.in_channels, shape.in_channels, 4);
-    check_text_width(folder_, config_.joint_attention_dim, shape.text_width, "flux");
-    models::check_tap_index(settings_.tap, config_.num_layers, config_.num_single_layers,
-                            "the Flux transformer in '" + folder_ + "'");
-    model_ = models::FluxTransformer(config_);
-    model_->load_weights(folder_);
-    model_->gradient_checkpointing = settings_.checkpointing;
+    model_ = load_packed_transformer<models::FluxTransformer>(folder_, config_, shape, settings_, "flux");
   }
 
   torch::nn::Module& module() override { return *model_; }
@@ -273,16 +283,7 @@ class ChromaBackbone : public TextBackbone {
   ChromaBackbone(const nlohmann::json& config, const FamilyPipeline& pipeline, const BackboneShape& shape)
       : folder_(pipeline.denoiser_folder), settings_(FlowBackboneSettings::from_config(config)) {
     config_ = models::ChromaTransformerConfig::from_json(family_transformer_config(folder_, "chroma"));
-    if (config_.patch_size != 1)
-      throw InputError("the Chroma transformer in '" + folder_ + "' has patch_size " + str(config_.patch_size) +
-                       "; ChromaPipeline packs 2x2 latent patches for a patch_size 1 transformer");
-    check_latent_channels(folder_, config_.in_channels, shape.in_channels, 4);
-    check_text_width(folder_, config_.joint_attention_dim, shape.text_width, "chroma");
-    models::check_tap_index(settings_.tap, config_.num_layers, config_.num_single_layers,
-                            "the Chroma transformer in '" + folder_ + "'");
-    model_ = models::ChromaTransformer(config_);
-    model_->load_weights(folder_);
-    model_->gradient_checkpointing = settings_.checkpointing;
+    model_ = load_packed_transformer<models::ChromaTransformer>(folder_, config_, shape, settings_, "chroma");
   }
 
   torch::nn::Module& module() override { return *model_; }

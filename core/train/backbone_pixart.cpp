@@ -1,12 +1,8 @@
 #include "core/train/backbone_pixart.h"
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include "core/base/bounded_json.h"
 #include "core/base/error.h"
 #include "core/base/torch_compat.h"
+#include "core/config/model_source.h"
 #include "core/models/pixart_official_names.h"
 #include "core/models/pixart_transformer.h"
 #include "core/train/config_values.h"
@@ -15,26 +11,11 @@ namespace repa::train {
 
 namespace {
 
-namespace fs = std::filesystem;
-
-nlohmann::json read_transformer_config(const std::string& folder) {
-  const auto path = fs::path(folder) / "config.json";
-  if (!fs::exists(path))
-    throw InputError("'" + folder +
-                     "' has no config.json (a diffusers transformer/ folder of PixArtTransformer2DModel)");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto json = parse_json_bounded(text.str(), path.string());
-  if (!json.is_object()) throw InputError("'" + path.string() + "' is not a JSON object");
-  return json;
-}
-
 class PixArtBackbone : public TextBackbone {
  public:
   PixArtBackbone(const nlohmann::json& config, const FamilyPipeline& pipeline, const BackboneShape& shape)
       : folder_(pipeline.denoiser_folder) {
-    const auto json = read_transformer_config(folder_);
+    const auto json = config::read_model_folder_config(folder_, "a diffusers transformer/ folder of PixArtTransformer2DModel");
     // Another family's transformer (SD3, Flux, Sana, ...) is named before its config is read as PixArt's.
     const std::string class_name = json.value("_class_name", std::string("PixArtTransformer2DModel"));
     if (class_name != "PixArtTransformer2DModel")

@@ -1,11 +1,8 @@
 // SD 1.x / 2.x / XL denoisers for the family runs: the pipeline's unet/ loaded as it is, checked against the
 // family, the run's text encoders and the VAE before the first step.
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
-#include "core/base/bounded_json.h"
 #include "core/base/error.h"
+#include "core/config/model_source.h"
 #include "core/models/unet_2d_condition.h"
 #include "core/train/config_values.h"
 #include "core/train/family_backbones.h"
@@ -24,7 +21,8 @@ class SdUNetBackbone : public TextBackbone {
  public:
   SdUNetBackbone(const nlohmann::json& config, const FamilyPipeline& pipeline, const BackboneShape& shape)
       : family_(pipeline.family), folder_(pipeline.denoiser_folder) {
-    const auto unet_config = models::UNet2DConditionConfig::from_json(read_unet_config());
+    const auto unet_config = models::UNet2DConditionConfig::from_json(
+        config::read_model_folder_config(folder_, "a diffusers unet/ folder"));
     check_family(unet_config);
     if (unet_config.in_channels != shape.in_channels)
       throw InputError("the UNet in '" + folder_ + "' takes " + std::to_string(unet_config.in_channels) +
@@ -35,7 +33,7 @@ class SdUNetBackbone : public TextBackbone {
         throw InputError("the UNet in '" + folder_ + "' cross-attends to " + std::to_string(width) +
                          "-wide text states, the text encoders give " + std::to_string(shape.text_width) +
                          "-wide ones: text_encoder*/ do not belong to this model_family '" + family_ + "'");
-    model_ = models::load_unet_2d_condition(folder_);
+    model_ = models::load_unet_2d_condition(folder_, unet_config);
     config_ = model_->config;
     added_ = config_.addition_embed_type == "text_time";
     tap_ = flag_or(config, "urepa_enabled", false);
@@ -73,17 +71,6 @@ class SdUNetBackbone : public TextBackbone {
   }
 
  private:
-  nlohmann::json read_unet_config() const {
-    const auto path = std::filesystem::path(folder_) / "config.json";
-    if (!std::filesystem::exists(path)) throw InputError("'" + folder_ + "' has no config.json (a diffusers unet/ folder)");
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    auto json = parse_json_bounded(text.str(), path.string());
-    if (!json.is_object()) throw InputError("'" + path.string() + "' is not a JSON object");
-    return json;
-  }
-
   // The unet/ of another family is named as such before any weight is read.
   void check_family(const models::UNet2DConditionConfig& c) const {
     const bool sdxl_shaped = c.addition_embed_type == "text_time";
