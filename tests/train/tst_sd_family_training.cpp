@@ -325,3 +325,24 @@ TEST_CASE("a full sd1x run ends with a pipeline folder holding the EMA UNet and 
   CHECK(contains(notes, "fine-tuned pipeline written to " + run + "/pipeline (unet/ with the EMA weights"));
   CHECK(contains(notes, "LDM single file (A1111, ComfyUI) written to " + run + "/full.safetensors"));
 }
+
+TEST_CASE("sd2x and sdxl: the loss falls over 24 steps and the validation samples are written with their prompts") {
+  torch::set_num_threads(1);
+  for (const std::string family : {"sd2x", "sdxl"}) {
+    INFO(family);
+    Setup s(family);
+    auto config = family_config(s.dir, family, family, 24);
+    config["validation_step_interval"] = 24;
+    Trainer trainer(config);
+    REQUIRE(trainer.run() == 0);
+    const auto run = trainer.run_directory().path();
+    const auto losses = losses_of(run);
+    REQUIRE(losses.size() == 24);
+    INFO("first " << mean(losses, 0, 4) << " last " << mean(losses, 20, 24));
+    CHECK(mean(losses, 20, 24) < mean(losses, 0, 4));
+    const auto samples = events_of(run, "sample");
+    REQUIRE(samples.size() == 1);
+    CHECK(samples[0]["classes"][0] == "a large red disc in the upper left, on a dark background");
+    CHECK(fs::exists(samples[0]["path"].get<std::string>()));
+  }
+}
