@@ -1,13 +1,11 @@
 #include "core/train/fine_tuned_pipeline.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
-#include "core/base/bounded_json.h"
 #include "core/base/error.h"
+#include "core/config/model_source.h"
 #include "core/models/sd_pipeline_folder.h"
 
 namespace repa::train {
@@ -16,14 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read '" + path.string() + "'");
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // The components a diffusers pipeline loads: model_index.json's entries that name a library and a class
 // (["diffusers", "AutoencoderKL"]; optional ones are [null, null]). A folder without model_index.json: its
 // visible sub-folders.
@@ -31,8 +21,7 @@ std::vector<std::string> component_names(const fs::path& base) {
   std::vector<std::string> out;
   const auto index_path = base / "model_index.json";
   if (fs::is_regular_file(index_path)) {
-    const auto index = parse_json_bounded(read_text(index_path), index_path.string());
-    if (!index.is_object()) throw InputError("'" + index_path.string() + "' is not a JSON object");
+    const auto index = config::read_model_config_file(index_path.string());
     for (const auto& [key, value] : index.items())
       if (key.rfind('_', 0) != 0 && value.is_array() && value.size() == 2 && value[0].is_string() &&
           value[1].is_string())
