@@ -20,6 +20,33 @@ function(repa_use_pch target)
   endif()
 endfunction()
 
+# Test code does not need the optimizer: the work a test measures runs in the core libraries and LibTorch, which
+# keep the build type's flags. In optimized builds the test executables compile at REPA_TEST_OPTIMIZATION (-O1
+# takes about 40% off their compile time against -O3), with a precompiled header of their own built the same way
+# (GCC refuses a precompiled header made under other -O flags).
+set(REPA_TEST_OPTIMIZATION "-O1" CACHE STRING
+    "Optimization flag of test code in Release/RelWithDebInfo/MinSizeRel builds (empty: the build type's own)")
+set(REPA_TEST_OPT_FLAGS "")
+if(REPA_TEST_OPTIMIZATION)
+  set(REPA_TEST_OPT_FLAGS "$<$<CONFIG:Release,RelWithDebInfo,MinSizeRel>:${REPA_TEST_OPTIMIZATION}>")
+endif()
+if(REPA_USE_PCH AND REPA_BUILD_TESTS)
+  add_library(repa_test_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
+  target_link_libraries(repa_test_pch PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json spdlog::spdlog)
+  target_compile_options(repa_test_pch PRIVATE ${REPA_TEST_OPT_FLAGS})
+  target_precompile_headers(repa_test_pch PRIVATE ${PROJECT_SOURCE_DIR}/cmake/repa_pch.h)
+endif()
+
+# repa_test_code(target [NO_PCH]): a test executable or test library: REPA_TEST_OPTIMIZATION, and unless NO_PCH
+# the test precompiled header.
+function(repa_test_code target)
+  cmake_parse_arguments(ARG "NO_PCH" "" "" ${ARGN})
+  target_compile_options(${target} PRIVATE ${REPA_TEST_OPT_FLAGS})
+  if(REPA_USE_PCH AND NOT ARG_NO_PCH)
+    target_precompile_headers(${target} REUSE_FROM repa_test_pch)
+  endif()
+endfunction()
+
 # repa_core_module(NAME folder DEPS ...): a static library of every .cpp under core/<folder>.
 function(repa_core_module name)
   cmake_parse_arguments(ARG "NO_TORCH" "" "DEPS" ${ARGN})
