@@ -4,38 +4,15 @@
 
 #include "core/base/error.h"
 #include "core/models/diffusers_layers.h"
-#include "core/nn/linear.h"
 
 namespace repa::adapters {
-namespace {
 
-namespace diffusers = repa::models::diffusers;
-
-// The adapter slot, weight, bias, stride and padding of a layer that can carry a LoRA; slot null otherwise.
-struct LayerView {
-  std::shared_ptr<repa::nn::LayerAdapter>* slot = nullptr;
-  torch::Tensor weight, bias;
-  int64_t stride = 1, padding = 0;
-};
-
-LayerView view_of(torch::nn::Module& module) {
-  LayerView v;
-  if (auto* l = module.as<diffusers::LinearImpl>()) {
-    v = {&l->adapter, l->weight, l->bias};
-  } else if (auto* c = module.as<diffusers::Conv2dImpl>()) {
-    v = {&c->adapter, c->weight, c->bias, c->stride, c->padding};
-  } else if (auto* n = module.as<repa::nn::LinearImpl>()) {
-    v = {&n->adapter, n->weight, n->bias};
-  }
-  return v;
-}
-
-}  // namespace
+using repa::models::diffusers::adaptable_layer;
 
 std::vector<std::string> adaptable_modules(torch::nn::Module& model) {
   std::vector<std::string> out;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-    if (view_of(*item.value()).slot != nullptr) out.push_back(item.key());
+    if (adaptable_layer(*item.value()).slot != nullptr) out.push_back(item.key());
   }
   return out;
 }
@@ -46,7 +23,7 @@ LoraModel::LoraModel(torch::nn::Module& model, const LoraSettings& settings, Tar
     const auto& path = item.key();
     if (!matches_target(path, targets_)) continue;
     auto& module = *item.value();
-    const auto view = view_of(module);
+    const auto view = adaptable_layer(module);
     if (view.slot == nullptr) {
       throw InputError("LoRA target matches module '" + path + "' (" + module.name() +
                        "), which cannot carry a LoRA: only Linear and Conv2d layers can; name its layers instead");

@@ -2,7 +2,6 @@
 
 #include "core/base/torch_compat.h"
 #include "core/models/diffusers_layers.h"
-#include "core/nn/linear.h"
 
 namespace repa::models::diffusers {
 namespace {
@@ -89,23 +88,6 @@ bool checkpointing_active(const torch::nn::Module& module, bool requested) {
   return requested && module.is_training() && torch::GradMode::is_enabled();
 }
 
-namespace {
-
-// The adapter (LoRA, DoRA) hooked into a layer, as a module; null when the layer carries none.
-const torch::nn::Module* adapter_of(const torch::nn::Module& layer) {
-  const repa::nn::LayerAdapter* adapter = nullptr;
-  if (const auto* l = layer.as<LinearImpl>()) {
-    adapter = l->adapter.get();
-  } else if (const auto* c = layer.as<Conv2dImpl>()) {
-    adapter = c->adapter.get();
-  } else if (const auto* n = layer.as<repa::nn::LinearImpl>()) {
-    adapter = n->adapter.get();
-  }
-  return dynamic_cast<const torch::nn::Module*>(adapter);
-}
-
-}  // namespace
-
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module) {
   std::vector<torch::Tensor> out;
   for (const auto& p : module.parameters()) {
@@ -114,7 +96,9 @@ std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module)
   // Adapters are not children of the layers they hook into, yet the block's rerun reads them: without them here a
   // LoRA inside a checkpointed block would get no gradient.
   for (const auto& layer : module.modules(/*include_self=*/true)) {
-    if (const auto* adapter = adapter_of(*layer)) {
+    const auto adapted = adaptable_layer(*layer);
+    if (adapted.slot == nullptr || !*adapted.slot) continue;
+    if (const auto* adapter = dynamic_cast<const torch::nn::Module*>(adapted.slot->get())) {
       for (const auto& p : adapter->parameters()) {
         if (p.requires_grad()) out.push_back(p);
       }

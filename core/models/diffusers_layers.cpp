@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/base/error.h"
+#include "core/nn/linear.h"
 
 namespace repa::models::diffusers {
 namespace {
@@ -109,6 +110,18 @@ torch::Tensor apply_activation(Activation act, const torch::Tensor& x) {
     case Activation::ReLU: return torch::relu(x);
   }
   return x;
+}
+
+AdaptableLayer adaptable_layer(torch::nn::Module& module) {
+  AdaptableLayer v;
+  if (auto* l = module.as<LinearImpl>()) {
+    v = {&l->adapter, l->weight, l->bias};
+  } else if (auto* c = module.as<Conv2dImpl>()) {
+    v = {&c->adapter, c->weight, c->bias, c->stride, c->padding};
+  } else if (auto* n = module.as<repa::nn::LinearImpl>()) {
+    v = {&n->adapter, n->weight, n->bias};
+  }
+  return v;
 }
 
 }  // namespace repa::models::diffusers

@@ -50,6 +50,16 @@ struct Conv2dImpl : torch::nn::Module {
 };
 TORCH_MODULE(Conv2d);
 
+// A layer that can carry an adapter (LoRA, DoRA): a diffusers Linear or Conv2d, or a repa::nn::Linear. Its
+// adapter slot, weight, bias, stride and padding; slot null for any other module. The one place that knows which
+// layers take adapters (the LoRA hooks and the checkpointed blocks' trainable parameters both ask it).
+struct AdaptableLayer {
+  std::shared_ptr<repa::nn::LayerAdapter>* slot = nullptr;
+  torch::Tensor weight, bias;
+  int64_t stride = 1, padding = 0;
+};
+AdaptableLayer adaptable_layer(torch::nn::Module& module);
+
 struct GroupNormImpl : torch::nn::Module {
   GroupNormImpl(int64_t num_groups, int64_t num_channels, double eps);
   torch::Tensor forward(const torch::Tensor& x);
