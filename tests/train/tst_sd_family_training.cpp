@@ -74,6 +74,20 @@ struct Setup {
   }
 };
 
+// A 24-step run validated once at its end: the loss falls, and the sample grid is written with the validation
+// prompt. Returns the grid's path.
+std::string check_loss_falls_and_sample_written(const std::string& run) {
+  const auto losses = losses_of(run);
+  REQUIRE(losses.size() == 24);
+  INFO("first " << mean(losses, 0, 4) << " last " << mean(losses, 20, 24));
+  CHECK(mean(losses, 20, 24) < mean(losses, 0, 4));
+  const auto samples = events_of(run, "sample");
+  REQUIRE(samples.size() == 1);
+  CHECK(samples[0]["classes"][0] == "a large red disc in the upper left, on a dark background");
+  const auto path = samples[0]["path"].get<std::string>();
+  CHECK(fs::exists(path));
+  return path;
+}
 }  // namespace
 
 TEST_CASE("the SD families train natively; the other families name what they lack") {
@@ -107,17 +121,10 @@ TEST_CASE("sd1x: CLIP-L last state, epsilon on scaled-linear betas, U-REPA on th
   CHECK(written["studio"]["objective"] == "vp_epsilon");
   CHECK(written["studio"]["text_conditioning"] == "sd1x");
   CHECK(written["studio"]["vae_path"] == s.dir.file("sd1x") + "/vae");
-  const auto losses = losses_of(run);
-  REQUIRE(losses.size() == 24);
-  INFO("first " << mean(losses, 0, 4) << " last " << mean(losses, 20, 24));
-  CHECK(mean(losses, 20, 24) < mean(losses, 0, 4));
-  const auto samples = events_of(run, "sample");
-  REQUIRE(samples.size() == 1);
-  CHECK(samples[0]["classes"][0] == "a large red disc in the upper left, on a dark background");
-  CHECK(fs::exists(samples[0]["path"].get<std::string>()));
+  const auto sample = check_loss_falls_and_sample_written(run);
   // `repa-train sample` on the checkpoint draws the same prompts from the states the checkpoint keeps.
   const auto again = sample_checkpoint(run + "/checkpoints/checkpoint-24", s.dir.file("again.png"), {});
-  const auto drawn = data::read_image(again), during = data::read_image(samples[0]["path"].get<std::string>());
+  const auto drawn = data::read_image(again), during = data::read_image(sample);
   CHECK(drawn.width == during.width);
   CHECK(drawn.pixels == during.pixels);
 }
@@ -335,14 +342,6 @@ TEST_CASE("sd2x and sdxl: the loss falls over 24 steps and the validation sample
     config["validation_step_interval"] = 24;
     Trainer trainer(config);
     REQUIRE(trainer.run() == 0);
-    const auto run = trainer.run_directory().path();
-    const auto losses = losses_of(run);
-    REQUIRE(losses.size() == 24);
-    INFO("first " << mean(losses, 0, 4) << " last " << mean(losses, 20, 24));
-    CHECK(mean(losses, 20, 24) < mean(losses, 0, 4));
-    const auto samples = events_of(run, "sample");
-    REQUIRE(samples.size() == 1);
-    CHECK(samples[0]["classes"][0] == "a large red disc in the upper left, on a dark background");
-    CHECK(fs::exists(samples[0]["path"].get<std::string>()));
+    check_loss_falls_and_sample_written(trainer.run_directory().path());
   }
 }
