@@ -7,11 +7,18 @@ function(repa_warnings target)
   target_compile_options(${target} PRIVATE ${REPA_WARNINGS})
 endfunction()
 
+# repa_pch_library(name [compile options...]): a library whose only job is to compile cmake/repa_pch.h once,
+# under the given options, for the targets that REUSE_FROM it.
+function(repa_pch_library name)
+  add_library(${name} STATIC ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
+  target_link_libraries(${name} PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json spdlog::spdlog)
+  target_compile_options(${name} PRIVATE ${ARGN})
+  target_precompile_headers(${name} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/repa_pch.h)
+endfunction()
+
 # One precompiled header serves every LibTorch-heavy target (REUSE_FROM keeps it to a single compile).
 if(REPA_USE_PCH)
-  add_library(repa_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
-  target_link_libraries(repa_pch PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json spdlog::spdlog)
-  target_precompile_headers(repa_pch PRIVATE ${PROJECT_SOURCE_DIR}/cmake/repa_pch.h)
+  repa_pch_library(repa_pch)
 endif()
 
 function(repa_use_pch target)
@@ -31,10 +38,7 @@ if(REPA_TEST_OPTIMIZATION)
   set(REPA_TEST_OPT_FLAGS "$<$<CONFIG:Release,RelWithDebInfo,MinSizeRel>:${REPA_TEST_OPTIMIZATION}>")
 endif()
 if(REPA_USE_PCH AND REPA_BUILD_TESTS)
-  add_library(repa_test_pch STATIC ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
-  target_link_libraries(repa_test_pch PUBLIC ${TORCH_LIBRARIES} nlohmann_json::nlohmann_json spdlog::spdlog)
-  target_compile_options(repa_test_pch PRIVATE ${REPA_TEST_OPT_FLAGS})
-  target_precompile_headers(repa_test_pch PRIVATE ${PROJECT_SOURCE_DIR}/cmake/repa_pch.h)
+  repa_pch_library(repa_test_pch ${REPA_TEST_OPT_FLAGS})
 endif()
 
 # repa_test_code(target [NO_PCH]): a test executable or test library: REPA_TEST_OPTIMIZATION, and unless NO_PCH
