@@ -97,7 +97,7 @@ std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& module)
   // LoRA inside a checkpointed block would get no gradient.
   for (const auto& layer : module.modules(/*include_self=*/true)) {
     const auto adapted = adaptable_layer(*layer);
-    if (adapted.slot == nullptr || !*adapted.slot) continue;
+    if (adapted.slot == nullptr) continue;
     if (const auto* adapter = dynamic_cast<const torch::nn::Module*>(adapted.slot->get())) {
       for (const auto& p : adapter->parameters()) {
         if (p.requires_grad()) out.push_back(p);
