@@ -185,8 +185,10 @@ void RunController::handle_items(const std::vector<StreamItem>& items) {
 void RunController::handle_event(const nlohmann::json& event) {
   const std::string type = text_field(event, "type");
   if (progress_.update(event)) {
-    if (!progress_.run_dir.isEmpty() && QDir::isRelativePath(progress_.run_dir))
-      progress_.run_dir = QDir::cleanPath(QDir(working_directory_).filePath(progress_.run_dir));
+    // The worker's paths are relative to its working directory, which need not be the window's.
+    for (QString* path : {&progress_.run_dir, &progress_.pipeline_folder, &progress_.single_file})
+      if (!path->isEmpty() && QDir::isRelativePath(*path))
+        *path = QDir::cleanPath(QDir(working_directory_).filePath(*path));
     emit progress_changed();
   }
   if (type == "state") {

@@ -39,6 +39,15 @@ QString adapter_note(const RunProgress& p) {
   return QCoreApplication::translate("RunState", " — LoRA adapter: %1").arg(p.adapter_file);
 }
 
+// A full run ends by writing its fine-tuned pipeline (and, for SD 1.x/2.x/XL, a single file): the line names them.
+QString pipeline_note(const RunProgress& p) {
+  if (p.pipeline_folder.isEmpty()) return {};
+  QString note = QCoreApplication::translate("RunState", " — fine-tuned pipeline: %1").arg(p.pipeline_folder);
+  if (!p.single_file.isEmpty())
+    note += QCoreApplication::translate("RunState", " (single file: %1)").arg(p.single_file);
+  return note;
+}
+
 }  // namespace
 
 QString state_message(RunState state, const RunProgress& p) {
@@ -54,9 +63,9 @@ QString state_message(RunState state, const RunProgress& p) {
     case RunState::Stopping:
       return tr("Stopping: the worker saves a checkpoint…");
     case RunState::Finished:
-      return tr("Finished at step %1").arg(p.step) + where + adapter_note(p);
+      return tr("Finished at step %1").arg(p.step) + where + adapter_note(p) + pipeline_note(p);
     case RunState::Stopped:
-      return tr("Stopped at step %1").arg(p.step) + where + adapter_note(p);
+      return tr("Stopped at step %1").arg(p.step) + where + adapter_note(p) + pipeline_note(p);
     case RunState::Idle:
     case RunState::Stalled:
     case RunState::Failed:
@@ -107,6 +116,8 @@ bool RunProgress::update(const nlohmann::json& event) {
     run_name = string_of(event, "run_name");
     lora = event.contains("lora") && event["lora"].is_object() ? event["lora"] : nlohmann::json();
     adapter_file = lora.is_object() ? string_of(lora, "adapter_file") : QString();
+    pipeline_folder.clear();
+    single_file.clear();
     if (const auto n = int_field(event, "step"); n && event["step"].is_number_integer()) step = *n;
     return true;
   }
@@ -139,6 +150,14 @@ bool RunProgress::update(const nlohmann::json& event) {
   }
   if (type == "checkpoint") {
     last_checkpoint = string_of(event, "path");
+    return true;
+  }
+  if (type == "state") {
+    // Only the finished state names what the run wrote; other states leave it as it was.
+    const QString folder = string_of(event, "pipeline_folder"), file = string_of(event, "single_file");
+    if (folder.isEmpty() && file.isEmpty()) return false;
+    pipeline_folder = folder;
+    single_file = file;
     return true;
   }
   if (type == "error") {

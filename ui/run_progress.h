@@ -31,6 +31,10 @@ struct RunProgress {
   QString last_error;
   QString last_checkpoint;
   QString adapter_file;  // a LoRA run's adapter (run_started's lora.adapter_file), written when the run ends
+  // A full text-to-image run's end (the finished state event): the fine-tuned diffusers folder and, for the SD
+  // families, the single-file checkpoint.
+  QString pipeline_folder;
+  QString single_file;
   nlohmann::json lora;   // run_started's lora object (rank, alpha, targets, format, ...), null for full training
   nlohmann::json config;  // the resolved config when run_started carries it
 

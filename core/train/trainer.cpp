@@ -434,6 +434,7 @@ void Trainer::save_lora_file() {
   const std::string name = std::string(alignment_->name()) + "_projector";
   const auto path = lora_->save(run_dir_->path(), alignment_->projectors(), name, step_);
   run_dir_->update_status({{"lora_file", path}});
+  end_outputs_["lora_file"] = path;
   report("info", "LoRA adapter written to " + path);
   if (ema_) {
     // SimpleTuner writes the averaged adapters beside, in ema/.
@@ -463,6 +464,7 @@ void Trainer::save_fine_tuned_pipeline() {
     report("info", "LDM single file (A1111, ComfyUI) written to " + written.single_file);
   }
   run_dir_->update_status(status);
+  end_outputs_.update(status);
 }
 
 void Trainer::set_teacher_every_step(bool on) {
@@ -728,7 +730,9 @@ int Trainer::run() {
     if (lora_) save_lora_file();
     else if (pipeline_) save_fine_tuned_pipeline();
     state_ = "finished";
-    events_.emit("state", {{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});
+    nlohmann::json finished = {{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}};
+    finished.update(end_outputs_);
+    events_.emit("state", finished);
     run_dir_->update_status({{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});
     report("info", std::string(stop ? "stopped" : "finished") + " at step " + std::to_string(step_));
     return 0;

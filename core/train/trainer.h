@@ -151,6 +151,8 @@ class Trainer {
   bool random_flip_ = false;
   std::string state_;
   std::string last_checkpoint_;
+  // What the run wrote at its end (lora_file, pipeline_folder, single_file): the finished state event names it.
+  nlohmann::json end_outputs_ = nlohmann::json::object();
   std::chrono::steady_clock::time_point started_, last_heartbeat_;
 };
 

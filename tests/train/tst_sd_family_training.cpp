@@ -272,6 +272,11 @@ TEST_CASE("LoRA on the SD families: SD 2.x takes SD 1.x's targets") {
   REQUIRE(trainer.run() == 0);
   CHECK(fs::exists(s.dir.file("runs/lora/pytorch_lora_weights.safetensors")));
   CHECK_FALSE(fs::exists(s.dir.file("runs/lora/pipeline")));  // the adapter is the output; the base stays as it is
+  const auto states = events_of(s.dir.file("runs/lora"), "state");
+  REQUIRE_FALSE(states.empty());
+  const auto& finished = states.back();
+  CHECK(finished["lora_file"] == s.dir.file("runs/lora/pytorch_lora_weights.safetensors"));
+  CHECK_FALSE(finished.contains("pipeline_folder"));
   CHECK(fs::exists(sample_checkpoint(s.dir.file("runs/lora/checkpoints/checkpoint-2"), s.dir.file("lora.png"), {})));
 }
 
@@ -323,10 +328,15 @@ TEST_CASE("a full sd1x run ends with a pipeline folder holding the EMA UNet and 
   for (const auto& [name, tensor] : parts.weights.at("vae")) CHECK(torch::equal(tensor, vae.tensor(name)));
   CHECK(parts.weights.count("text_encoder") == 1);
 
-  // status.json and the log name both.
+  // status.json, the finished state event and the log name both.
   const auto status = nlohmann::json::parse(std::ifstream(run + "/status.json"));
   CHECK(status["pipeline_folder"] == run + "/pipeline");
   CHECK(status["single_file"] == run + "/full.safetensors");
+  const auto states = events_of(run, "state");
+  REQUIRE_FALSE(states.empty());
+  CHECK(states.back()["state"] == "finished");
+  CHECK(states.back()["pipeline_folder"] == run + "/pipeline");
+  CHECK(states.back()["single_file"] == run + "/full.safetensors");
   std::string notes;
   for (const auto& e : events_of(run, "log")) notes += e.value("message", "") + "\n";
   CHECK(contains(notes, "fine-tuned pipeline written to " + run + "/pipeline (unet/ with the EMA weights"));

@@ -70,6 +70,29 @@ class RunControllerTest : public QObject {
     QCOMPARE(p.memory_text(), QStringLiteral("3.00 GiB"));
   }
 
+  void progress_names_what_a_finished_run_wrote() {
+    repa::ui::RunProgress p;
+    p.update({{"type", "run_started"}, {"run_dir", "/r/full"}});
+    p.step = 8;
+    QVERIFY(!p.update({{"type", "state"}, {"state", "running"}, {"step", 8}}));  // other states name nothing
+    QCOMPARE(repa::ui::state_message(RunState::Finished, p), QStringLiteral("Finished at step 8 — /r/full"));
+    QVERIFY(p.update({{"type", "state"},
+                      {"state", "finished"},
+                      {"reason", "completed"},
+                      {"step", 8},
+                      {"pipeline_folder", "/r/full/pipeline"},
+                      {"single_file", "/r/full/full.safetensors"}}));
+    QCOMPARE(repa::ui::state_message(RunState::Finished, p),
+             QStringLiteral("Finished at step 8 — /r/full — fine-tuned pipeline: /r/full/pipeline (single file: "
+                            "/r/full/full.safetensors)"));
+    QVERIFY(repa::ui::state_message(RunState::Stopped, p).endsWith(QStringLiteral("/r/full/full.safetensors)")));
+    // A PixArt or Flux run writes no single file; a new run forgets the last one's outputs.
+    p.update({{"type", "state"}, {"state", "finished"}, {"pipeline_folder", "/r/full/pipeline"}});
+    QVERIFY(repa::ui::state_message(RunState::Finished, p).endsWith(QStringLiteral("pipeline: /r/full/pipeline")));
+    p.update({{"type", "run_started"}, {"run_dir", "/r/next"}});
+    QCOMPARE(repa::ui::state_message(RunState::Finished, p), QStringLiteral("Finished at step 8 — /r/next"));
+  }
+
   void runs_pauses_resumes_and_stops_cleanly() {
     QTemporaryDir dir;
     RunController controller;
