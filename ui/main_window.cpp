@@ -10,12 +10,14 @@
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPainter>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScreen>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QStyle>
 #include <QTabWidget>
 #include <QToolBar>
 #include <QVBoxLayout>
@@ -38,6 +40,27 @@
 
 namespace repa::ui {
 namespace {
+
+// The run's state in words, in whatever width the status bar has left. A line longer than that (a failure's
+// reason, a finished run's output paths) is cut in the middle, so its start and the end of its last path stay
+// in view, and its tooltip holds it whole.
+class StatusLine : public QLabel {
+ public:
+  using QLabel::QLabel;
+  QSize minimumSizeHint() const override { return {0, QLabel::minimumSizeHint().height()}; }
+  QSize sizeHint() const override { return {0, QLabel::sizeHint().height()}; }
+
+ protected:
+  void paintEvent(QPaintEvent*) override {
+    const QRect area = contentsRect();
+    const QString shown = fontMetrics().elidedText(text(), Qt::ElideMiddle, area.width());
+    const QString tip = shown == text() ? QString() : text();
+    if (toolTip() != tip) setToolTip(tip);
+    QPainter painter(this);
+    style()->drawItemText(&painter, area, static_cast<int>(alignment()), palette(), isEnabled(), shown,
+                          foregroundRole());
+  }
+};
 
 QString badge_style(RunState state) {
   QString color = QStringLiteral("#777");
@@ -296,7 +319,7 @@ void MainWindow::build_status_bar() {
   eta_label_ = add("statusEta", tr("Estimated time to the last step"));
   device_label_ = add("statusDevice", tr("Device the worker trains on"));
   memory_label_ = add("statusMemory", tr("Memory the worker reports"));
-  state_line_ = new QLabel(tr("REPA Studio %1 — no run").arg(QString::fromLatin1(repa::kVersion)), this);
+  state_line_ = new StatusLine(tr("REPA Studio %1 — no run").arg(QString::fromLatin1(repa::kVersion)), this);
   state_line_->setObjectName(QStringLiteral("statusLine"));
   statusBar()->addWidget(state_line_, 1);
   on_state(RunState::Idle);

@@ -2,13 +2,15 @@
 // the chart grid reflows to the width without a horizontal scroll bar or clipped charts, legends sit
 // outside the data, the settings dock keeps to about a quarter of the width; a log axis that cannot show
 // negative totals says so; smoothing hides the raw noise; the schedule preview stays beside the
-// schedule fields when the Advanced group is open.
+// schedule fields when the Advanced group is open; a long status line does not widen the window.
 #include <qcustomplot.h>
 
 #include <QDockWidget>
+#include <QLabel>
 #include <QScreen>
 #include <QScrollArea>
 #include <QScrollBar>
+#include <QStatusBar>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <QtTest>
@@ -74,6 +76,33 @@ class WindowLayoutTest : public QObject {
                             .arg(available.width())
                             .arg(available.height())));
     QVERIFY(available.contains(window.geometry().topLeft()));
+  }
+
+  void a_long_status_line_does_not_widen_the_window() {
+    MainWindow window;
+    window.resize(1280, 760);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    const int before = window.minimumSizeHint().width();
+    auto* line = window.findChild<QLabel*>(QStringLiteral("statusLine"));
+    QVERIFY(line != nullptr);
+    // A finished run's outputs or a failure can name long paths: the line is cut in the middle instead, and
+    // never pushes the step, speed and memory fields out of view.
+    const QString text = QStringLiteral("Finished at step 8 — ") + QString(600, QLatin1Char('x'));
+    line->setText(text);
+    QCoreApplication::processEvents();
+    QCOMPARE(window.minimumSizeHint().width(), before);
+    QVERIFY(window.width() <= 1280);
+    QVERIFY(line->minimumSizeHint().width() < 100);
+    QTRY_VERIFY(line->width() > 0);
+    auto* memory = window.findChild<QLabel*>(QStringLiteral("statusMemory"));
+    QVERIFY(memory != nullptr);
+    QVERIFY(memory->geometry().right() < window.statusBar()->width());
+    line->repaint();
+    QCOMPARE(line->toolTip(), text);  // cut in the middle on screen, whole in the tooltip
+    line->setText(QStringLiteral("Training"));
+    line->repaint();
+    QVERIFY(line->toolTip().isEmpty());
   }
 
   void laptop_and_desktop_sizes_reflow_the_charts_without_clipping() {
