@@ -14,7 +14,6 @@ import glob
 import json
 import math
 import os
-import struct
 import sys
 import time
 
@@ -22,22 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (header_len,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + header_len])
-    meta = header.pop("__metadata__", {})
-    body = memoryview(data)[8 + header_len:]
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        t = torch.frombuffer(bytearray(body[begin:end]), dtype=DTYPES[info["dtype"]])
-        tensors[name] = t.reshape(info["shape"])
-    return tensors, meta
+from common import read_safetensors
 
 
 class Schedule:

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import struct
 import sys
 import time
 
@@ -21,25 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
-          "I64": torch.int64, "I32": torch.int32}
-
-
-def read_safetensors(path):
-    """Returns (tensors by name, metadata) of a safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (header_len,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + header_len])
-    meta = header.pop("__metadata__", {})
-    body = memoryview(data)[8 + header_len:]
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        dtype = DTYPES[info["dtype"]]
-        t = torch.frombuffer(bytearray(body[begin:end]), dtype=dtype) if end > begin else torch.empty(0, dtype=dtype)
-        tensors[name] = t.reshape(info["shape"])
-    return tensors, meta
+from common import read_safetensors, set_threads
 
 
 HF_TO_HUB = [
@@ -227,7 +208,7 @@ def check(fixture_dir):
 
 
 def bench(args):
-    torch.set_num_threads(args.threads or os.cpu_count())
+    set_threads(args.threads)
     state, _ = read_safetensors(args.weights)
     model = Dinov2.from_state(state)
     gen = torch.Generator().manual_seed(7)

@@ -23,7 +23,6 @@ import glob
 import json
 import os
 import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -31,7 +30,8 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from pixart_reference import Embedding, FeedForward, positions, read_safetensors, sinusoid  # noqa: E402
+from common import read_safetensors, set_threads, time_steps  # noqa: E402
+from pixart_reference import Embedding, FeedForward, positions, sinusoid  # noqa: E402
 
 DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "tests", "fixtures", "text2image")
 
@@ -355,7 +355,7 @@ def check(fixture_dir):
 
 
 def bench(a):
-    torch.set_num_threads(a.threads or os.cpu_count())
+    set_threads(a.threads)
     torch.manual_seed(0)
     if a.depth < 0:
         a.depth = 2 if a.case == "sd3" else 1
@@ -401,14 +401,7 @@ def bench(a):
         optimizer.step()
         return loss.item()
 
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.iters):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000.0)
-    times.sort()
+    times = time_steps(step, a.warmup, a.iters)
     if a.profile:  # one more step under the profiler: the operators with the most self time, to stderr
         with torch.autograd.profiler.profile() as prof:
             step()
@@ -421,7 +414,7 @@ def bench(a):
     print("pytorch   %s %s latent %dx%d tokens %d batch %d tap %d params %.2fM threads %d: median %.1f ms/step "
           "(min %.1f, max %.1f, %d iters)"
           % (a.case, shape, side, side, a.tokens, a.batch, a.tap, params / 1e6, torch.get_num_threads(),
-             times[len(times) // 2], times[0], times[-1], a.iters))
+             times.median_ms, times.min_ms, times.max_ms, a.iters))
 
 
 def main():

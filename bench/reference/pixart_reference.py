@@ -19,7 +19,6 @@ import json
 import math
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from sit_reference import read_safetensors  # noqa: E402
+from common import read_safetensors, set_threads, time_steps  # noqa: E402
 
 DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "tests", "fixtures", "text2image")
 
@@ -188,7 +187,7 @@ def check(fixture_dir):
 
 
 def bench(a):
-    torch.set_num_threads(a.threads or os.cpu_count())
+    set_threads(a.threads)
     torch.manual_seed(0)
     config = {"num_attention_heads": a.heads, "attention_head_dim": a.head_dim, "in_channels": 4, "out_channels": 8,
               "num_layers": a.depth, "sample_size": a.latent, "patch_size": 2, "caption_channels": a.caption,
@@ -217,19 +216,12 @@ def bench(a):
         optimizer.step()
         return loss.item()
 
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.iters):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000.0)
-    times.sort()
+    times = time_steps(step, a.warmup, a.iters)
     params = sum(p.numel() for p in model.parameters())
     print("pytorch   pixart depth %d width %d heads %d latent %dx%d tokens %d caption %d batch %d params %.2fM "
           "threads %d: median %.1f ms/step (min %.1f, max %.1f, %d iters)"
           % (a.depth, a.heads * a.head_dim, a.heads, a.latent, a.latent, a.tokens, a.caption, a.batch, params / 1e6,
-             torch.get_num_threads(), times[len(times) // 2], times[0], times[-1], a.iters))
+             torch.get_num_threads(), times.median_ms, times.min_ms, times.max_ms, a.iters))
 
 
 def main():

@@ -14,8 +14,9 @@ iters=${4:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 weights="$build/bench-weights"
 python=/usr/bin/python3
+. "$here/compare.sh"
 
-echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; threads $threads"
+machine_line "$threads"
 "$python" "$here/dinov2_reference.py" check
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 # Interleaved per size, so that a change in machine load hits both sides alike.

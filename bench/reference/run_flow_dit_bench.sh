@@ -21,13 +21,12 @@ shift $(( $# >= 3 ? 3 : $# ))
 rounds=${ROUNDS:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 python=/usr/bin/python3
+. "$here/compare.sh"
 [ -x "$build/bench/bench_flow_dit" ] || { echo "run_flow_dit_bench.sh: no $build/bench/bench_flow_dit (build the bench_flow_dit target)" >&2; exit 2; }
 
-echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; threads $threads; load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line "$threads"
 "$python" "$here/flow_dit_reference.py" check
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
-median() { echo "$1" | sed 's/.*median \([0-9.]*\) ms.*/\1/'; }
-middle() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for c in $(echo "$cases" | tr ',' ' '); do
   case "$c" in
     sd3) args="--case sd3" ;;
@@ -37,15 +36,7 @@ for c in $(echo "$cases" | tr ',' ' '); do
   esac
   ours() { "$build/bench/bench_flow_dit" --threads "$threads" --optimizer "${OPTIMIZER:-fused}" $args "$@"; }
   theirs() { "$python" "$here/flow_dit_reference.py" bench --threads "$threads" $args "$@"; }
-  all_ours=""; all_theirs=""
-  i=0
-  while [ "$i" -lt "$rounds" ]; do
-    if [ $((i % 2)) -eq 0 ]; then a=$(ours "$@"); b=$(theirs "$@"); else b=$(theirs "$@"); a=$(ours "$@"); fi
-    echo "$a  [round $((i + 1)), load $(cut -d' ' -f1 /proc/loadavg)]"; echo "$b"
-    all_ours="$all_ours $(median "$a")"; all_theirs="$all_theirs $(median "$b")"
-    i=$((i + 1))
-  done
-  awk -v c="$c" -v a="$(middle "$all_ours")" -v b="$(middle "$all_theirs")" \
-    'BEGIN { printf "%s: median of round medians: libtorch %.1f ms, pytorch-eager %.1f ms; ratio libtorch / pytorch-eager %.2f (below 1: LibTorch faster)\n", c, a, b, a / b }'
+  alternate "$rounds" "$@"
+  ratio_line "$c: median of round medians" "$(middle "$all_ours")" "$(middle "$all_theirs")"
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

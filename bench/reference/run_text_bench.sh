@@ -14,9 +14,10 @@ iters=${ITERS:-3}
 warmup=${WARMUP:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 python=/usr/bin/python3
+. "$here/compare.sh"
 exe="$build/bench/bench_text"
 [ -x "$exe" ] || { echo "run_text_bench.sh: no $exe (build the bench_text target)" >&2; exit 2; }
-echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; threads $threads; load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line "$threads"
 "$python" "$here/text_reference.py" check > /dev/null || {
   echo "run_text_bench.sh: the PyTorch reference differs from the fixtures; not timing it" >&2; exit 1; }
 echo "# reference encoders match the clip_text_forward and t5_encoder_forward fixtures"

@@ -15,26 +15,18 @@ rounds=${ROUNDS:-3}
 cases=${CASES:-sd:full sd:lora sdxl:full sdxl:lora}
 here=$(cd "$(dirname "$0")" && pwd)
 python=/usr/bin/python3
+. "$here/compare.sh"
 [ -x "$build/bench/bench_sd_unet" ] || { echo "run_unet_bench.sh: no $build/bench/bench_sd_unet (build the bench_sd_unet target)" >&2; exit 2; }
 
-echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; threads $threads; load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line "$threads"
 "$python" "$here/sd_unet_reference.py" check
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
-median_of() { echo "$1" | sed 's/.*median *\([0-9.]*\) ms.*/\1/'; }
-middle() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 summary=""
 for c in $cases; do
   name=${c%%:*}; mode=${c#*:}
   ours() { "$build/bench/bench_sd_unet" --case "$name" --mode "$mode" --threads "$threads" "$@"; }
   theirs() { "$python" "$here/sd_unet_reference.py" bench --case "$name" --mode "$mode" --threads "$threads" "$@"; }
-  all_ours=""; all_theirs=""
-  i=0
-  while [ "$i" -lt "$rounds" ]; do
-    if [ $((i % 2)) -eq 0 ]; then a=$(ours "$@"); b=$(theirs "$@"); else b=$(theirs "$@"); a=$(ours "$@"); fi
-    echo "$a"; echo "$b"
-    all_ours="$all_ours $(median_of "$a")"; all_theirs="$all_theirs $(median_of "$b")"
-    i=$((i + 1))
-  done
+  alternate "$rounds" "$@"
   line=$(awk -v n="$name $mode" -v a="$(middle "$all_ours")" -v b="$(middle "$all_theirs")" \
     'BEGIN { printf "%-10s libtorch %9.1f ms, pytorch-eager %9.1f ms, ratio %.2f", n, a, b, a / b }')
   echo "$line (load $(cut -d' ' -f1-3 /proc/loadavg))"

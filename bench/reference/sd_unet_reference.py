@@ -16,7 +16,6 @@ diffusers' UNet blocks and of the studio's.
 import argparse
 import math
 import os
-import resource
 import sys
 import time
 
@@ -27,6 +26,7 @@ from torch.utils.checkpoint import checkpoint
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import unet_reference as ref  # noqa: E402
+from common import peak_rss_mib, set_threads, time_steps  # noqa: E402
 
 # Keep in sync with bench/bench_sd_unet.cpp.
 _XL = {"down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
@@ -92,12 +92,8 @@ def enable_checkpointing(model):
             m.forward = run
 
 
-def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def bench(args):
-    torch.set_num_threads(args.threads or os.cpu_count())
+    set_threads(args.threads)
     cfg = CASES[args.case]
     xl = args.case != "sd"
     torch.manual_seed(0)
@@ -129,22 +125,12 @@ def bench(args):
         opt.step()
 
     rss_built = peak_rss_mib()
-    times, cpu, peaks = [], [], []
-    for i in range(args.warmup + args.iters):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        step()
-        c, w = time.process_time() - cpu_start, time.perf_counter() - start
-        peaks.append(int(peak_rss_mib()))
-        if i >= args.warmup:
-            times.append(w)
-            cpu.append(c)
-    times.sort()
-    cpu.sort()
+    times = time_steps(step, args.warmup, args.iters)
     print(f"pytorch-eager {args.case:14s} {args.mode:4s} params {params:10d} trainable "
           f"{sum(p.numel() for p in trainable):10d} batch {b} {s}x{s}{' ckpt' if args.checkpointing else ''}: "
-          f"median {1000 * times[len(times) // 2]:9.1f} ms/step, min {1000 * times[0]:9.1f}, "
-          f"cpu {1000 * cpu[len(cpu) // 2]:9.1f} ms/step, peak rss {peak_rss_mib():.0f} MiB (built {rss_built:.0f} MiB "
-          f"in {build_s:.1f} s; after each step: {' '.join(str(p) for p in peaks)})  "
+          f"median {times.median_ms:9.1f} ms/step, min {times.min_ms:9.1f}, "
+          f"cpu {times.median_cpu_ms:9.1f} ms/step, peak rss {peak_rss_mib():.0f} MiB (built {rss_built:.0f} MiB "
+          f"in {build_s:.1f} s; after each step: {' '.join(str(int(p)) for p in times.rss_mib)})  "
           f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
 
 

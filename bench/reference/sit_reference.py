@@ -15,32 +15,17 @@ import glob
 import json
 import math
 import os
-import struct
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import read_safetensors, set_threads, time_steps
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "tests", "fixtures", "conformance")
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    dtypes = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(data[begin:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
-        tensors[name] = torch.from_numpy(array.copy())
-    return tensors, meta
 
 
 def timestep_features(t, dim, max_period=10000.0):
@@ -184,7 +169,7 @@ def check(fixture_dir):
 
 
 def bench(a):
-    torch.set_num_threads(a.threads or os.cpu_count())
+    set_threads(a.threads)
     torch.manual_seed(0)
     model = SiT(a.input, a.patch, a.channels, a.width, a.depth, a.heads)
     with torch.no_grad():
@@ -207,19 +192,12 @@ def bench(a):
         optimizer.step()
         return loss.item()
 
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.iters):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000.0)
-    times.sort()
+    times = time_steps(step, a.warmup, a.iters)
     params = sum(p.numel() for p in model.parameters())
     print("pytorch   sit depth %d width %d heads %d patch %d input %dx%dx%d batch %d params %.2fM threads %d: "
           "median %.1f ms/step (min %.1f, max %.1f, %d iters)"
           % (a.depth, a.width, a.heads, a.patch, a.channels, a.input, a.input, a.batch, params / 1e6,
-             torch.get_num_threads(), times[len(times) // 2], times[0], times[-1], a.iters))
+             torch.get_num_threads(), times.median_ms, times.min_ms, times.max_ms, a.iters))
 
 
 def main():

@@ -12,18 +12,16 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
-import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import read_safetensors, set_threads, time_steps
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "tests", "fixtures", "text2image")
-DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32}
 
 # Keep in sync with bench/bench_text.cpp.
 BENCH_MODELS = {
@@ -34,20 +32,6 @@ BENCH_MODELS = {
                  "num_heads": 64, "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
                  "dense_act_fn": "gelu_new", "is_gated_act": True, "layer_norm_epsilon": 1e-6},
 }
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        tensors[name] = torch.from_numpy(np.frombuffer(data[begin:end], dtype=DTYPES[info["dtype"]])
-                                          .reshape(info["shape"]).copy())
-    return tensors, meta
 
 
 def activation(name):
@@ -284,7 +268,7 @@ def check(fixture_dir):
 
 
 def bench(args):
-    torch.set_num_threads(args.threads or os.cpu_count())
+    set_threads(args.threads)
     c = BENCH_MODELS[args.model]
     torch.manual_seed(0)
     model = (ClipText(c) if c["kind"] == "clip" else T5Encoder(t5_config(c))).eval()
@@ -292,17 +276,10 @@ def bench(args):
     tokens = min(args.tokens, c.get("max_position_embeddings", args.tokens))
     ids = torch.randint(3, c["vocab_size"] - 1, (args.batch, tokens))
     with torch.no_grad():
-        for _ in range(args.warmup):
-            model(ids)
-        times = []
-        for _ in range(args.iters):
-            start = time.perf_counter()
-            model(ids)
-            times.append(time.perf_counter() - start)
-    times.sort()
-    median = times[len(times) // 2]
+        times = time_steps(lambda: model(ids), args.warmup, args.iters)
+    median = times.median_ms / 1000.0
     print(json.dumps({"side": "pytorch-eager", "model": args.model, "parameters": params, "batch": args.batch,
-                      "tokens": tokens, "median_ms": 1000 * median, "min_ms": 1000 * times[0],
+                      "tokens": tokens, "median_ms": times.median_ms, "min_ms": times.min_ms,
                       "tokens_per_sec": args.batch * tokens / median, "threads": torch.get_num_threads(),
                       "torch": torch.__version__}))
 

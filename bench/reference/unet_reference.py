@@ -13,14 +13,13 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
-import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from common import read_safetensors, set_threads, time_steps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_FIXTURES = os.path.join(HERE, "..", "..", "tests", "fixtures", "conformance")
@@ -39,22 +38,6 @@ BENCH_CONFIGS = {
                   "norm_num_groups": 32, "in_channels": 4, "out_channels": 4},
 }
 BENCH_CONTEXT_TOKENS = 16
-
-DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    meta = header.pop("__metadata__", {})
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        arr = np.frombuffer(data[begin:end], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-        tensors[name] = torch.from_numpy(arr.copy())
-    return tensors, meta
 
 
 def timestep_embedding(t, dim, flip=True, shift=0.0):
@@ -330,7 +313,7 @@ def check(fixture_dir):
 
 
 def bench(args):
-    torch.set_num_threads(args.threads or os.cpu_count())
+    set_threads(args.threads)
     for name, cfg in BENCH_CONFIGS.items():
         torch.manual_seed(0)
         model = UNet(cfg).train()
@@ -350,18 +333,9 @@ def bench(args):
             loss.backward()
             opt.step()
 
-        for _ in range(args.warmup):
-            step()
-        times, cpu = [], []
-        for _ in range(args.iters):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            step()
-            cpu.append(time.process_time() - cpu_start)
-            times.append(time.perf_counter() - start)
-        times.sort()
-        cpu.sort()
-        print(f"pytorch-eager {name:10s} params {params:9d}  batch {b} {s}x{s}: median {1000 * times[len(times) // 2]:8.1f}"
-              f" ms/step, min {1000 * times[0]:8.1f}, cpu {1000 * cpu[len(cpu) // 2]:8.1f} ms/step"
+        times = time_steps(step, args.warmup, args.iters)
+        print(f"pytorch-eager {name:10s} params {params:9d}  batch {b} {s}x{s}: median {times.median_ms:8.1f}"
+              f" ms/step, min {times.min_ms:8.1f}, cpu {times.median_cpu_ms:8.1f} ms/step"
               f"  (torch {torch.__version__}, {torch.get_num_threads()} threads)")
 
 
