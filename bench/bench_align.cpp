@@ -12,10 +12,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/align/repa_regularizer.h"
 #include "core/align/urepa_regularizer.h"
 #include "core/base/threads.h"
@@ -32,37 +33,18 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--batch")
-      o.batch = std::stoll(next());
-    else if (a == "--tokens")
-      o.tokens = std::stoll(next());
-    else if (a == "--hidden")
-      o.hidden = std::stoll(next());
-    else if (a == "--teacher-dim")
-      o.teacher_dim = std::stoll(next());
-    else if (a == "--teacher-tokens") {
-      o.teacher_tokens.clear();
-      std::stringstream list(next());
-      for (std::string s; std::getline(list, s, ',');) o.teacher_tokens.push_back(std::stoll(s));
-    } else if (a == "--projector")
-      o.projector = next();
-    else if (a == "--iters")
-      o.iters = std::stoi(next());
-    else if (a == "--warmup")
-      o.warmup = std::stoi(next());
-    else if (a == "--threads")
-      o.threads = std::stoi(next());
-    else if (a == "--device")
-      o.device = next();
-    else
-      throw std::runtime_error("unknown argument " + a);
-  }
+  repa::bench::Options()
+      .value("--batch", &o.batch)
+      .value("--tokens", &o.tokens)
+      .value("--hidden", &o.hidden)
+      .value("--teacher-dim", &o.teacher_dim)
+      .value("--teacher-tokens", &o.teacher_tokens)
+      .value("--projector", &o.projector)
+      .value("--iters", &o.iters)
+      .value("--warmup", &o.warmup)
+      .value("--threads", &o.threads)
+      .value("--device", &o.device)
+      .parse(argc, argv);
   return o;
 }
 
@@ -71,8 +53,10 @@ void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
 }
 
+// Each measured step's milliseconds, the device synchronized before the step and, inside the time, after it; the step
+// gets its round's index (bench_support's time_steps does neither).
 template <typename Step>
-std::vector<double> time_steps(const Options& o, const torch::Device& device, Step step) {
+std::vector<double> time_device_steps(const Options& o, const torch::Device& device, Step step) {
   std::vector<double> ms;
   for (int i = 0; i < o.warmup + o.iters; ++i) {
     synchronize(device);
@@ -99,26 +83,15 @@ void report(const char* loss, const Options& o, int64_t teacher_tokens, const st
   std::fflush(stdout);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(const Options& o) {
   using namespace repa::align;
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_align: %s\n", e.what());
-    return 2;
-  }
   const int threads = repa::configure_torch_threads(o.threads);
   const torch::Device device(o.device);
   torch::manual_seed(0);
   const auto on = torch::TensorOptions().device(device);
   const int64_t side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(o.tokens))));
-  if (side * side != o.tokens) {
-    std::fprintf(stderr, "bench_align: --tokens must be a square (the U-REPA mid-block is side x side)\n");
-    return 2;
-  }
+  if (side * side != o.tokens)
+    throw std::runtime_error("--tokens must be a square (the U-REPA mid-block is side x side)");
   const nlohmann::json config = {
       {"crepa_enabled", true}, {"urepa_enabled", true}, {"studio", {{"projector", o.projector}}}};
   std::printf("# bench_align: libtorch %s, %d threads, device %s, %d warm-up + %d timed steps (forward + backward)\n",
@@ -131,7 +104,7 @@ int main(int argc, char** argv) {
       RepaRegularizer repa(RepaOptions::from_json(config, 0), o.hidden, {o.teacher_dim});
       repa.to(device);
       const auto hidden = torch::randn({o.batch, o.tokens, o.hidden}, on).requires_grad_(true);
-      report("repa", o, n_teacher, o.device, threads, time_steps(o, device, [&](int i) {
+      report("repa", o, n_teacher, o.device, threads, time_device_steps(o, device, [&](int i) {
                auto out = repa.compute(hidden, {teacher}, 100 + i, TokenGrid{side, side});
                out.loss.backward();
              }));
@@ -140,11 +113,17 @@ int main(int argc, char** argv) {
       UrepaRegularizer urepa(UrepaOptions::from_json(config, 0), o.hidden, {o.teacher_dim});
       urepa.to(device);
       const auto mid = torch::randn({o.batch, o.hidden, side, side}, on).requires_grad_(true);
-      report("urepa", o, n_teacher, o.device, threads, time_steps(o, device, [&](int i) {
+      report("urepa", o, n_teacher, o.device, threads, time_device_steps(o, device, [&](int i) {
                auto out = urepa.compute(mid, {teacher}, 100 + i);
                out.loss.backward();
              }));
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return repa::bench::run_main("bench_align", [&] { return run(parse(argc, argv)); });
 }

@@ -7,14 +7,12 @@
 //                     [--weights-dir DIR]
 #include <torch/torch.h>
 
-#include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/base/threads.h"
 #include "core/encoders/dinov2_weights.h"
 
@@ -32,46 +30,20 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--sizes") {
-      o.sizes.clear();
-      std::stringstream list(next());
-      for (std::string s; std::getline(list, s, ',');) o.sizes.push_back(s);
-    } else if (a == "--image") {
-      o.image = std::stoll(next());
-    } else if (a == "--batch") {
-      o.batch = std::stoll(next());
-    } else if (a == "--iters") {
-      o.iters = std::stoi(next());
-    } else if (a == "--warmup") {
-      o.warmup = std::stoi(next());
-    } else if (a == "--threads") {
-      o.threads = std::stoi(next());
-    } else if (a == "--weights-dir") {
-      o.weights_dir = next();
-    } else {
-      throw std::runtime_error("unknown argument " + a);
-    }
-  }
+  repa::bench::Options()
+      .value("--sizes", &o.sizes)
+      .value("--image", &o.image)
+      .value("--batch", &o.batch)
+      .value("--iters", &o.iters)
+      .value("--warmup", &o.warmup)
+      .value("--threads", &o.threads)
+      .value("--weights-dir", &o.weights_dir)
+      .parse(argc, argv);
   return o;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(const Options& o) {
   using namespace repa::encoders;
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_dinov2: %s\n", e.what());
-    return 2;
-  }
   const int threads = repa::configure_torch_threads(o.threads);
   std::printf("# bench_dinov2: libtorch %s, %d threads, batch %lld, %lldx%lld px, %d warm-up + %d timed batches\n",
               TORCH_VERSION, threads, static_cast<long long>(o.batch), static_cast<long long>(o.image),
@@ -79,7 +51,8 @@ int main(int argc, char** argv) {
   for (const auto& size : o.sizes) {
     const std::string name = "dinov2_vit" + size + "14";
     Dinov2 model{nullptr};
-    const auto path = o.weights_dir.empty() ? "" : (std::filesystem::path(o.weights_dir) / (name + ".safetensors")).string();
+    const auto path =
+        o.weights_dir.empty() ? "" : (std::filesystem::path(o.weights_dir) / (name + ".safetensors")).string();
     if (!path.empty() && std::filesystem::exists(path)) {
       model = load_dinov2_file(path);
     } else {
@@ -94,17 +67,21 @@ int main(int argc, char** argv) {
     auto gen = at::detail::createCPUGenerator(7);
     auto pixels = torch::randn({o.batch, 3, o.image, o.image}, gen);
     double checksum = 0.0;
-    for (int i = 0; i < o.warmup; ++i) checksum += model->forward(pixels).patch_tokens.sum().item<double>();
-    const auto start = std::chrono::steady_clock::now();
-    const std::clock_t cpu_start = std::clock();
-    for (int i = 0; i < o.iters; ++i) checksum += model->forward(pixels).patch_tokens.sum().item<double>();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto times = repa::bench::time_steps(
+        o.warmup, o.iters, [&] { checksum += model->forward(pixels).patch_tokens.sum().item<double>(); });
+    const double seconds = times.total_ms() / 1000.0;
     // CPU seconds per image (all threads) stay comparable when other work shares the machine.
-    const double cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+    const double cpu_seconds = times.total_cpu_ms() / 1000.0;
     const double images = static_cast<double>(o.batch * o.iters);
     std::printf("libtorch  %-15s %8.2f images/s  %8.1f ms/batch  %7.2f cpu-s/image  (checksum %.4f)\n", name.c_str(),
                 images / seconds, 1000.0 * seconds / o.iters, cpu_seconds / images, checksum);
     std::fflush(stdout);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return repa::bench::run_main("bench_dinov2", [&] { return run(parse(argc, argv)); });
 }

@@ -8,17 +8,16 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/data/demo_dataset.h"
 #include "core/train/distributed.h"
 #include "core/train/trainer.h"
@@ -79,34 +78,24 @@ int rank_main(const std::string& root, const Settings& s, int world, int rank, i
   Trainer trainer(config_for(root, s, world));
   for (int i = 0; i < s.warmup; ++i) trainer.train_step();
   if (trainer.data_parallel()) trainer.data_parallel()->take_wait_seconds();
-  std::vector<double> step_ms;
-  double waited = 0.0;
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < s.steps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    trainer.train_step();
-    step_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  double reduce_ms = 0.0;
+  const auto steps = repa::bench::time_steps(0, s.steps, [&] { trainer.train_step(); });
+  const double total = steps.total_ms() / 1000.0;
+  double waited = 0.0, reduce_ms = 0.0;
   if (auto* group = trainer.data_parallel()) {
     waited = group->take_wait_seconds();
     // The all-reduce alone, on a buffer of the step's gradient size: the transfer without the ranks' imbalance.
     auto buffer = torch::ones({trainer.trainable_parameter_count()});
     group->barrier();
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < 10; ++i) group->all_reduce_sum(buffer);
-    reduce_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 10;
+    reduce_ms = repa::bench::time_steps(0, 10, [&] { group->all_reduce_sum(buffer); }).total_ms() / 10;
   }
   if (rank == 0) {
-    std::sort(step_ms.begin(), step_ms.end());
     const nlohmann::json result = {
         {"processes", world},
         {"batch_per_rank", s.batch},
         {"steps", s.steps},
         {"steps_per_sec", s.steps / total},
         {"images_per_sec", s.steps * s.batch * world / total},
-        {"median_step_ms", step_ms[step_ms.size() / 2]},
+        {"median_step_ms", steps.median_ms()},
         {"collective_wait_ms_per_step", 1000.0 * waited / s.steps},
         {"all_reduce_alone_ms", reduce_ms},
         {"trainable_parameters", trainer.trainable_parameter_count()},
@@ -116,12 +105,18 @@ int rank_main(const std::string& root, const Settings& s, int world, int rank, i
   return 0;
 }
 
-std::vector<int> parse_list(const std::string& text) {
-  std::vector<int> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(std::stoi(item));
-  return out;
+Settings parse(int argc, char** argv) {
+  Settings s;
+  repa::bench::Options()
+      .value("--steps", &s.steps)
+      .value("--warmup", &s.warmup)
+      .value("--batch", &s.batch)
+      .value("--width", &s.width)
+      .value("--depth", &s.depth)
+      .value("--processes", &s.processes)
+      .parse(argc, argv);
+  if (s.steps < 1 || s.warmup < 0) throw std::runtime_error("--steps must be at least 1 and --warmup at least 0");
+  return s;
 }
 
 // LoRA rank r on a Linear(in, out) trains r·(in + out) values.
@@ -129,29 +124,7 @@ int64_t lora(int64_t r, int64_t in, int64_t out) {
   return r * (in + out);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Settings s;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--steps")
-      s.steps = std::stoi(value);
-    else if (key == "--warmup")
-      s.warmup = std::stoi(value);
-    else if (key == "--batch")
-      s.batch = std::stoi(value);
-    else if (key == "--width")
-      s.width = std::stoi(value);
-    else if (key == "--depth")
-      s.depth = std::stoi(value);
-    else if (key == "--processes")
-      s.processes = parse_list(value);
-    else {
-      std::fprintf(stderr, "bench_distributed: unknown option %s\n", key.c_str());
-      return 2;
-    }
-  }
+int run(const Settings& s) {
   const fs::path root = fs::temp_directory_path() / ("repa-bench-dp-" + std::to_string(::getpid()));
   fs::create_directories(root);
   repa::data::generate_demo_dataset((root / "data").string(), {4, 32, 7});
@@ -227,4 +200,10 @@ int main(int argc, char** argv) {
   std::error_code ignored;
   fs::remove_all(root, ignored);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return repa::bench::run_main("bench_distributed", [&] { return run(parse(argc, argv)); });
 }

@@ -30,7 +30,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -38,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/base/memory.h"
 #include "core/base/threads.h"
 #include "core/models/flux_transformer.h"
@@ -55,47 +55,25 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
-    const std::string v = argv[++i];
-    if (a == "--case")
-      o.case_name = v;
-    else if (a == "--depth")
-      o.depth = std::stoll(v);
-    else if (a == "--single")
-      o.single = std::stoll(v);
-    else if (a == "--latent")
-      o.latent = std::stoll(v);
-    else if (a == "--tokens")
-      o.tokens = std::stoll(v);
-    else if (a == "--batch")
-      o.batch = std::stoll(v);
-    else if (a == "--tap")
-      o.tap = std::stoll(v);
-    else if (a == "--qk-norm")
-      o.qk_norm = v;
-    else if (a == "--optimizer")
-      o.optimizer = v;
-    else if (a == "--dual-blocks")
-      o.dual_blocks = std::stoll(v);
-    else if (a == "--iters")
-      o.iters = std::stoi(v);
-    else if (a == "--warmup")
-      o.warmup = std::stoi(v);
-    else if (a == "--threads")
-      o.threads = std::stoi(v);
-    else if (a == "--profile")
-      o.profile = std::stoi(v);
-    else
-      throw std::runtime_error("unknown option " + a);
-  }
-  if (o.case_name != "sd3" && o.case_name != "flux")
-    throw std::runtime_error("--case must be sd3 or flux, got " + o.case_name);
-  if (o.qk_norm != "none" && o.qk_norm != "rms_norm")
-    throw std::runtime_error("--qk-norm must be none or rms_norm, got " + o.qk_norm);
-  if (o.optimizer != "fused" && o.optimizer != "torch")
-    throw std::runtime_error("--optimizer must be fused or torch, got " + o.optimizer);
+  repa::bench::Options()
+      .value("--case", &o.case_name)
+      .value("--depth", &o.depth)
+      .value("--single", &o.single)
+      .value("--latent", &o.latent)
+      .value("--tokens", &o.tokens)
+      .value("--batch", &o.batch)
+      .value("--tap", &o.tap)
+      .value("--qk-norm", &o.qk_norm)
+      .value("--optimizer", &o.optimizer)
+      .value("--dual-blocks", &o.dual_blocks)
+      .value("--iters", &o.iters)
+      .value("--warmup", &o.warmup)
+      .value("--threads", &o.threads)
+      .value("--profile", &o.profile)
+      .parse(argc, argv);
+  repa::bench::require_one_of("--case", o.case_name, {"sd3", "flux"});
+  repa::bench::require_one_of("--qk-norm", o.qk_norm, {"none", "rms_norm"});
+  repa::bench::require_one_of("--optimizer", o.optimizer, {"fused", "torch"});
   if (o.depth < 0) o.depth = o.case_name == "sd3" ? 2 : 1;
   if (o.tokens < 0) o.tokens = o.case_name == "sd3" ? 154 : 512;
   if (o.latent <= 0 || o.latent % 2) throw std::runtime_error("--latent must be positive and even");
@@ -145,18 +123,12 @@ void profile_step(Step step) {
                  self[order[i].second].second);
 }
 
+// The timed steps, then (--profile 1) one more under the profiler.
 template <typename Step>
-std::vector<double> time_steps(const Options& o, Step step) {
-  for (int i = 0; i < o.warmup; ++i) step();
-  std::vector<double> ms;
-  for (int i = 0; i < o.iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(ms.begin(), ms.end());
+repa::bench::StepTimes time_and_profile(const Options& o, Step step) {
+  auto times = repa::bench::time_steps(o.warmup, o.iters, step);
   if (o.profile) profile_step(step);
-  return ms;
+  return times;
 }
 
 // The trainer's FusedAdamW (one pass per parameter), or LibTorch's AdamW: the same ATen operators PyTorch's
@@ -180,13 +152,14 @@ int64_t count(const torch::nn::Module& model) {
 
 std::string heap_note;  // what keep_freed_memory did
 
-void report(const Options& o, const std::string& shape, int64_t params, int threads, const std::vector<double>& ms) {
+void report(const Options& o, const std::string& shape, int64_t params, int threads,
+            const repa::bench::StepTimes& times) {
   std::printf(
       "libtorch  %s %s latent %lldx%lld tokens %lld batch %lld tap %lld params %.2fM threads %d: median %.1f ms/step "
       "(min %.1f, max %.1f, %d iters; %s AdamW, %s)\n",
       o.case_name.c_str(), shape.c_str(), static_cast<long long>(o.latent), static_cast<long long>(o.latent),
       static_cast<long long>(o.tokens), static_cast<long long>(o.batch), static_cast<long long>(o.tap), params / 1e6,
-      threads, ms[ms.size() / 2], ms.front(), ms.back(), o.iters, o.optimizer.c_str(), heap_note.c_str());
+      threads, times.median_ms(), times.min_ms(), times.max_ms(), o.iters, o.optimizer.c_str(), heap_note.c_str());
 }
 
 int sd3_step(const Options& o, int threads) {
@@ -216,10 +189,10 @@ int sd3_step(const Options& o, int threads) {
     optimizer->step();
     return loss.item<double>();
   };
-  const auto ms = time_steps(o, step);
+  const auto times = time_and_profile(o, step);
   const std::string shape = "depth " + std::to_string(o.depth) + " width 1536 heads 24 qk-norm " + o.qk_norm +
                             " dual " + std::to_string(o.dual_blocks);
-  report(o, shape, count(*model), threads, ms);
+  report(o, shape, count(*model), threads, times);
   return 0;
 }
 
@@ -255,24 +228,21 @@ int flux_step(const Options& o, int threads) {
     optimizer->step();
     return loss.item<double>();
   };
-  const auto ms = time_steps(o, step);
+  const auto times = time_and_profile(o, step);
   const std::string shape =
       "double " + std::to_string(o.depth) + " single " + std::to_string(o.single) + " width 3072 heads 24 guidance";
-  report(o, shape, count(*model), threads, ms);
+  report(o, shape, count(*model), threads, times);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return repa::bench::run_main("bench_flow_dit", [&] {
     const auto o = parse(argc, argv);
     heap_note = repa::keep_freed_memory();  // as repa-train does (REPA_MALLOC_DEFAULT=1: glibc's defaults)
     const int threads = repa::configure_torch_threads(o.threads);
     torch::manual_seed(0);
     return o.case_name == "sd3" ? sd3_step(o, threads) : flux_step(o, threads);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_flow_dit: %s\n", e.what());
-    return 2;
-  }
+  });
 }

@@ -19,10 +19,9 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <stdexcept>
-#include <string>
 #include <utility>
 
+#include "bench/bench_support.h"
 #include "core/models/flux_transformer.h"
 
 namespace {
@@ -34,26 +33,15 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string key = argv[i];
-    const long long value = std::stoll(argv[i + 1]);
-    if (key == "--pixels")
-      o.pixels = value;
-    else if (key == "--text")
-      o.text = value;
-    else if (key == "--rank")
-      o.rank = value;
-    else if (key == "--batch")
-      o.batch = value;
-    else if (key == "--tokens-a")
-      o.tokens_a = value;
-    else if (key == "--tokens-b")
-      o.tokens_b = value;
-    else if (key == "--threads")
-      o.threads = static_cast<int>(value);
-    else
-      throw std::invalid_argument("unknown option " + key);
-  }
+  repa::bench::Options()
+      .value("--pixels", &o.pixels)
+      .value("--text", &o.text)
+      .value("--rank", &o.rank)
+      .value("--batch", &o.batch)
+      .value("--tokens-a", &o.tokens_a)
+      .value("--tokens-b", &o.tokens_b)
+      .value("--threads", &o.threads)
+      .parse(argc, argv);
   return o;
 }
 
@@ -108,10 +96,7 @@ Kept measure(repa::models::FluxTransformer& model, int64_t image, int64_t text) 
   return kept;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+int run(const Options& o) {
   if (o.threads > 0) torch::set_num_threads(o.threads);
   repa::models::FluxTransformerConfig config;  // FLUX.1-dev's widths
   config.guidance_embeds = true;
@@ -163,4 +148,10 @@ int main(int argc, char** argv) {
   std::printf("  total                    %7.2f GiB (without checkpointing the activations would be %.1f GiB)\n",
               gib(total), gib(batch * (full * d_lin + full_single * s_lin) * s / 2.0));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return repa::bench::run_main("bench_flux_memory", [&] { return run(parse(argc, argv)); });
 }

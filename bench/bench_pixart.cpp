@@ -14,16 +14,13 @@
 // Usage: bench_pixart [--mode step|sana-linear|sana-quadratic] [--batch 4] [--latent 32] [--depth 4] [--heads 6]
 //                     [--head-dim 64] [--caption 4096] [--tokens 300] [--tap 1] [--iters 5] [--warmup 1]
 //                     [--pixels 1024] [--threads N]
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <stdexcept>
 #include <string>
-#include <vector>
 
+#include "bench/bench_support.h"
 #include "core/base/threads.h"
 #include "core/models/pixart_transformer.h"
 #include "core/models/sana_transformer.h"
@@ -39,62 +36,23 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
-    const std::string v = argv[++i];
-    if (a == "--mode")
-      o.mode = v;
-    else if (a == "--batch")
-      o.batch = std::stoll(v);
-    else if (a == "--latent")
-      o.latent = std::stoll(v);
-    else if (a == "--depth")
-      o.depth = std::stoll(v);
-    else if (a == "--heads")
-      o.heads = std::stoll(v);
-    else if (a == "--head-dim")
-      o.head_dim = std::stoll(v);
-    else if (a == "--caption")
-      o.caption = std::stoll(v);
-    else if (a == "--tokens")
-      o.tokens = std::stoll(v);
-    else if (a == "--tap")
-      o.tap = std::stoll(v);
-    else if (a == "--pixels")
-      o.pixels = std::stoll(v);
-    else if (a == "--iters")
-      o.iters = std::stoi(v);
-    else if (a == "--warmup")
-      o.warmup = std::stoi(v);
-    else if (a == "--threads")
-      o.threads = std::stoi(v);
-    else
-      throw std::runtime_error("unknown option " + a);
-  }
-  if (o.mode != "step" && o.mode != "sana-linear" && o.mode != "sana-quadratic")
-    throw std::runtime_error("--mode must be step, sana-linear or sana-quadratic, got " + o.mode);
+  repa::bench::Options()
+      .value("--mode", &o.mode)
+      .value("--batch", &o.batch)
+      .value("--latent", &o.latent)
+      .value("--depth", &o.depth)
+      .value("--heads", &o.heads)
+      .value("--head-dim", &o.head_dim)
+      .value("--caption", &o.caption)
+      .value("--tokens", &o.tokens)
+      .value("--tap", &o.tap)
+      .value("--pixels", &o.pixels)
+      .value("--iters", &o.iters)
+      .value("--warmup", &o.warmup)
+      .value("--threads", &o.threads)
+      .parse(argc, argv);
+  repa::bench::require_one_of("--mode", o.mode, {"step", "sana-linear", "sana-quadratic"});
   return o;
-}
-
-// Peak resident set of this process so far, MiB.
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
-
-template <typename Step>
-std::vector<double> time_steps(const Options& o, Step step) {
-  for (int i = 0; i < o.warmup; ++i) step();
-  std::vector<double> ms;
-  for (int i = 0; i < o.iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms;
 }
 
 int pixart_step(const Options& o, int threads) {
@@ -132,7 +90,7 @@ int pixart_step(const Options& o, int threads) {
     optimizer.step();
     return loss.item<double>();
   };
-  const auto ms = time_steps(o, step);
+  const auto times = repa::bench::time_steps(o.warmup, o.iters, step);
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
   std::printf(
@@ -140,8 +98,8 @@ int pixart_step(const Options& o, int threads) {
       "%.2fM threads %d: median %.1f ms/step (min %.1f, max %.1f, %d iters)\n",
       static_cast<long long>(o.depth), static_cast<long long>(o.heads * o.head_dim), static_cast<long long>(o.heads),
       static_cast<long long>(o.latent), static_cast<long long>(o.latent), static_cast<long long>(o.tokens),
-      static_cast<long long>(o.caption), static_cast<long long>(o.batch), params / 1e6, threads, ms[ms.size() / 2],
-      ms.front(), ms.back(), o.iters);
+      static_cast<long long>(o.caption), static_cast<long long>(o.batch), params / 1e6, threads, times.median_ms(),
+      times.min_ms(), times.max_ms(), o.iters);
   return 0;
 }
 
@@ -155,32 +113,29 @@ int sana_attention(const Options& o, int threads) {
   attention->train();
   const auto x = torch::randn({o.batch, n, dim}).requires_grad_(true);
   const bool linear = o.mode == "sana-linear";
-  const double before = peak_rss_mib();
+  const double before = repa::bench::peak_rss_mib();
   auto step = [&] {
     const auto out = linear ? repa::models::linear_attention(*attention, x) : attention->forward(x);
     out.pow(2).mean().backward();
     return 0.0;
   };
-  const auto ms = time_steps(o, step);
+  const auto times = repa::bench::time_steps(o.warmup, o.iters, step);
   std::printf(
       "libtorch  sana self-attention %s at %lld px (%lld tokens, width %lld, batch %lld) threads %d: median %.1f ms "
       "forward+backward (min %.1f, max %.1f, %d iters); peak RSS %.0f MiB (+%.0f MiB over the inputs)\n",
       linear ? "linear (ReLU)" : "quadratic (softmax)", static_cast<long long>(o.pixels), static_cast<long long>(n),
-      static_cast<long long>(dim), static_cast<long long>(o.batch), threads, ms[ms.size() / 2], ms.front(), ms.back(),
-      o.iters, peak_rss_mib(), peak_rss_mib() - before);
+      static_cast<long long>(dim), static_cast<long long>(o.batch), threads, times.median_ms(), times.min_ms(),
+      times.max_ms(), o.iters, repa::bench::peak_rss_mib(), repa::bench::peak_rss_mib() - before);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return repa::bench::run_main("bench_pixart", [&] {
     const auto o = parse(argc, argv);
     const int threads = repa::configure_torch_threads(o.threads);
     torch::manual_seed(0);
     return o.mode == "step" ? pixart_step(o, threads) : sana_attention(o, threads);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_pixart: %s\n", e.what());
-    return 2;
-  }
+  });
 }

@@ -20,19 +20,17 @@
 // Usage: bench_sd_unet --case sd|sdxl|sdxl_full_size [--mode full|lora] [--size 64] [--batch 1] [--iters 3]
 //                      [--warmup 1] [--threads N] [--checkpointing]
 // Prints the median / min ms per step, the process CPU time per step, and the peak resident set (ru_maxrss).
-#include <sys/resource.h>
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/adapters/lora_model.h"
 #include "core/adapters/lora_targets.h"
 #include "core/base/threads.h"
@@ -75,49 +73,24 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--checkpointing") {
-      o.checkpointing = true;
-      continue;
-    }
-    if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
-    const std::string v = argv[++i];
-    if (a == "--case")
-      o.case_name = v;
-    else if (a == "--mode")
-      o.mode = v;
-    else if (a == "--batch")
-      o.batch = std::stoll(v);
-    else if (a == "--size")
-      o.size = std::stoll(v);
-    else if (a == "--iters")
-      o.iters = std::stoi(v);
-    else if (a == "--warmup")
-      o.warmup = std::stoi(v);
-    else if (a == "--threads")
-      o.threads = std::stoi(v);
-    else
-      throw std::runtime_error("unknown option " + a);
-  }
-  if (o.case_name != "sd" && o.case_name != "sdxl" && o.case_name != "sdxl_full_size")
-    throw std::runtime_error("--case must be sd, sdxl or sdxl_full_size, got '" + o.case_name + "'");
-  if (o.mode != "full" && o.mode != "lora") throw std::runtime_error("--mode must be full or lora, got " + o.mode);
+  repa::bench::Options()
+      .flag("--checkpointing", &o.checkpointing)
+      .value("--case", &o.case_name)
+      .value("--mode", &o.mode)
+      .value("--batch", &o.batch)
+      .value("--size", &o.size)
+      .value("--iters", &o.iters)
+      .value("--warmup", &o.warmup)
+      .value("--threads", &o.threads)
+      .parse(argc, argv);
+  repa::bench::require_one_of("--case", o.case_name, {"sd", "sdxl", "sdxl_full_size"});
+  repa::bench::require_one_of("--mode", o.mode, {"full", "lora"});
   if (o.iters < 1 || o.warmup < 0 || o.batch < 1 || o.size < 8 || o.size % 8 != 0)
     throw std::runtime_error("--iters >= 1, --warmup >= 0, --batch >= 1 and --size a multiple of 8 are required");
   return o;
 }
 
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) try {
-  const auto o = parse(argc, argv);
+int run(const Options& o) {
   repa::configure_torch_threads(o.threads);
   const char* json = o.case_name == "sd" ? kSd : o.case_name == "sdxl" ? kSdxl : kSdxlFullSize;
   const bool xl = o.case_name != "sd";
@@ -166,38 +139,29 @@ int main(int argc, char** argv) try {
     cond.time_ids = torch::tensor({px, px, 0.0, 0.0, px, px}, torch::kFloat32).repeat({o.batch, 1});
   }
 
-  const auto step = [&] {
+  const double rss_built = repa::bench::peak_rss_mib();
+  const auto times = repa::bench::time_steps(o.warmup, o.iters, [&] {
     for (auto& p : trainable) p.mutable_grad() = torch::Tensor();  // as zero_grad(set_to_none)
     const auto out = unet->forward(x, t, context, cond);
     const auto loss = torch::mse_loss(out.sample, noise);
     loss.backward();
     optimizer.step();
-  };
-  const double rss_built = peak_rss_mib();
-  std::vector<double> ms, cpu_ms, rss_after;
-  for (int i = 0; i < o.warmup + o.iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto cpu_start = std::clock();
-    step();
-    const double cpu = 1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
-    const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    rss_after.push_back(peak_rss_mib());
-    if (i >= o.warmup) ms.push_back(wall), cpu_ms.push_back(cpu);
-  }
-  std::sort(ms.begin(), ms.end());
-  std::sort(cpu_ms.begin(), cpu_ms.end());
+  });
   std::string peaks;
-  for (const double r : rss_after) peaks += (peaks.empty() ? "" : " ") + std::to_string(static_cast<long long>(r));
+  for (const double r : times.rss_mib) peaks += (peaks.empty() ? "" : " ") + std::to_string(static_cast<long long>(r));
   std::printf("libtorch      %-14s %-4s params %10lld trainable %10lld batch %lld %lldx%lld%s: median %9.1f ms/step, "
               "min %9.1f, cpu %9.1f ms/step, peak rss %.0f MiB (built %.0f MiB in %.1f s; after each step: %s)  "
               "(libtorch %s, %d threads)\n",
               o.case_name.c_str(), o.mode.c_str(), static_cast<long long>(params),
               static_cast<long long>(trainable_count), static_cast<long long>(o.batch),
               static_cast<long long>(o.size), static_cast<long long>(o.size),
-              o.checkpointing ? " ckpt" : "", ms[ms.size() / 2], ms.front(), cpu_ms[cpu_ms.size() / 2],
-              peak_rss_mib(), rss_built, build_s, peaks.c_str(), TORCH_VERSION, torch::get_num_threads());
+              o.checkpointing ? " ckpt" : "", times.median_ms(), times.min_ms(), times.median_cpu_ms(),
+              repa::bench::peak_rss_mib(), rss_built, build_s, peaks.c_str(), TORCH_VERSION, torch::get_num_threads());
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "bench_sd_unet: %s\n", e.what());
-  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return repa::bench::run_main("bench_sd_unet", [&] { return run(parse(argc, argv)); });
 }

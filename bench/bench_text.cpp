@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/base/memory.h"
 #include "core/base/threads.h"
 #include "core/text/clip_text_model.h"
@@ -54,34 +54,18 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--model")
-      o.model = next();
-    else if (a == "--batch")
-      o.batch = std::stoll(next());
-    else if (a == "--tokens")
-      o.tokens = std::stoll(next());
-    else if (a == "--iters")
-      o.iters = std::stoi(next());
-    else if (a == "--warmup")
-      o.warmup = std::stoi(next());
-    else if (a == "--threads")
-      o.threads = std::stoi(next());
-    else if (a == "--prompts")
-      o.prompts = std::stoi(next());
-    else if (a == "--cache-memory")
-      o.cache_memory = true;
-    else if (a == "--tokenizer")
-      o.tokenizer = next();
-    else
-      throw std::runtime_error("unknown argument " + a);
-  }
-  if (o.model != "clip_l" && o.model != "t5_xxl_2") throw std::runtime_error("--model is clip_l or t5_xxl_2");
+  repa::bench::Options()
+      .value("--model", &o.model)
+      .value("--batch", &o.batch)
+      .value("--tokens", &o.tokens)
+      .value("--iters", &o.iters)
+      .value("--warmup", &o.warmup)
+      .value("--threads", &o.threads)
+      .value("--prompts", &o.prompts)
+      .flag("--cache-memory", &o.cache_memory)
+      .value("--tokenizer", &o.tokenizer)
+      .parse(argc, argv);
+  repa::bench::require_one_of("--model", o.model, {"clip_l", "t5_xxl_2"});
   return o;
 }
 
@@ -111,23 +95,15 @@ int bench_forward(const Options& o) {
   }
   module->eval();
   const auto ids = torch::randint(3, vocab - 1, {o.batch, tokens}, torch::kInt64);
-  for (int i = 0; i < o.warmup; ++i) forward(ids);
-  std::vector<double> times;
-  for (int i = 0; i < o.iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    forward(ids);
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  const double median = times[times.size() / 2];
+  const auto times = repa::bench::time_steps(o.warmup, o.iters, [&] { forward(ids); });
   const nlohmann::json out = {{"side", "libtorch"},
                               {"model", o.model},
                               {"parameters", parameters_of(*module)},
                               {"batch", o.batch},
                               {"tokens", tokens},
-                              {"median_ms", 1000 * median},
-                              {"min_ms", 1000 * times.front()},
-                              {"tokens_per_sec", static_cast<double>(o.batch * tokens) / median},
+                              {"median_ms", times.median_ms()},
+                              {"min_ms", times.min_ms()},
+                              {"tokens_per_sec", static_cast<double>(o.batch * tokens) / (times.median_ms() / 1000.0)},
                               {"threads", torch::get_num_threads()},
                               {"libtorch", TORCH_VERSION}};
   std::printf("%s\n", out.dump().c_str());
@@ -170,13 +146,10 @@ int bench_cache_memory(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return repa::bench::run_main("bench_text", [&] {
     const Options o = parse(argc, argv);
     repa::configure_torch_threads(o.threads);
     repa::keep_freed_memory();  // as repa-train does
     return o.cache_memory ? bench_cache_memory(o) : bench_forward(o);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_text: %s\n", e.what());
-    return 2;
-  }
+  });
 }

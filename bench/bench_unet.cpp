@@ -7,14 +7,10 @@
 // Usage: bench_unet [--batch 4] [--size 32] [--iters 5] [--warmup 2] [--threads N] [--checkpointing]
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <string>
-#include <vector>
 
+#include "bench/bench_support.h"
 #include "core/base/threads.h"
 #include "core/models/unet_2d.h"
 #include "core/models/unet_2d_condition.h"
@@ -45,28 +41,14 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--batch") {
-      o.batch = std::stoll(next());
-    } else if (a == "--size") {
-      o.size = std::stoll(next());
-    } else if (a == "--iters") {
-      o.iters = std::stoi(next());
-    } else if (a == "--warmup") {
-      o.warmup = std::stoi(next());
-    } else if (a == "--threads") {
-      o.threads = std::stoi(next());
-    } else if (a == "--checkpointing") {
-      o.checkpointing = true;
-    } else {
-      throw std::runtime_error("unknown argument " + a);
-    }
-  }
+  repa::bench::Options()
+      .value("--batch", &o.batch)
+      .value("--size", &o.size)
+      .value("--iters", &o.iters)
+      .value("--warmup", &o.warmup)
+      .value("--threads", &o.threads)
+      .flag("--checkpointing", &o.checkpointing)
+      .parse(argc, argv);
   return o;
 }
 
@@ -78,37 +60,23 @@ void time_training(const char* name, Model& model, const Forward& forward, const
   memory.gradient_checkpointing = o.checkpointing;
   model->set_memory_options(memory);
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-4));
-  const auto step = [&] {
+  // Wall time, and the process's CPU time (all threads): on a shared machine the latter moves less with load.
+  const auto times = repa::bench::time_steps(o.warmup, o.iters, [&] {
     optimizer.zero_grad();
     const auto out = forward();
     const auto loss = torch::mse_loss(out.sample, noise) + 0.0 * out.mid_block.mean();
     loss.backward();
     optimizer.step();
-  };
-  for (int i = 0; i < o.warmup; ++i) step();
-  // Wall time, and the process's CPU time (all threads): on a shared machine the latter moves less with load.
-  std::vector<double> ms, cpu_ms;
-  for (int i = 0; i < o.iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto cpu_start = std::clock();
-    step();
-    cpu_ms.push_back(1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  std::sort(cpu_ms.begin(), cpu_ms.end());
+  });
   std::printf("libtorch      %-10s params %9lld  batch %lld %lldx%lld: median %8.1f ms/step, min %8.1f, cpu %8.1f ms/step  "
               "(libtorch %s, %d threads%s)\n",
               name, static_cast<long long>(model->num_parameters()), static_cast<long long>(o.batch),
-              static_cast<long long>(o.size), static_cast<long long>(o.size), ms[ms.size() / 2], ms.front(),
-              cpu_ms[cpu_ms.size() / 2], TORCH_VERSION, torch::get_num_threads(),
+              static_cast<long long>(o.size), static_cast<long long>(o.size), times.median_ms(), times.min_ms(),
+              times.median_cpu_ms(), TORCH_VERSION, torch::get_num_threads(),
               o.checkpointing ? ", gradient checkpointing" : "");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const auto o = parse(argc, argv);
+int run(const Options& o) {
   repa::configure_torch_threads(o.threads);
   const auto timesteps = [&] { return torch::randint(0, 1000, {o.batch}, torch::kLong); };
   {
@@ -131,4 +99,10 @@ int main(int argc, char** argv) {
     time_training("classcond", unet, [&] { return unet->forward(x, t, labels); }, noise, o);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return repa::bench::run_main("bench_unet", [&] { return run(parse(argc, argv)); });
 }
