@@ -77,9 +77,7 @@ Trainer::Trainer(nlohmann::json resolved_config, TrainerOptions options)
     // A signal during set-up: nothing was trained, so nothing is saved; the folder says it stopped.
     if (run_dir_) {
       report("info", e.what());
-      state_ = "finished";
-      events_.emit("state", {{"state", "finished"}, {"step", step_}, {"reason", "stopped"}});
-      run_dir_->update_status({{"state", "finished"}, {"step", step_}, {"reason", "stopped"}});
+      set_finished("stopped");
     }
     throw;
   } catch (const std::exception& e) {
@@ -101,6 +99,14 @@ void Trainer::set_state(const std::string& state) {
   state_ = state;
   events_.emit("state", {{"state", state}, {"step", step_}});
   run_dir_->update_status({{"state", state}, {"step", step_}, {"max_train_steps", max_steps_}});
+}
+
+void Trainer::set_finished(const std::string& reason, const nlohmann::json& outputs) {
+  state_ = "finished";
+  nlohmann::json fields = {{"state", "finished"}, {"step", step_}, {"reason", reason}};
+  fields.update(outputs);
+  events_.emit("state", fields);
+  run_dir_->update_status(fields);
 }
 
 void Trainer::heartbeat(bool force) {
@@ -429,12 +435,12 @@ torch::Tensor Trainer::global_randn_like(const torch::Tensor& local) const {
   return my_rows(torch::randn(shape, local.options()));
 }
 
-void Trainer::save_lora_file() {
-  if (!is_main_rank()) return;
+nlohmann::json Trainer::save_lora_file() {
+  if (!is_main_rank()) return nlohmann::json::object();
   const std::string name = std::string(alignment_->name()) + "_projector";
   const auto path = lora_->save(run_dir_->path(), alignment_->projectors(), name, step_);
-  run_dir_->update_status({{"lora_file", path}});
-  end_outputs_["lora_file"] = path;
+  const nlohmann::json written = {{"lora_file", path}};
+  run_dir_->update_status(written);
   report("info", "LoRA adapter written to " + path);
   if (ema_) {
     // SimpleTuner writes the averaged adapters beside, in ema/.
@@ -445,10 +451,11 @@ void Trainer::save_lora_file() {
     ema_->swap_into(averaged_module());
     report("info", "EMA LoRA adapter written to " + ema_path);
   }
+  return written;
 }
 
-void Trainer::save_fine_tuned_pipeline() {
-  if (!is_main_rank()) return;
+nlohmann::json Trainer::save_fine_tuned_pipeline() {
+  if (!is_main_rank()) return nlohmann::json::object();
   // SimpleTuner copies the EMA weights into the model before it saves the final pipeline.
   const auto weights = ema_ ? ema_->named_tensors() : module_state(backbone_->module());
   const auto run = fs::path(run_dir_->path());
@@ -464,7 +471,7 @@ void Trainer::save_fine_tuned_pipeline() {
     report("info", "LDM single file (A1111, ComfyUI) written to " + written.single_file);
   }
   run_dir_->update_status(status);
-  end_outputs_.update(status);
+  return status;
 }
 
 void Trainer::set_teacher_every_step(bool on) {
@@ -727,13 +734,10 @@ int Trainer::run() {
                                                              "checkpoint-" + std::to_string(step_);
     if (!have_final) save_checkpoint();
     if (!stop && (sample_interval_ <= 0 || step_ % sample_interval_ != 0)) write_samples();
-    if (lora_) save_lora_file();
-    else if (pipeline_) save_fine_tuned_pipeline();
-    state_ = "finished";
-    nlohmann::json finished = {{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}};
-    finished.update(end_outputs_);
-    events_.emit("state", finished);
-    run_dir_->update_status({{"state", "finished"}, {"step", step_}, {"reason", stop ? "stopped" : "completed"}});
+    const nlohmann::json written = lora_       ? save_lora_file()
+                                   : pipeline_ ? save_fine_tuned_pipeline()
+                                               : nlohmann::json::object();
+    set_finished(stop ? "stopped" : "completed", written);
     report("info", std::string(stop ? "stopped" : "finished") + " at step " + std::to_string(step_));
     return 0;
   } catch (const std::exception& e) {

@@ -96,10 +96,14 @@ class Trainer {
   void handle_commands(bool& stop);
   void heartbeat(bool force = false);
   void set_state(const std::string& state);
+  // The finished state: its event and status.json give the `reason` and what the run wrote at its end (`outputs`).
+  void set_finished(const std::string& reason, const nlohmann::json& outputs = nlohmann::json::object());
   void report(const std::string& level, const std::string& message);
-  void save_lora_file();
+  // The run's end products, each returning what it wrote ({lora_file} / {pipeline_folder, single_file}; empty on
+  // the ranks that write nothing).
+  nlohmann::json save_lora_file();
   // A full family run's end: <run>/pipeline/ (diffusers) and, for the SD families, <run>/<run>.safetensors.
-  void save_fine_tuned_pipeline();
+  nlohmann::json save_fine_tuned_pipeline();
   torch::nn::Module& averaged_module();  // what the EMA follows: the backbone, or its adapters under LoRA
   // This rank's rows of a tensor drawn for the global batch (every rank draws the same), and such a draw.
   torch::Tensor my_rows(const torch::Tensor& global) const;
@@ -151,8 +155,6 @@ class Trainer {
   bool random_flip_ = false;
   std::string state_;
   std::string last_checkpoint_;
-  // What the run wrote at its end (lora_file, pipeline_folder, single_file): the finished state event names it.
-  nlohmann::json end_outputs_ = nlohmann::json::object();
   std::chrono::steady_clock::time_point started_, last_heartbeat_;
 };
 
